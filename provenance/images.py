@@ -1,0 +1,261 @@
+"""Decode and encode images as ``(H, W, 3) uint8`` RGB arrays.
+
+Everything else in provenance works on such arrays. Decoding honours the EXIF
+orientation, flattens palettes, widens grayscale to RGB, and refuses images
+with more pixels than a limit before any pixel is decoded (decompression
+bombs).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import ImageTooLargeError, InvalidImageError, InvalidInputError
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "MIN_SIDE",
+    "ImageSource",
+    "check_rgb_uint8",
+    "check_image_array",
+    "decode_image",
+    "encode_image",
+    "save_image",
+    "image_format",
+]
+
+#: Default pixel limit: 120 megapixels, above any camera or generator output.
+DEFAULT_MAX_PIXELS = 120_000_000
+#: Smallest side length, in pixels, that provenance accepts for analysis.
+MIN_SIDE = 2
+
+ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
+
+_FORMAT_BY_SUFFIX = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+    ".gif": "GIF",
+    ".avif": "AVIF",
+}
+
+
+def check_rgb_uint8(image: np.ndarray, *, name: str = "image") -> np.ndarray:
+    """Check that `image` is an ``(H, W, 3) uint8`` array and return it.
+
+    Raises
+    ------
+    InvalidImageError
+        If it is not a NumPy array of that shape and dtype, or has a zero side.
+    """
+    if not isinstance(image, np.ndarray):
+        raise InvalidImageError(
+            f"{name} must be a NumPy array of shape (H, W, 3) and dtype uint8; "
+            f"got {type(image).__name__}. Decode files with provenance.images.decode_image."
+        )
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise InvalidImageError(
+            f"{name} must be RGB uint8 of shape (H, W, 3); got {image.dtype} {image.shape}."
+        )
+    if min(image.shape[:2]) < MIN_SIDE:
+        raise InvalidImageError(f"{name} is {image.shape[1]}x{image.shape[0]} pixels; it is too small to analyse.")
+    return image
+
+
+def check_image_array(image: np.ndarray, *, name: str = "image") -> np.ndarray:
+    """Check an ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` uint8 array and return it.
+
+    Grayscale, RGB and RGBA are all accepted; channels are last.
+
+    Raises
+    ------
+    InvalidImageError
+        On any other type, shape or dtype.
+    """
+    if not isinstance(image, np.ndarray):
+        raise InvalidImageError(
+            f"{name} must be a NumPy uint8 array (H, W), (H, W, 3) or (H, W, 4); got {type(image).__name__}."
+        )
+    ok_shape = image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))
+    if not ok_shape or image.dtype != np.uint8:
+        raise InvalidImageError(
+            f"{name} must be uint8 of shape (H, W), (H, W, 3) or (H, W, 4); got {image.dtype} {image.shape}. "
+            "Convert with np.clip(x, 0, 255).astype(np.uint8) if it holds 0-255 values."
+        )
+    if min(image.shape[:2]) < MIN_SIDE:
+        raise InvalidImageError(f"{name} is {image.shape[1]}x{image.shape[0]} pixels; it is too small to analyse.")
+    return image
+
+
+def _open(source: ImageSource) -> Image.Image:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
+            raise InvalidImageError("The file is empty (0 bytes); upload the image itself.")
+        fp: object = io.BytesIO(bytes(source))
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise InvalidImageError(f"{path}: no such file.")
+        if path.stat().st_size == 0:
+            raise InvalidImageError(f"{path}: the file is empty (0 bytes).")
+        fp = path
+    elif hasattr(source, "read"):
+        fp = source
+    else:
+        raise InvalidImageError(
+            f"Cannot read an image from {type(source).__name__}; pass a path, bytes or a binary file."
+        )
+    try:
+        with warnings.catch_warnings():
+            # We enforce our own pixel limit below, before decoding.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(fp)  # type: ignore[arg-type]
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(f"The image is too large to decode safely ({exc}).") from exc
+    except UnidentifiedImageError as exc:
+        raise InvalidImageError(
+            "This file is not an image format provenance can decode (PNG, JPEG, WebP, TIFF, GIF, BMP, ...)."
+        ) from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InvalidImageError(f"The image could not be read: {exc}.") from exc
+
+
+def _to_uint8(im: Image.Image) -> Image.Image:
+    """Bring 16-bit and float modes to 8 bits per channel without clipping."""
+    if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        arr = np.asarray(im, dtype=np.float64)
+        hi = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        arr = np.clip(arr * (255.0 / hi) + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, mode="L")
+    return im
+
+
+def decode_image(
+    source: ImageSource,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    keep_alpha: bool = False,
+) -> np.ndarray:
+    """Decode an image file to an RGB (or RGBA) uint8 array.
+
+    Parameters
+    ----------
+    source : path, bytes or binary file
+        Any file Pillow can read. The first frame of animations is used.
+    max_pixels : int
+        Refuse images with more pixels than this, before decoding them.
+    keep_alpha : bool
+        Return ``(H, W, 4)`` when the image has transparency.
+
+    Returns
+    -------
+    (H, W, 3) or (H, W, 4) uint8 ndarray
+        Upright (EXIF orientation applied), channels last.
+
+    Raises
+    ------
+    InvalidImageError
+        If the file is empty, truncated, corrupt or not an image.
+    ImageTooLargeError
+        If it has more than `max_pixels` pixels.
+    """
+    im = _open(source)
+    try:
+        width, height = im.size
+        if width * height > max_pixels:
+            raise ImageTooLargeError(
+                f"The image is {width}x{height} = {width * height:,} pixels, over the limit of "
+                f"{max_pixels:,}; downscale it or raise PROVENANCE_MAX_PIXELS."
+            )
+        if min(width, height) < MIN_SIDE:
+            raise InvalidImageError(f"The image is {width}x{height} pixels; it is too small to analyse.")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                im.load()
+                im = ImageOps.exif_transpose(im)
+                im = _to_uint8(im)
+                has_alpha = im.mode in ("RGBA", "LA", "PA") or (
+                    im.mode == "P" and "transparency" in im.info
+                )
+                mode = "RGBA" if (keep_alpha and has_alpha) else "RGB"
+                arr = np.asarray(im.convert(mode))
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            raise InvalidImageError(
+                f"The image data is corrupt or truncated ({exc}); re-export the original file."
+            ) from exc
+    finally:
+        im.close()
+    return np.ascontiguousarray(arr, dtype=np.uint8)
+
+
+def image_format(path: str | os.PathLike) -> str:
+    """Return the Pillow format name for a file name's suffix (``"PNG"``, ``"JPEG"``, ...).
+
+    Raises
+    ------
+    InvalidInputError
+        If the suffix names no format provenance writes.
+    """
+    suffix = Path(path).suffix.lower()
+    try:
+        return _FORMAT_BY_SUFFIX[suffix]
+    except KeyError:
+        raise InvalidInputError(
+            f"Cannot tell the output format from {str(path)!r}; use .png, .jpg, .webp or .tif."
+        ) from None
+
+
+def encode_image(image: np.ndarray, fmt: str, *, quality: int = 95) -> bytes:
+    """Encode an ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` uint8 array to file bytes.
+
+    Parameters
+    ----------
+    fmt : str
+        Pillow format name, e.g. ``"PNG"``, ``"JPEG"``, ``"WEBP"``.
+    quality : int
+        JPEG/WebP quality (1-100).
+    """
+    check_image_array(image)
+    fmt = fmt.upper()
+    if fmt == "JPG":
+        fmt = "JPEG"
+    im = Image.fromarray(image)
+    if fmt == "JPEG" and im.mode == "RGBA":
+        raise InvalidInputError("JPEG cannot hold transparency; save as PNG or WebP instead.")
+    buf = io.BytesIO()
+    kwargs: dict[str, object] = {}
+    if fmt in ("JPEG", "WEBP", "AVIF"):
+        kwargs["quality"] = int(quality)
+    try:
+        im.save(buf, format=fmt, **kwargs)
+    except (KeyError, ValueError, OSError) as exc:
+        raise InvalidInputError(f"Cannot write format {fmt!r}: {exc}") from exc
+    return buf.getvalue()
+
+
+def save_image(image: np.ndarray, path: str | os.PathLike, *, quality: int = 95) -> None:
+    """Write an image array to `path`, format from the suffix, atomically.
+
+    The file appears complete or not at all (written to a temporary name, then renamed).
+    """
+    data = encode_image(image, image_format(path), quality=quality)
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

@@ -1,0 +1,118 @@
+"""Settings, read from ``PROVENANCE_*`` environment variables with embedded defaults.
+
+=================================  ===========================================  ==============================
+variable                           meaning                                      default
+=================================  ===========================================  ==============================
+``PROVENANCE_INSTANCE_PATH``       folder for the registry, dev keys and certs  ``./instance``
+``PROVENANCE_DATABASE_URL``        SQLAlchemy URL of the registry               SQLite in the instance folder
+``PROVENANCE_WATERMARK_KEYS``      key file (one ``id:hex`` per line)           dev key made on first use
+``PROVENANCE_SIGNING_CERT``        PEM certificate chain for C2PA signing       dev CA + leaf made on first use
+``PROVENANCE_SIGNING_KEY``         PEM private key for C2PA signing             (with the dev certificate)
+``PROVENANCE_SIGNING_ALG``         ``es256``, ``ps256`` or ``ed25519``          ``es256``
+``PROVENANCE_TSA_URL``             RFC 3161 time-stamp authority                none (offline)
+``PROVENANCE_TRUST_ANCHORS``       PEM files of trusted roots, ``:``-separated  none
+``PROVENANCE_TRUST_ALLOWED``       PEM file of individually allowed certs       none
+``PROVENANCE_TRUST_CONFIG``        trust config (EKU OIDs), one per line        none
+``PROVENANCE_MAX_PIXELS``          decompression-bomb limit                     120,000,000
+``PROVENANCE_MAX_UPLOAD_MB``       web upload limit                             50
+=================================  ===========================================  ==============================
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
+
+from .errors import ConfigError
+from .images import DEFAULT_MAX_PIXELS
+
+__all__ = ["Settings"]
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number; got {raw!r}.") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive; got {value}.")
+    return value
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name)
+    return Path(raw).expanduser() if raw and raw.strip() else None
+
+
+def _paths(env: Mapping[str, str], name: str) -> tuple[Path, ...]:
+    raw = env.get(name, "")
+    return tuple(Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, with embedded defaults.
+
+    Build one with :meth:`from_env`; override fields with :func:`dataclasses.replace`.
+    """
+
+    instance_path: Path = field(default_factory=lambda: Path("instance").resolve())
+    database_url: str | None = None
+    watermark_keys_path: Path | None = None
+    signing_cert: Path | None = None
+    signing_key: Path | None = None
+    signing_alg: str = "es256"
+    tsa_url: str | None = None
+    trust_anchors: tuple[Path, ...] = ()
+    trust_allowed: Path | None = None
+    trust_config: Path | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_upload_mb: int = 50
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        """Read ``PROVENANCE_*`` variables from `env` (default ``os.environ``).
+
+        Raises
+        ------
+        ConfigError
+            If a variable holds a value of the wrong kind.
+        """
+        env = os.environ if env is None else env
+        instance = _path(env, "PROVENANCE_INSTANCE_PATH") or Path("instance")
+        alg = env.get("PROVENANCE_SIGNING_ALG", "es256").strip().lower() or "es256"
+        if alg not in ("es256", "es384", "ps256", "ed25519"):
+            raise ConfigError(f"PROVENANCE_SIGNING_ALG must be es256, es384, ps256 or ed25519; got {alg!r}.")
+        cert, key = _path(env, "PROVENANCE_SIGNING_CERT"), _path(env, "PROVENANCE_SIGNING_KEY")
+        if (cert is None) != (key is None):
+            raise ConfigError("Set both PROVENANCE_SIGNING_CERT and PROVENANCE_SIGNING_KEY, or neither.")
+        return cls(
+            instance_path=instance.resolve(),
+            database_url=(env.get("PROVENANCE_DATABASE_URL") or "").strip() or None,
+            watermark_keys_path=_path(env, "PROVENANCE_WATERMARK_KEYS"),
+            signing_cert=cert,
+            signing_key=key,
+            signing_alg=alg,
+            tsa_url=(env.get("PROVENANCE_TSA_URL") or "").strip() or None,
+            trust_anchors=_paths(env, "PROVENANCE_TRUST_ANCHORS"),
+            trust_allowed=_path(env, "PROVENANCE_TRUST_ALLOWED"),
+            trust_config=_path(env, "PROVENANCE_TRUST_CONFIG"),
+            max_pixels=_int(env, "PROVENANCE_MAX_PIXELS", DEFAULT_MAX_PIXELS),
+            max_upload_mb=_int(env, "PROVENANCE_MAX_UPLOAD_MB", 50),
+        )
+
+    def with_instance(self, path: str | os.PathLike) -> "Settings":
+        """Return a copy whose instance folder is `path`."""
+        return replace(self, instance_path=Path(path).resolve())
+
+    @property
+    def effective_database_url(self) -> str:
+        """The registry URL: the configured one, or SQLite in the instance folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.instance_path / 'provenance.sqlite'}"
