@@ -1,0 +1,323 @@
+"""The degradations an upload pipeline applies to an image, as pure functions.
+
+Each function takes an ``(H, W, 3) uint8`` RGB array (channels last) and returns
+a new array of the same dtype; the input is never modified. Shapes change only
+where the degradation changes them (resizing, cropping, rotating).
+
+:data:`ATTACKS` maps a short name to a one-argument function, in a fixed order;
+the robustness benchmark applies each of them to every watermarked image.
+:data:`HARDER_ATTACKS` names the combined attacks held to a lower recovery bar.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Callable
+
+import numpy as np
+from PIL import Image, ImageEnhance, ImageFilter
+
+from .errors import InvalidInputError
+from .images import check_rgb_uint8
+
+__all__ = [
+    "ATTACKS",
+    "HARDER_ATTACKS",
+    "jpeg",
+    "webp",
+    "resize",
+    "crop_center",
+    "crop_offset",
+    "rotate",
+    "flip_horizontal",
+    "brightness",
+    "contrast",
+    "gaussian_noise",
+    "gaussian_blur",
+]
+
+
+def _to_pil(image: np.ndarray) -> Image.Image:
+    return Image.fromarray(check_rgb_uint8(image))
+
+
+def _from_pil(im: Image.Image) -> np.ndarray:
+    return np.array(im.convert("RGB"), dtype=np.uint8)
+
+
+def _check_quality(quality: int) -> int:
+    if not 1 <= int(quality) <= 100:
+        raise InvalidInputError(f"quality must be between 1 and 100; got {quality}.")
+    return int(quality)
+
+
+def _check_fraction(fraction: float, name: str = "fraction") -> float:
+    if not 0.0 < fraction <= 1.0:
+        raise InvalidInputError(f"{name} must be in (0, 1]; got {fraction}.")
+    return float(fraction)
+
+
+def _encode_decode(image: np.ndarray, fmt: str, quality: int) -> np.ndarray:
+    buf = io.BytesIO()
+    _to_pil(image).save(buf, format=fmt, quality=_check_quality(quality))
+    buf.seek(0)
+    with Image.open(buf) as im:
+        return _from_pil(im)
+
+
+def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    """Compress to JPEG at `quality` (Pillow defaults: 4:2:0 chroma subsampling) and decode.
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 ndarray
+    quality : int
+        JPEG quality, 1-100.
+
+    Returns
+    -------
+    (H, W, 3) uint8 ndarray
+
+    Raises
+    ------
+    InvalidImageError
+        If `image` is not RGB uint8.
+    InvalidInputError
+        If `quality` is outside 1-100.
+    """
+    return _encode_decode(image, "JPEG", quality)
+
+
+def webp(image: np.ndarray, quality: int) -> np.ndarray:
+    """Compress to lossy WebP at `quality` and decode.
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 ndarray
+    quality : int
+        WebP quality, 1-100.
+
+    Returns
+    -------
+    (H, W, 3) uint8 ndarray
+    """
+    return _encode_decode(image, "WEBP", quality)
+
+
+def resize(image: np.ndarray, scale: float) -> np.ndarray:
+    """Rescale both sides by `scale`: Lanczos when shrinking, bicubic when enlarging.
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 ndarray
+    scale : float
+        Factor for both sides, > 0. Sides are rounded and at least 1 pixel.
+
+    Returns
+    -------
+    (round(H * scale), round(W * scale), 3) uint8 ndarray
+
+    Raises
+    ------
+    InvalidInputError
+        If `scale` is not positive.
+    """
+    if not scale > 0:
+        raise InvalidInputError(f"scale must be positive; got {scale}.")
+    im = _to_pil(image)
+    size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+    method = Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC
+    return _from_pil(im.resize(size, method))
+
+
+def crop_center(image: np.ndarray, fraction: float) -> np.ndarray:
+    """Keep the centre `fraction` of each side (0.8 keeps 64% of the area).
+
+    Returns
+    -------
+    (round(H * fraction), round(W * fraction), 3) uint8 ndarray
+
+    Raises
+    ------
+    InvalidInputError
+        If `fraction` is not in (0, 1].
+    """
+    check_rgb_uint8(image)
+    fraction = _check_fraction(fraction)
+    height, width = image.shape[:2]
+    h, w = max(1, round(height * fraction)), max(1, round(width * fraction))
+    top, left = (height - h) // 2, (width - w) // 2
+    return image[top : top + h, left : left + w].copy()
+
+
+def crop_offset(image: np.ndarray, fraction: float) -> np.ndarray:
+    """Remove `fraction` of the rows at the top and of the columns at the left (a grid shift).
+
+    Returns
+    -------
+    (H - round(H * fraction), W - round(W * fraction), 3) uint8 ndarray
+
+    Raises
+    ------
+    InvalidInputError
+        If `fraction` is not in [0, 1).
+    """
+    check_rgb_uint8(image)
+    if not 0.0 <= fraction < 1.0:
+        raise InvalidInputError(f"fraction must be in [0, 1); got {fraction}.")
+    height, width = image.shape[:2]
+    top, left = round(height * fraction), round(width * fraction)
+    return image[top:, left:].copy()
+
+
+def _largest_inner_rectangle(width: int, height: int, radians: float) -> tuple[float, float]:
+    """Width and height of the largest axis-aligned rectangle inside a rotated width x height one."""
+    sin_a, cos_a = abs(math.sin(radians)), abs(math.cos(radians))
+    long_side, short_side = max(width, height), min(width, height)
+    if short_side <= 2.0 * sin_a * cos_a * long_side or abs(sin_a - cos_a) < 1e-10:
+        half = 0.5 * short_side
+        if width >= height:
+            return half / sin_a, half / cos_a
+        return half / cos_a, half / sin_a
+    cos_2a = cos_a * cos_a - sin_a * sin_a
+    return (width * cos_a - height * sin_a) / cos_2a, (height * cos_a - width * sin_a) / cos_2a
+
+
+def rotate(image: np.ndarray, degrees: float) -> np.ndarray:
+    """Rotate about the centre (bicubic, counter-clockwise), then crop away the border.
+
+    The result is the largest centred axis-aligned rectangle that holds only image
+    content, less one pixel on each side so that no interpolated border remains.
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 ndarray
+    degrees : float
+        Angle, counter-clockwise.
+
+    Returns
+    -------
+    (h, w, 3) uint8 ndarray
+        Smaller than the input unless `degrees` is a multiple of 360.
+    """
+    im = _to_pil(image)
+    if degrees % 360 == 0:
+        return np.array(image, copy=True)
+    rotated = im.rotate(degrees, resample=Image.Resampling.BICUBIC, expand=False)
+    inner_w, inner_h = _largest_inner_rectangle(im.width, im.height, math.radians(degrees))
+    w = max(1, math.floor(inner_w) - 2)
+    h = max(1, math.floor(inner_h) - 2)
+    left, top = (im.width - w) // 2, (im.height - h) // 2
+    return _from_pil(rotated.crop((left, top, left + w, top + h)))
+
+
+def flip_horizontal(image: np.ndarray) -> np.ndarray:
+    """Mirror left to right.
+
+    Returns
+    -------
+    (H, W, 3) uint8 ndarray
+    """
+    return check_rgb_uint8(image)[:, ::-1].copy()
+
+
+def brightness(image: np.ndarray, factor: float) -> np.ndarray:
+    """Scale brightness with ``PIL.ImageEnhance.Brightness`` (1.0 leaves it unchanged).
+
+    Raises
+    ------
+    InvalidInputError
+        If `factor` is negative.
+    """
+    if factor < 0:
+        raise InvalidInputError(f"factor must be >= 0; got {factor}.")
+    return _from_pil(ImageEnhance.Brightness(_to_pil(image)).enhance(factor))
+
+
+def contrast(image: np.ndarray, factor: float) -> np.ndarray:
+    """Scale contrast with ``PIL.ImageEnhance.Contrast`` (1.0 leaves it unchanged).
+
+    Raises
+    ------
+    InvalidInputError
+        If `factor` is negative.
+    """
+    if factor < 0:
+        raise InvalidInputError(f"factor must be >= 0; got {factor}.")
+    return _from_pil(ImageEnhance.Contrast(_to_pil(image)).enhance(factor))
+
+
+def gaussian_noise(image: np.ndarray, sigma: float, *, seed: int = 0) -> np.ndarray:
+    """Add Gaussian noise of standard deviation `sigma` (in 0-255 units), rounded and clipped.
+
+    The same `seed` gives the same noise.
+
+    Raises
+    ------
+    InvalidInputError
+        If `sigma` is negative.
+    """
+    check_rgb_uint8(image)
+    if sigma < 0:
+        raise InvalidInputError(f"sigma must be >= 0; got {sigma}.")
+    noise = np.random.default_rng(seed).normal(0.0, sigma, size=image.shape)
+    return np.clip(np.rint(image + noise), 0, 255).astype(np.uint8)
+
+
+def gaussian_blur(image: np.ndarray, radius: float) -> np.ndarray:
+    """Blur with ``PIL.ImageFilter.GaussianBlur(radius)``.
+
+    Raises
+    ------
+    InvalidInputError
+        If `radius` is negative.
+    """
+    if radius < 0:
+        raise InvalidInputError(f"radius must be >= 0; got {radius}.")
+    return _from_pil(_to_pil(image).filter(ImageFilter.GaussianBlur(radius)))
+
+
+def _chain(*steps: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    def apply(image: np.ndarray) -> np.ndarray:
+        for step in steps:
+            image = step(image)
+        return image
+
+    return apply
+
+
+def _none(image: np.ndarray) -> np.ndarray:
+    return np.array(check_rgb_uint8(image), copy=True)
+
+
+#: Every attack of the robustness benchmark, by name, in report order.
+#: Combined attacks apply their steps in the order their name gives.
+ATTACKS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "none": _none,
+    "jpeg90": lambda im: jpeg(im, 90),
+    "jpeg75": lambda im: jpeg(im, 75),
+    "jpeg50": lambda im: jpeg(im, 50),
+    "webp80": lambda im: webp(im, 80),
+    "resize0.5": lambda im: resize(im, 0.5),
+    "resize0.75": lambda im: resize(im, 0.75),
+    "resize1.5": lambda im: resize(im, 1.5),
+    "crop80": lambda im: crop_center(im, 0.80),
+    "crop71": lambda im: crop_center(im, 0.71),
+    "crop_offset5": lambda im: crop_offset(im, 0.05),
+    "rotate2": lambda im: rotate(im, 2),
+    "rotate5": lambda im: rotate(im, 5),
+    "flip": flip_horizontal,
+    "brightness0.7": lambda im: brightness(im, 0.7),
+    "brightness1.3": lambda im: brightness(im, 1.3),
+    "contrast0.7": lambda im: contrast(im, 0.7),
+    "noise5": lambda im: gaussian_noise(im, 5, seed=0),
+    "blur1": lambda im: gaussian_blur(im, 1),
+    "resize0.75+jpeg75": _chain(lambda im: resize(im, 0.75), lambda im: jpeg(im, 75)),
+    "jpeg60+crop71+brightness0.5": _chain(
+        lambda im: jpeg(im, 60), lambda im: crop_center(im, 0.71), lambda im: brightness(im, 0.5)
+    ),
+}
+
+#: Attacks held to a lower recovery bar than the others, with that bar (fraction of images).
+HARDER_ATTACKS: dict[str, float] = {"jpeg60+crop71+brightness0.5": 0.80}
