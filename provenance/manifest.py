@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Mapping, Sequence
 
 import c2pa
+from cryptography import x509
 
 from .errors import ConfigError, InvalidInputError, ManifestError
 from .settings import Settings
@@ -464,14 +465,46 @@ def _choose_mime(head: bytes, hint: str | None) -> str | None:
 # --------------------------------------------------------------------------- trust / Context
 
 
+def _pem_problem(text: str) -> str | None:
+    """Why `text` is not a bundle of PEM certificates, or None if it is."""
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        return "it holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+    # c2pa silently skips malformed certificates, so check them here.
+    try:
+        x509.load_pem_x509_certificates(text.encode("utf-8"))
+    except ValueError as exc:
+        return f"a certificate in it is malformed ({exc})"
+    return None
+
+
 def _read_pem_file(path: Path, what: str) -> str:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"Cannot read the {what} file {path}: {exc}. Check PROVENANCE_TRUST_* settings.") from exc
-    if "-----BEGIN CERTIFICATE-----" not in text:
-        raise ConfigError(f"The {what} file {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----).")
+    problem = _pem_problem(text)
+    if problem:
+        raise ConfigError(f"The {what} file {path} is not usable: {problem}. Point it at a PEM certificate bundle.")
     return text if text.endswith("\n") else text + "\n"
+
+
+_OID = re.compile(r"[0-2](\.\d+)+")
+
+
+def _read_trust_config(path: Path) -> str:
+    """Read an EKU list: one dotted OID a line, ``//`` or ``#`` comments (c2pa ignores bad lines silently)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read the trust config file {path}: {exc}.") from exc
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith(("//", "#"))]
+    bad = [ln for ln in lines if not _OID.fullmatch(ln)]
+    if bad or not lines:
+        raise ConfigError(
+            f"The trust config file {path} must list extended-key-usage OIDs, one a line (e.g. 1.3.6.1.5.5.7.3.36); "
+            f"got {bad[0]!r}." if bad else f"The trust config file {path} lists no OIDs."
+        )
+    return text
 
 
 def _file_stamp(path: Path, what: str) -> tuple[str, int, int]:
@@ -491,9 +524,10 @@ def _trust_key(settings: Settings, extra_trust_anchors: Sequence[bytes]) -> _Tru
     for i, pem in enumerate(extra_trust_anchors):
         if isinstance(pem, str):
             pem = pem.encode("utf-8")
-        if not isinstance(pem, (bytes, bytearray)) or b"-----BEGIN CERTIFICATE-----" not in pem:
+        problem = _pem_problem(pem.decode("utf-8", "replace")) if isinstance(pem, (bytes, bytearray)) else "not bytes"
+        if problem:
             raise InvalidInputError(
-                f"extra_trust_anchors[{i}] must be PEM certificate bytes (-----BEGIN CERTIFICATE-----...)."
+                f"extra_trust_anchors[{i}] must be PEM certificate bytes (-----BEGIN CERTIFICATE-----...); {problem}."
             )
         extras.append(bytes(pem))
     anchors = tuple(_file_stamp(p, "trust anchors") for p in settings.trust_anchors)
@@ -519,10 +553,7 @@ def _context_for(key: _TrustKey) -> c2pa.Context:
     if allowed:
         trust["allowed_list"] = _read_pem_file(Path(allowed[0]), "trust allowed-list")
     if config:
-        try:
-            trust["trust_config"] = Path(config[0]).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"Cannot read the trust config file {config[0]}: {exc}.") from exc
+        trust["trust_config"] = _read_trust_config(Path(config[0]))
     settings = {
         "verify": {
             "verify_trust": True,
