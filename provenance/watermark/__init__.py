@@ -1,0 +1,33 @@
+"""Robust keyed invisible watermark.
+
+::
+
+    from provenance import watermark
+    marked = watermark.embed(image, payload, key=key)   # (H, W, 3) uint8, <= 8-byte payload
+    result = watermark.detect(image, key=key)           # WatermarkResult
+    result.detected, result.payload, result.p_value
+
+Modules: :mod:`.coding` (payload + CRC + convolutional code), :mod:`.patterns`
+(keyed tile), :mod:`.masking` (perceptual strength), :mod:`.sync` (lattice,
+folding, shift search), :mod:`.embedding` and :mod:`.detection`.
+"""
+
+from __future__ import annotations
+
+from .coding import MAX_PAYLOAD_BYTES
+from .detection import SCORE_THRESHOLD, WatermarkResult, detect, false_positive_bound
+from .embedding import DEFAULT_PSNR, MIN_EMBED_SIDE, embed
+
+ALGORITHM = "io.github.provenance.watermark.v1"
+
+__all__ = [
+    "ALGORITHM",
+    "DEFAULT_PSNR",
+    "MAX_PAYLOAD_BYTES",
+    "MIN_EMBED_SIDE",
+    "SCORE_THRESHOLD",
+    "WatermarkResult",
+    "detect",
+    "embed",
+    "false_positive_bound",
+]

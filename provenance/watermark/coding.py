@@ -1,0 +1,148 @@
+"""Payload coding: length + payload + keyed CRC-32, rate-1/3 convolutional code, soft Viterbi.
+
+The message is ``3 bits (payload length - 1) | 64 bits payload (zero-padded) | 32 bits CRC``,
+99 bits, terminated with 6 zero bits and encoded with the K=7 code of generators
+133, 171, 165 (octal): 315 coded bits. The CRC is salted with a key-derived
+value, so a decode under the wrong key, or of noise, passes it with probability
+2**-32.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+
+from ..errors import InvalidInputError
+
+__all__ = [
+    "MAX_PAYLOAD_BYTES",
+    "MESSAGE_BITS",
+    "CODED_BITS",
+    "CRC_BITS",
+    "encode_payload",
+    "decode_payload",
+]
+
+MAX_PAYLOAD_BYTES = 8
+_LENGTH_BITS = 3
+CRC_BITS = 32
+MESSAGE_BITS = _LENGTH_BITS + 8 * MAX_PAYLOAD_BYTES + CRC_BITS  # 99
+_CONSTRAINT = 7
+_TAIL = _CONSTRAINT - 1
+_GENERATORS = (0o133, 0o171, 0o165)
+_RATE = len(_GENERATORS)
+CODED_BITS = (MESSAGE_BITS + _TAIL) * _RATE  # 315
+_STATES = 1 << _TAIL
+
+
+def _parity(x: np.ndarray) -> np.ndarray:
+    return np.bitwise_count(x.astype(np.uint8)) & 1
+
+
+def _trellis() -> tuple[np.ndarray, np.ndarray]:
+    """Return (next_state[state, bit], symbols[state, bit, j] in {+1, -1})."""
+    state = np.arange(_STATES)[:, None]
+    bit = np.arange(2)[None, :]
+    register = (state << 1) | bit  # 7 bits, newest bit lowest
+    out = np.stack([_parity(register & g) for g in _GENERATORS], axis=-1)
+    return (register & (_STATES - 1)), 1.0 - 2.0 * out.astype(np.float32)
+
+
+_NEXT, _SYMBOLS = _trellis()
+# For each next state: its two predecessors and the symbols on those branches.
+_PREV = np.empty((_STATES, 2), dtype=np.int64)
+for _ns in range(_STATES):
+    _PREV[_ns] = [(_ns >> 1), (_ns >> 1) | (_STATES >> 1)]
+_PREV_SYMBOLS = np.stack([_SYMBOLS[_PREV[:, i], np.arange(_STATES) & 1] for i in range(2)], axis=1)  # (64, 2, 3)
+
+
+def _crc(salt: bytes, length: int, body: bytes) -> int:
+    return zlib.crc32(salt + bytes([length]) + body) & 0xFFFFFFFF
+
+
+def _int_to_bits(value: int, width: int) -> np.ndarray:
+    return np.array([(value >> (width - 1 - i)) & 1 for i in range(width)], dtype=np.uint8)
+
+
+def _bits_to_int(bits: np.ndarray) -> int:
+    return int("".join(str(int(b)) for b in bits), 2) if len(bits) else 0
+
+
+def _check_payload(payload: bytes) -> bytes:
+    if not isinstance(payload, (bytes, bytearray)):
+        raise InvalidInputError(f"payload must be bytes; got {type(payload).__name__}. Use bytes.fromhex('...').")
+    if not 1 <= len(payload) <= MAX_PAYLOAD_BYTES:
+        raise InvalidInputError(
+            f"payload must be 1 to {MAX_PAYLOAD_BYTES} bytes (64 bits); got {len(payload)} bytes."
+        )
+    return bytes(payload)
+
+
+def encode_payload(payload: bytes, salt: bytes) -> np.ndarray:
+    """Encode `payload` to ``CODED_BITS`` antipodal symbols (+1 for bit 0, -1 for bit 1).
+
+    Raises
+    ------
+    InvalidInputError
+        If the payload is not 1 to 8 bytes.
+    """
+    payload = _check_payload(payload)
+    body = payload.ljust(MAX_PAYLOAD_BYTES, b"\0")
+    crc = _crc(salt, len(payload), body)
+    bits = np.concatenate(
+        [
+            _int_to_bits(len(payload) - 1, _LENGTH_BITS),
+            np.unpackbits(np.frombuffer(body, dtype=np.uint8)),
+            _int_to_bits(crc, CRC_BITS),
+            np.zeros(_TAIL, dtype=np.uint8),
+        ]
+    )
+    state = 0
+    out = np.empty((len(bits), _RATE), dtype=np.float32)
+    for i, b in enumerate(bits):
+        out[i] = _SYMBOLS[state, b]
+        state = _NEXT[state, b]
+    return out.ravel()
+
+
+def _viterbi(soft: np.ndarray) -> np.ndarray:
+    """Maximum-correlation path through the trellis; `soft` is (steps, 3). Returns input bits."""
+    steps = soft.shape[0]
+    metric = np.full(_STATES, -np.inf, dtype=np.float64)
+    metric[0] = 0.0
+    choices = np.empty((steps, _STATES), dtype=np.uint8)
+    for t in range(steps):
+        branch = _PREV_SYMBOLS @ soft[t]  # (64, 2)
+        cand = metric[_PREV] + branch
+        pick = np.argmax(cand, axis=1)
+        choices[t] = pick
+        metric = cand[np.arange(_STATES), pick]
+    state = 0  # terminated with zero tail
+    bits = np.empty(steps, dtype=np.uint8)
+    for t in range(steps - 1, -1, -1):
+        bits[t] = state & 1
+        state = _PREV[state, choices[t, state]]
+    return bits
+
+
+def decode_payload(soft: np.ndarray, salt: bytes) -> bytes | None:
+    """Soft-decode ``CODED_BITS`` values (positive = bit 0) and check the CRC.
+
+    Returns
+    -------
+    bytes or None
+        The payload if the CRC matches, else None.
+    """
+    soft = np.asarray(soft, dtype=np.float64).reshape(-1, _RATE)
+    if not np.any(soft):
+        return None
+    bits = _viterbi(soft)[: MESSAGE_BITS]
+    length = _bits_to_int(bits[:_LENGTH_BITS]) + 1
+    body = np.packbits(bits[_LENGTH_BITS : _LENGTH_BITS + 64]).tobytes()
+    crc = _bits_to_int(bits[_LENGTH_BITS + 64 :])
+    if crc != _crc(salt, length, body):
+        return None
+    if any(body[length:]):
+        return None
+    return body[:length]

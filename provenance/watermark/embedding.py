@@ -1,0 +1,89 @@
+"""Embedding: add the keyed, payload-carrying tile to the luminance, shaped by the mask."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InvalidImageError
+from ..images import check_image_array
+from .coding import encode_payload
+from .masking import BLOCK, block_activity, luminance, mask_from_activity, upsample_mask
+from .patterns import TILE, keyed_pattern, normalise_key
+
+__all__ = ["DEFAULT_PSNR", "MIN_EMBED_SIDE", "embed"]
+
+#: Target peak signal-to-noise ratio of the marked image, in dB.
+DEFAULT_PSNR = 41.0
+#: Smallest side that can carry a watermark (two tiles).
+MIN_EMBED_SIDE = 2 * TILE
+#: Largest pattern RMS in the flattest areas, in grey levels (keeps flat areas clean).
+_FLAT_AMPLITUDE_CAP = 0.9
+_STRIPE_ROWS = 16 * TILE
+
+
+def embed(image: np.ndarray, payload: bytes, *, key: bytes | str, psnr: float = DEFAULT_PSNR) -> np.ndarray:
+    """Embed `payload` invisibly in `image` under `key`.
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 ndarray, or (H, W) grayscale, or (H, W, 4) RGBA
+        Channels last. Both sides must be at least 256 pixels. Not modified.
+    payload : bytes
+        1 to 8 bytes (64 bits), returned exactly by :func:`detect`.
+    key : bytes or str
+        The operator's secret key; detection needs the same key.
+    psnr : float
+        Target fidelity in dB (higher is fainter and less robust). Flat images
+        get less than this would allow, so that flat areas stay clean.
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as `image`; alpha untouched.
+
+    Raises
+    ------
+    InvalidImageError
+        If the image is not uint8 (H, W[, 3|4]) or smaller than 256 x 256.
+    InvalidInputError
+        If the payload is not 1 to 8 bytes or the key is empty.
+    """
+    check_image_array(image)
+    h, w = image.shape[:2]
+    if min(h, w) < MIN_EMBED_SIDE:
+        raise InvalidImageError(
+            f"The image is {w}x{h}; a watermark needs at least {MIN_EMBED_SIDE}x{MIN_EMBED_SIDE} pixels. "
+            "Embed before downscaling."
+        )
+    if not 20.0 <= psnr <= 60.0:
+        raise InvalidImageError(f"psnr must be between 20 and 60 dB; got {psnr}.")
+    pattern = keyed_pattern(normalise_key(key))
+    tile = pattern.tile(encode_payload(payload, pattern.salt))
+
+    block_mask = mask_from_activity(block_activity(luminance(image)))
+    # Scale so that the whole-image RMS of the pattern meets the PSNR target
+    # (tile has unit RMS and is independent of the mask, so RMS = alpha * RMS(mask)).
+    target_rms = 255.0 / 10 ** (psnr / 20.0)
+    alpha = target_rms / float(np.sqrt(np.mean(block_mask.astype(np.float64) ** 2)))
+    alpha = min(alpha, _FLAT_AMPLITUDE_CAP / float(block_mask.min()))
+
+    out = image.copy()
+    reps_x = -(-w // TILE)
+    row_tile = np.tile(tile, (1, reps_x))[:, :w]
+    for r0 in range(0, h, _STRIPE_ROWS):
+        rows = min(_STRIPE_ROWS, h - r0)
+        idx = (np.arange(r0, r0 + rows) % TILE)
+        delta = row_tile[idx] * upsample_mask(block_mask, r0, rows, w) * np.float32(alpha)
+        stripe = out[r0 : r0 + rows]
+        if image.ndim == 2:
+            stripe[...] = np.clip(stripe + delta + 0.5, 0, 255).astype(np.uint8)
+        else:
+            rgb = stripe[..., :3].astype(np.float32)
+            rgb += delta[..., None]
+            rgb += 0.5
+            np.clip(rgb, 0, 255, out=rgb)
+            stripe[..., :3] = rgb.astype(np.uint8)
+    return out
+
+
+assert _STRIPE_ROWS % BLOCK == 0

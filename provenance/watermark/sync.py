@@ -1,0 +1,305 @@
+"""Geometric synchronisation: whiten, find the tile lattice, fold, and search shifts.
+
+A crop only shifts the periodic tile cyclically; a resize or rotation changes
+the lattice the tiles sit on. Detection therefore
+
+1. whitens the luminance (FFT high-pass, then divides each 8x8 block by its
+   local standard deviation) so image content interferes less;
+2. estimates candidate lattices from peaks of the autocorrelation of the
+   whitened image (JPEG's 8x8 block frequencies notched out), refined by a
+   least-squares fit over many lattice points;
+3. folds the whitened image modulo each candidate lattice into one
+   ``TILE x TILE`` tile (summing the signal of every tile);
+4. correlates the folded tile with the keyed pilot over every cyclic shift
+   and the 8 dihedral orientations (flips, 90-degree turns) at once, by FFT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft as sfft
+import scipy.ndimage as ndi
+
+from .patterns import TILE, KeyedPattern
+
+__all__ = [
+    "MAX_WINDOW",
+    "DIHEDRAL",
+    "ShiftPeak",
+    "whiten",
+    "fold_identity",
+    "fold_affine",
+    "dihedral_spectra",
+    "search_shifts",
+    "payload_soft_bits",
+    "candidate_lattices",
+]
+
+#: Detection analyses at most this many pixels per side (a centred window).
+MAX_WINDOW = 1024
+#: The 8 orientations tried for every lattice.
+DIHEDRAL = 8
+_HALF = TILE // 2 + 1
+_HIGHPASS_CUTOFF = 0.05  # cycles/pixel
+_CLIP_SD = 4.0
+
+
+def whiten(y: np.ndarray) -> np.ndarray:
+    """High-pass and locally normalise luminance `y` (float32 (H, W), H and W multiples of 8)."""
+    h, w = y.shape
+    spec = sfft.rfft2(y, workers=-1)
+    fy = np.fft.fftfreq(h).astype(np.float32)[:, None]
+    fx = np.fft.rfftfreq(w).astype(np.float32)[None, :]
+    spec *= 1.0 - np.exp(-(fy * fy + fx * fx) / np.float32(_HIGHPASS_CUTOFF**2))
+    hp = sfft.irfft2(spec, s=(h, w), workers=-1).astype(np.float32, copy=False)
+    blocks = hp.reshape(h // 8, 8, w // 8, 8)
+    sd = np.sqrt(np.mean(blocks * blocks, axis=(1, 3))) + np.float32(1.0)
+    blocks /= sd[:, None, :, None]
+    np.clip(hp, -_CLIP_SD, _CLIP_SD, out=hp)
+    return hp
+
+
+def fold_identity(yw: np.ndarray) -> np.ndarray:
+    """Sum all TILE x TILE tiles of `yw` (zero-padded) into one tile."""
+    h, w = yw.shape
+    hp, wp = -(-h // TILE) * TILE, -(-w // TILE) * TILE
+    if (hp, wp) != (h, w):
+        padded = np.zeros((hp, wp), dtype=np.float32)
+        padded[:h, :w] = yw
+        yw = padded
+    return yw.reshape(hp // TILE, TILE, wp // TILE, TILE).sum(axis=(0, 2))
+
+
+_FIXED = 1 << 16
+
+
+def fold_affine(yw: np.ndarray, inverse: np.ndarray) -> np.ndarray:
+    """Fold `yw` into one tile along a lattice.
+
+    Parameters
+    ----------
+    inverse : (2, 2) ndarray
+        Maps image offsets ``(dy, dx)`` to tile coordinates ``(uy, ux)`` in tile pixels.
+    """
+    h, w = yw.shape
+    ys = np.arange(h, dtype=np.float64) - h / 2
+    xs = np.arange(w, dtype=np.float64) - w / 2
+    m = inverse * _FIXED
+    half = _FIXED // 2
+    uy = np.add.outer(np.round(m[0, 0] * ys).astype(np.int64) + half, np.round(m[0, 1] * xs).astype(np.int64))
+    ux = np.add.outer(np.round(m[1, 0] * ys).astype(np.int64) + half, np.round(m[1, 1] * xs).astype(np.int64))
+    uy >>= 16
+    ux >>= 16
+    uy &= TILE - 1
+    ux &= TILE - 1
+    uy *= TILE
+    uy += ux
+    idx = uy.ravel()
+    sums = np.bincount(idx, weights=yw.ravel(), minlength=TILE * TILE)
+    counts = np.bincount(idx, minlength=TILE * TILE)
+    return (sums / np.maximum(counts, 1)).reshape(TILE, TILE).astype(np.float32)
+
+
+def dihedral_spectra(tile: np.ndarray) -> np.ndarray:
+    """Phase-only rfft2 spectra of the 8 dihedral transforms of `tile`, shape (8, TILE, TILE//2+1)."""
+    variants = [np.rot90(tile, k) for k in range(4)]
+    mirrored = tile[:, ::-1]
+    variants += [np.rot90(mirrored, k) for k in range(4)]
+    spec = sfft.rfft2(np.stack(variants), axes=(-2, -1))
+    mag = np.abs(spec)
+    return spec / np.maximum(mag, 1e-12)
+
+
+@dataclass(frozen=True)
+class ShiftPeak:
+    """The best pilot correlation for one orientation."""
+
+    score: float  # in standard deviations under "no watermark"
+    variant: int  # dihedral index 0..7
+    shift: tuple[float, float]  # sub-pixel (ty, tx)
+
+
+def search_shifts(spectra: np.ndarray, pattern: KeyedPattern) -> list[ShiftPeak]:
+    """Correlate each orientation's spectrum with the pilot over all cyclic shifts.
+
+    Returns one :class:`ShiftPeak` per orientation, best first. Under "no
+    watermark" each of the ``TILE**2`` scores per orientation is close to a
+    standard normal variable (phase-only spectra, independent phases).
+    """
+    n = len(pattern.pilot_index)
+    flat = spectra.reshape(DIHEDRAL, -1)
+    z = np.zeros((DIHEDRAL, TILE, TILE), dtype=np.complex64)
+    rows, cols = np.divmod(pattern.pilot_index, _HALF)
+    z[:, rows, cols] = flat[:, pattern.pilot_index] * np.conj(pattern.pilot_phase)
+    corr = sfft.ifft2(z, axes=(-2, -1)).real * (TILE * TILE / np.sqrt(n / 2.0))
+    peaks = []
+    for v in range(DIHEDRAL):
+        c = corr[v]
+        iy, ix = np.unravel_index(int(np.argmax(c)), c.shape)
+        peaks.append(ShiftPeak(float(c[iy, ix]), v, (iy + _subpixel(c, iy, ix, 0), ix + _subpixel(c, iy, ix, 1))))
+    peaks.sort(key=lambda p: -p.score)
+    return peaks
+
+
+def _subpixel(c: np.ndarray, iy: int, ix: int, axis: int) -> float:
+    """Parabolic peak offset along `axis` (cyclic)."""
+    if axis == 0:
+        a, b, d = c[(iy - 1) % TILE, ix], c[iy, ix], c[(iy + 1) % TILE, ix]
+    else:
+        a, b, d = c[iy, (ix - 1) % TILE], c[iy, ix], c[iy, (ix + 1) % TILE]
+    denom = a - 2 * b + d
+    return float(np.clip(0.5 * (a - d) / denom, -0.5, 0.5)) if denom < 0 else 0.0
+
+
+def payload_soft_bits(spectra: np.ndarray, peak: ShiftPeak, pattern: KeyedPattern, n_bits: int) -> np.ndarray:
+    """Soft values of the coded bits (positive = bit 0) at a peak's orientation and shift."""
+    idx = pattern.payload_index
+    ky = pattern.ky.reshape(-1)[idx]
+    kx = pattern.kx.reshape(-1)[idx]
+    ty, tx = peak.shift
+    align = np.exp(2j * np.pi * (ky * ty + kx * tx) / TILE)
+    values = np.real(spectra[peak.variant].reshape(-1)[idx] * align * np.conj(pattern.payload_phase))
+    return np.bincount(pattern.payload_bit, weights=values, minlength=n_bits)
+
+
+# ----------------------------------------------------------------------------------------------
+# Lattice estimation from the autocorrelation
+# ----------------------------------------------------------------------------------------------
+_MIN_PERIOD = 40.0  # scale >= 0.31
+_MAX_LAG = 320
+_PEAKS = 24
+
+
+def _autocorrelation(yw: np.ndarray) -> tuple[np.ndarray, int]:
+    """Normalised autocorrelation around lag 0, shape (2R+1, 2R+1), and R."""
+    h, w = yw.shape
+    spec = sfft.rfft2(yw, workers=-1)
+    power = (spec.real**2 + spec.imag**2).astype(np.float32)
+    fy = np.abs(np.fft.fftfreq(h))[:, None]
+    fx = np.fft.rfftfreq(w)[None, :]
+    # Notch JPEG's 8x8 block harmonics (points where both frequencies are multiples of 1/8).
+    near_y = np.abs(fy * 8 - np.round(fy * 8)) * h / 8 < 1.5
+    near_x = np.abs(fx * 8 - np.round(fx * 8)) * w / 8 < 1.5
+    power[near_y & near_x] = 0
+    power[np.hypot(fy, fx) < 0.03] = 0
+    acf = sfft.irfft2(power, s=(h, w), workers=-1)
+    r = int(min(_MAX_LAG, h // 2 - 1, w // 2 - 1))
+    rows = np.arange(-r, r + 1) % h
+    cols = np.arange(-r, r + 1) % w
+    region = acf[np.ix_(rows, cols)]
+    return region / max(float(region[r, r]), 1e-12), r
+
+
+def _local_peaks(region: np.ndarray, r: int) -> np.ndarray:
+    """Strongest local maxima (dy, dx, value) in the upper half plane beyond the minimum period."""
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    ok = (np.hypot(yy, xx) >= _MIN_PERIOD) & ((yy > 0) | ((yy == 0) & (xx > 0)))
+    is_max = ndi.maximum_filter(region, size=5, mode="wrap") == region
+    cand = np.flatnonzero((ok & is_max).ravel())
+    vals = region.ravel()[cand]
+    top = cand[np.argsort(vals)[::-1][:_PEAKS]]
+    py, px = np.divmod(top, 2 * r + 1)
+    return np.stack([py - r, px - r, region.ravel()[top]], axis=1)
+
+
+def _refine(region: np.ndarray, r: int, basis: np.ndarray) -> tuple[np.ndarray, float]:
+    """Least-squares fit of a lattice basis (rows v1, v2) to sub-pixel ACF peaks; returns (basis, mean peak)."""
+    pts, targets, vals = [], [], []
+    for m in range(-4, 5):
+        for n in range(-4, 5):
+            if (m, n) == (0, 0):
+                continue
+            p = m * basis[0] + n * basis[1]
+            if np.max(np.abs(p)) > r - 2:
+                continue
+            iy, ix = int(round(p[0])) + r, int(round(p[1])) + r
+            win = region[iy - 1 : iy + 2, ix - 1 : ix + 2]
+            j = int(np.argmax(win))
+            iy, ix = iy - 1 + j // 3, ix - 1 + j % 3
+            if not (1 <= iy < 2 * r and 1 <= ix < 2 * r):
+                continue
+            c = region[iy - 1 : iy + 2, ix - 1 : ix + 2]
+            dy = _parabola(c[0, 1], c[1, 1], c[2, 1])
+            dx = _parabola(c[1, 0], c[1, 1], c[1, 2])
+            pts.append((m, n))
+            targets.append((iy - r + dy, ix - r + dx))
+            vals.append(region[iy, ix])
+    if len(pts) < 3:
+        return basis, 0.0
+    a = np.array(pts, dtype=np.float64)
+    t = np.array(targets, dtype=np.float64)
+    wts = np.clip(np.array(vals), 0, None) + 1e-6
+    sw = np.sqrt(wts)[:, None]
+    fitted, *_ = np.linalg.lstsq(a * sw, t * sw, rcond=None)
+    return fitted, float(np.mean(vals))
+
+
+def _parabola(a: float, b: float, c: float) -> float:
+    d = a - 2 * b + c
+    return float(np.clip(0.5 * (a - c) / d, -0.5, 0.5)) if d < 0 else 0.0
+
+
+def _reduce(basis: np.ndarray) -> np.ndarray:
+    """Gauss-Lagrange reduction to the two shortest lattice vectors."""
+    u, v = basis[0].copy(), basis[1].copy()
+    for _ in range(16):
+        if u @ u > v @ v:
+            u, v = v, u
+        mu = round(float(u @ v) / float(u @ u))
+        if mu == 0:
+            break
+        v = v - mu * u
+    return np.stack([u, v])
+
+
+def candidate_lattices(yw: np.ndarray, *, limit: int = 3) -> list[np.ndarray]:
+    """Candidate tile lattices of `yw`, most plausible first.
+
+    Returns
+    -------
+    list of (2, 2) ndarray
+        Rows are the image offsets ``(dy, dx)`` of one tile period along each tile axis.
+    """
+    region, r = _autocorrelation(yw)
+    if r < _MIN_PERIOD + 4:
+        return []
+    peaks = _local_peaks(region, r)
+    if len(peaks) < 2:
+        return []
+    vecs, vals = peaks[:, :2], peaks[:, 2]
+    scored: list[tuple[float, np.ndarray]] = []
+    for i in range(min(6, len(peaks))):
+        v1 = vecs[i]
+        l1 = np.hypot(*v1)
+        best = None
+        for j in range(len(peaks)):
+            if j == i:
+                continue
+            v2 = vecs[j]
+            l2 = np.hypot(*v2)
+            cos = abs(float(v1 @ v2)) / (l1 * l2)
+            if cos < 0.5 and 0.7 < l2 / l1 < 1.43 and (best is None or vals[j] > vals[best]):
+                best = j
+        if best is None:
+            continue
+        basis, strength = _refine(region, r, _reduce(np.stack([v1, vecs[best]])))
+        basis = _reduce(basis)
+        if min(np.hypot(*basis[0]), np.hypot(*basis[1])) < _MIN_PERIOD * 0.9:
+            continue
+        # Squareness: similarity transforms keep |v1| == |v2| and a right angle.
+        l1, l2 = np.hypot(*basis[0]), np.hypot(*basis[1])
+        skew = abs(float(basis[0] @ basis[1])) / (l1 * l2) + abs(np.log(l1 / l2))
+        scored.append((strength * np.exp(-3 * skew), basis))
+    scored.sort(key=lambda s: -s[0])
+    unique: list[np.ndarray] = []
+    for _, b in scored:
+        if not any(_same_lattice(b, u) for u in unique):
+            unique.append(b)
+    return unique[:limit]
+
+
+def _same_lattice(a: np.ndarray, b: np.ndarray) -> bool:
+    coeffs = np.linalg.solve(b.T, a.T)  # a's vectors in b's basis
+    return bool(np.all(np.abs(coeffs - np.round(coeffs)) < 0.05) and abs(abs(np.linalg.det(np.round(coeffs))) - 1) < 0.5)
