@@ -618,7 +618,9 @@ class Registry:
         )
         self._busy_timeout_s = busy_timeout_s
         try:
-            with self._translate_errors("migration", connecting=True):
+            with self._translate_errors("connect", connecting=True):
+                self._engine.connect().close()
+            with self._translate_errors("migration"):
                 version = _apply_migrations(self._engine)
         except BaseException:
             self.close()
@@ -695,9 +697,14 @@ class Registry:
         reason, where = _reason(exc), _where(self._url)
         low = reason.lower()
         if self.dialect == "postgresql":
-            if connecting or "connection" in low or "connect" in low:
+            if connecting or getattr(exc, "connection_invalidated", False):
                 return RegistryError(
                     f"cannot connect to {where}: {reason}; check PROVENANCE_DATABASE_URL and that the server is running."
+                )
+            if "permission denied" in low:
+                return RegistryError(
+                    f"registry {action} failed on {where}: {reason}; the role in PROVENANCE_DATABASE_URL needs to "
+                    "own the database (or have CREATE on its schema)."
                 )
             return RegistryError(f"registry {action} failed on {where}: {reason}; check the database server's log.")
         if "unable to open" in low:
