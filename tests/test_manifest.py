@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +22,8 @@ from provenance.manifest import (
 )
 from provenance.settings import Settings
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-FIXTURES = SHARED / "c2pa-fixtures"
+#: Same location as the `shared_dir` fixture; needed at import time to parametrise over INDEX.md.
+SHARED = Path(os.environ.get("PROVENANCE_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
 
 
 # --------------------------------------------------------------------------- INDEX.md
