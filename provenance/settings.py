@@ -8,7 +8,7 @@ variable                           meaning                                      
 ``PROVENANCE_WATERMARK_KEYS``      key file (one ``id:hex`` per line)           dev key made on first use
 ``PROVENANCE_SIGNING_CERT``        PEM certificate chain for C2PA signing       dev CA + leaf made on first use
 ``PROVENANCE_SIGNING_KEY``         PEM private key for C2PA signing             (with the dev certificate)
-``PROVENANCE_SIGNING_ALG``         ``es256``, ``ps256`` or ``ed25519``          ``es256``
+``PROVENANCE_SIGNING_ALG``         ``es256``, ``es384``, ``ps256``, ``ed25519``  ``es256``
 ``PROVENANCE_TSA_URL``             RFC 3161 time-stamp authority                none (offline)
 ``PROVENANCE_TRUST_ANCHORS``       PEM files of trusted roots, ``:``-separated  none
 ``PROVENANCE_TRUST_ALLOWED``       PEM file of individually allowed certs       none
