@@ -170,6 +170,9 @@ def payload_soft_bits(spectra: np.ndarray, peak: ShiftPeak, pattern: KeyedPatter
 _MIN_PERIOD = 40.0  # scale >= 0.31
 _MAX_LAG = 320
 _PEAKS = 24
+_WHITEN_BINS = 9
+_LINE_CAP = 30.0
+_PROMOTE_Z = 5.0
 
 
 def _autocorrelation(yw: np.ndarray) -> tuple[np.ndarray, int]:
@@ -177,6 +180,9 @@ def _autocorrelation(yw: np.ndarray) -> tuple[np.ndarray, int]:
     h, w = yw.shape
     spec = sfft.rfft2(yw, workers=-1)
     power = (spec.real**2 + spec.imag**2).astype(np.float32)
+    # Spectral whitening: a periodic tile is a comb of sharp lines, image content is smooth.
+    power /= ndi.uniform_filter(power, size=_WHITEN_BINS, mode="wrap") + np.float32(1e-6 * power.mean() + 1e-12)
+    np.minimum(power, np.float32(_LINE_CAP), out=power)
     fy = np.abs(np.fft.fftfreq(h))[:, None]
     fx = np.fft.rfftfreq(w)[None, :]
     # Notch JPEG's 8x8 block harmonics (points where both frequencies are multiples of 1/8).
@@ -184,6 +190,9 @@ def _autocorrelation(yw: np.ndarray) -> tuple[np.ndarray, int]:
     near_x = np.abs(fx * 8 - np.round(fx * 8)) * w / 8 < 1.5
     power[near_y & near_x] = 0
     power[np.hypot(fy, fx) < 0.03] = 0
+    # The window's borders (and JPEG block edges) put energy on the frequency axes: drop them.
+    power[np.abs(fy[:, 0]) * h < 2.5, :] = 0
+    power[:, fx[0] * w < 2.5] = 0
     acf = sfft.irfft2(power, s=(h, w), workers=-1)
     r = int(min(_MAX_LAG, h // 2 - 1, w // 2 - 1))
     rows = np.arange(-r, r + 1) % h
@@ -247,6 +256,8 @@ def _reduce(basis: np.ndarray) -> np.ndarray:
     for _ in range(16):
         if u @ u > v @ v:
             u, v = v, u
+        if u @ u < 1.0:
+            break
         mu = round(float(u @ v) / float(u @ u))
         if mu == 0:
             break
@@ -254,8 +265,65 @@ def _reduce(basis: np.ndarray) -> np.ndarray:
     return np.stack([u, v])
 
 
+def _acf_at(region: np.ndarray, r: int, pts: np.ndarray) -> np.ndarray:
+    """Largest ACF value in the 3x3 neighbourhood of each lag in `pts` (N, 2); -inf outside."""
+    iy = np.round(pts[:, 0]).astype(int) + r
+    ix = np.round(pts[:, 1]).astype(int) + r
+    out = np.full(len(pts), -np.inf)
+    ok = (iy >= 1) & (iy < 2 * r) & (ix >= 1) & (ix < 2 * r)
+    if np.any(ok):
+        stack = [region[iy[ok] + dy, ix[ok] + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+        out[ok] = np.max(stack, axis=0)
+    return out
+
+
+def _lattice_points(basis: np.ndarray, r: int, reach: int = 4) -> np.ndarray:
+    m = np.arange(-reach, reach + 1)
+    mm, nn = np.meshgrid(m, m, indexing="ij")
+    keep = ((mm != 0) | (nn != 0)).ravel()
+    pts = mm.ravel()[keep, None] * basis[0] + nn.ravel()[keep, None] * basis[1]
+    return pts[np.max(np.abs(pts), axis=1) <= r - 2]
+
+
+def _lattice_score(region: np.ndarray, r: int, basis: np.ndarray) -> float:
+    """Sum of the normalised ACF over the lattice points of `basis` in the lag window, as a z-score."""
+    pts = _lattice_points(basis, r)
+    if len(pts) < 4:
+        return -np.inf
+    vals = _acf_at(region, r, pts)
+    return float(np.mean(vals)) / float(np.std(region) + 1e-12) * np.sqrt(len(vals))
+
+
+def _promote(region: np.ndarray, r: int, basis: np.ndarray) -> np.ndarray:
+    """Replace `basis` by a finer lattice while a half-period vector is itself a strong ACF peak.
+
+    Content or a weak axis can make the autocorrelation suggest twice the true
+    period; the true lattice then has points halfway between the candidate's.
+    """
+    noise = float(np.std(region))
+    for _ in range(2):
+        halves = [basis[0] / 2, basis[1] / 2, (basis[0] + basis[1]) / 2]
+        vals = np.array([float(_acf_at(region, r, np.stack([h, -h]))[0]) for h in halves])
+        best = int(np.argmax(vals))
+        runner_up = float(np.max(np.delete(vals, best)))
+        if vals[best] < _PROMOTE_Z * noise or vals[best] < 3 * max(runner_up, 0.0) or np.hypot(
+            *halves[best]
+        ) < _MIN_PERIOD * 0.9:
+            break
+        h = halves[best]
+        other = basis[1] if best == 0 else basis[0]
+        basis = _reduce(np.stack([h, other]))
+    return basis
+
+
 def candidate_lattices(yw: np.ndarray, *, limit: int = 3) -> list[np.ndarray]:
     """Candidate tile lattices of `yw`, most plausible first.
+
+    Each strong autocorrelation peak ``v`` proposes a square lattice
+    ``(v, rot90(v))`` (resize and rotation keep the tile square) and a general
+    one with its best partner peak (aspect changes). Candidates are refined by
+    least squares over their lattice points and ranked by the autocorrelation
+    summed over all those points, so a lone content peak ranks low.
 
     Returns
     -------
@@ -266,38 +334,41 @@ def candidate_lattices(yw: np.ndarray, *, limit: int = 3) -> list[np.ndarray]:
     if r < _MIN_PERIOD + 4:
         return []
     peaks = _local_peaks(region, r)
-    if len(peaks) < 2:
+    if len(peaks) < 1:
         return []
     vecs, vals = peaks[:, :2], peaks[:, 2]
-    scored: list[tuple[float, np.ndarray]] = []
-    for i in range(min(6, len(peaks))):
+    proposals: list[np.ndarray] = []
+    for i in range(min(10, len(peaks))):
         v1 = vecs[i]
+        proposals.append(np.stack([v1, np.array([-v1[1], v1[0]])]))
         l1 = np.hypot(*v1)
-        best = None
-        for j in range(len(peaks)):
-            if j == i:
-                continue
-            v2 = vecs[j]
-            l2 = np.hypot(*v2)
-            cos = abs(float(v1 @ v2)) / (l1 * l2)
-            if cos < 0.5 and 0.7 < l2 / l1 < 1.43 and (best is None or vals[j] > vals[best]):
-                best = j
-        if best is None:
+        partners = [
+            j for j in range(len(peaks))
+            if j != i and abs(float(v1 @ vecs[j])) / (l1 * np.hypot(*vecs[j])) < 0.5
+            and 0.7 < np.hypot(*vecs[j]) / l1 < 1.43
+        ]
+        if partners:
+            proposals.append(np.stack([v1, vecs[max(partners, key=lambda j: vals[j])]]))
+    scored: list[tuple[float, np.ndarray]] = []
+    for proposal in proposals:
+        proposal = _reduce(proposal)
+        if not _plausible(proposal):
             continue
-        basis, strength = _refine(region, r, _reduce(np.stack([v1, vecs[best]])))
-        basis = _reduce(basis)
-        if min(np.hypot(*basis[0]), np.hypot(*basis[1])) < _MIN_PERIOD * 0.9:
-            continue
-        # Squareness: similarity transforms keep |v1| == |v2| and a right angle.
-        l1, l2 = np.hypot(*basis[0]), np.hypot(*basis[1])
-        skew = abs(float(basis[0] @ basis[1])) / (l1 * l2) + abs(np.log(l1 / l2))
-        scored.append((strength * np.exp(-3 * skew), basis))
+        for basis in (proposal, _promote(region, r, proposal)):
+            basis = _reduce(_refine(region, r, basis)[0])
+            if _plausible(basis):
+                scored.append((_lattice_score(region, r, basis), basis))
     scored.sort(key=lambda s: -s[0])
     unique: list[np.ndarray] = []
     for _, b in scored:
         if not any(_same_lattice(b, u) for u in unique):
             unique.append(b)
     return unique[:limit]
+
+
+def _plausible(basis: np.ndarray) -> bool:
+    shortest = min(np.hypot(*basis[0]), np.hypot(*basis[1]))
+    return bool(shortest >= _MIN_PERIOD * 0.9 and abs(np.linalg.det(basis)) >= 0.5 * _MIN_PERIOD**2)
 
 
 def _same_lattice(a: np.ndarray, b: np.ndarray) -> bool:
