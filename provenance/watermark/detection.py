@@ -41,7 +41,7 @@ SCORE_THRESHOLD = 4.5
 #: Smallest image side analysed.
 MIN_DETECT_SIDE = 96
 #: Geometries tried at most: the unchanged grid plus lattice candidates.
-MAX_GEOMETRIES = 4
+MAX_GEOMETRIES = 6
 _HYPOTHESES_PER_GEOMETRY = DIHEDRAL * TILE * TILE
 
 

@@ -17,7 +17,7 @@ DEFAULT_PSNR = 41.0
 #: Smallest side that can carry a watermark (two tiles).
 MIN_EMBED_SIDE = 2 * TILE
 #: Largest pattern RMS in the flattest areas, in grey levels (keeps flat areas clean).
-_FLAT_AMPLITUDE_CAP = 0.9
+_FLAT_AMPLITUDE_CAP = 1.2
 _STRIPE_ROWS = 16 * TILE
 
 

@@ -316,7 +316,7 @@ def _promote(region: np.ndarray, r: int, basis: np.ndarray) -> np.ndarray:
     return basis
 
 
-def candidate_lattices(yw: np.ndarray, *, limit: int = 3) -> list[np.ndarray]:
+def candidate_lattices(yw: np.ndarray, *, limit: int = 5) -> list[np.ndarray]:
     """Candidate tile lattices of `yw`, most plausible first.
 
     Each strong autocorrelation peak ``v`` proposes a square lattice
@@ -359,8 +359,17 @@ def candidate_lattices(yw: np.ndarray, *, limit: int = 3) -> list[np.ndarray]:
             if _plausible(basis):
                 scored.append((_lattice_score(region, r, basis), basis))
     scored.sort(key=lambda s: -s[0])
+    ranked = [b for _, b in scored]
+    if ranked:
+        # The pilot decides between the best lattice and its index-2 refinements
+        # (the ACF of a downscaled tile can show only a checkerboard sublattice).
+        top = ranked[0]
+        halves = (top[0] / 2, top[1] / 2, (top[0] + top[1]) / 2)
+        finer = [_reduce(np.stack([h, top[1] if i == 0 else top[0]])) for i, h in enumerate(halves)]
+        finer = sorted((f for f in finer if _plausible(f)), key=lambda f: -_lattice_score(region, r, f))
+        ranked = [top] + finer + ranked[1:]
     unique: list[np.ndarray] = []
-    for _, b in scored:
+    for b in ranked:
         if not any(_same_lattice(b, u) for u in unique):
             unique.append(b)
     return unique[:limit]
