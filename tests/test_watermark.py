@@ -1,0 +1,169 @@
+"""Tests for provenance.watermark: round trips, robustness, keys, fidelity and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from provenance import attacks, watermark
+from provenance.errors import InvalidImageError, InvalidInputError
+from provenance.watermark.coding import CODED_BITS, decode_payload, encode_payload
+
+KEY = b"test-key-0123456789abcdef"
+PAYLOAD = bytes.fromhex("0123456789abcdef")
+
+
+def _textured(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A photo-like image: smooth shapes plus fine texture."""
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    base = 120 + 60 * np.sin(6 * x + 3 * y) + 40 * np.cos(11 * y - 2 * x)
+    texture = rng.normal(0, 12, (h, w))
+    rgb = np.stack([base + texture, base * 0.8 + texture, base * 0.6 + 40 + texture], axis=-1)
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def photo(shared_dir) -> np.ndarray:
+    return np.asarray(Image.open(shared_dir / "samples" / "kodim03.png").convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def marked_photo(photo) -> np.ndarray:
+    return watermark.embed(photo, PAYLOAD, key=KEY)
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b) ** 2)
+    return float(10 * np.log10(255**2 / mse))
+
+
+def test_round_trip_returns_exact_payload_with_tiny_p_value(marked_photo):
+    result = watermark.detect(marked_photo, key=KEY)
+    assert result.detected
+    assert result.payload == PAYLOAD
+    assert result.p_value < 1e-6
+    assert result.score > watermark.SCORE_THRESHOLD
+    assert result.to_dict()["payload"] == PAYLOAD.hex()
+
+
+@pytest.mark.parametrize("payload", [b"\x00", b"\xff\x01", b"abcde", bytes(8)])
+def test_short_and_zero_payloads_round_trip(payload):
+    image = _textured(np.random.default_rng(7), 320, 384)
+    assert watermark.detect(watermark.embed(image, payload, key=KEY), key=KEY).payload == payload
+
+
+def test_fidelity_and_shape(photo, marked_photo):
+    assert marked_photo.shape == photo.shape and marked_photo.dtype == np.uint8
+    assert _psnr(photo, marked_photo) >= 38.0
+
+
+def test_caller_array_is_not_modified(photo):
+    before = photo.copy()
+    watermark.embed(photo, PAYLOAD, key=KEY)
+    assert np.array_equal(photo, before)
+
+
+def test_grayscale_and_rgba_keep_their_shape_and_alpha():
+    rng = np.random.default_rng(3)
+    rgb = _textured(rng, 300, 300)
+    gray = rgb[..., 0].copy()
+    marked_gray = watermark.embed(gray, PAYLOAD, key=KEY)
+    assert marked_gray.shape == gray.shape
+    assert watermark.detect(marked_gray, key=KEY).payload == PAYLOAD
+    alpha = rng.integers(0, 256, (300, 300), dtype=np.uint8)
+    rgba = np.dstack([rgb, alpha])
+    marked_rgba = watermark.embed(rgba, PAYLOAD, key=KEY)
+    assert marked_rgba.shape == rgba.shape
+    assert np.array_equal(marked_rgba[..., 3], alpha)
+    assert watermark.detect(marked_rgba, key=KEY).payload == PAYLOAD
+
+
+def test_unmarked_and_wrong_key_find_nothing(photo, marked_photo):
+    for image, key in ((photo, KEY), (marked_photo, b"another key entirely")):
+        result = watermark.detect(image, key=key)
+        assert not result.detected
+        assert result.payload is None
+        assert result.p_value > 1e-6
+
+
+def test_str_and_bytes_keys_are_the_same_key(photo):
+    marked = watermark.embed(photo, PAYLOAD, key="pass phrase")
+    assert watermark.detect(marked, key=b"pass phrase").payload == PAYLOAD
+
+
+@pytest.mark.parametrize(
+    "attack",
+    ["jpeg50", "resize0.75", "crop_offset5", "rotate2", "flip", "resize0.75+jpeg75", "jpeg60+crop71+brightness0.5"],
+)
+def test_survives_upload_pipeline_attacks(marked_photo, attack):
+    result = watermark.detect(attacks.ATTACKS[attack](marked_photo), key=KEY)
+    assert result.payload == PAYLOAD, f"{attack}: score {result.score:.1f}"
+
+
+def test_geometry_is_reported(marked_photo):
+    result = watermark.detect(attacks.resize(marked_photo, 0.75), key=KEY)
+    assert result.scale == pytest.approx(0.75, abs=0.01)
+    flipped = watermark.detect(attacks.flip_horizontal(marked_photo), key=KEY)
+    assert flipped.mirrored is True
+
+
+def test_flat_areas_stay_clean():
+    flat = np.full((512, 512, 3), 128, dtype=np.uint8)
+    flat[:, 256:] = (40, 90, 200)
+    marked = watermark.embed(flat, PAYLOAD, key=KEY)
+    diff = marked.astype(np.float64) - flat
+    assert np.sqrt(np.mean(diff**2)) <= 1.3
+    assert np.abs(diff).max() <= 6
+
+
+def test_smallest_supported_image_works():
+    image = _textured(np.random.default_rng(11), 256, 256)
+    assert watermark.detect(watermark.embed(image, PAYLOAD, key=KEY), key=KEY).payload == PAYLOAD
+
+
+@pytest.mark.parametrize(
+    ("payload", "key"),
+    [(b"", KEY), (bytes(9), KEY), ("0123", KEY), (PAYLOAD, b""), (PAYLOAD, ""), (PAYLOAD, 123)],
+)
+def test_bad_payloads_and_keys_raise_invalid_input(photo, payload, key):
+    with pytest.raises(InvalidInputError):
+        watermark.embed(photo, payload, key=key)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.zeros((200, 300, 3), np.uint8),  # too small to embed
+        np.zeros((1, 600, 3), np.uint8),
+        np.zeros((400, 400, 3), np.float64),
+        np.zeros((400, 400, 2), np.uint8),
+        [[1, 2], [3, 4]],
+    ],
+)
+def test_bad_images_raise_invalid_image(image):
+    with pytest.raises(InvalidImageError):
+        watermark.embed(image, PAYLOAD, key=KEY)
+
+
+def test_detect_rejects_tiny_images_clearly():
+    with pytest.raises(InvalidImageError, match="at least"):
+        watermark.detect(np.zeros((50, 400, 3), np.uint8), key=KEY)
+
+
+def test_coding_round_trip_with_noise_and_wrong_salt():
+    rng = np.random.default_rng(5)
+    symbols = encode_payload(PAYLOAD, b"salt")
+    assert symbols.shape == (CODED_BITS,)
+    noisy = symbols + rng.normal(0, 0.8, symbols.shape)
+    assert decode_payload(noisy, b"salt") == PAYLOAD
+    assert decode_payload(noisy, b"other") is None
+    assert decode_payload(np.zeros(CODED_BITS), b"salt") is None
+
+
+def test_false_positive_bound():
+    hyp = watermark.detection.MAX_GEOMETRIES * 8 * 128 * 128
+    assert watermark.false_positive_bound(0.0, hyp) == 1.0
+    assert watermark.false_positive_bound(8.0, hyp) < watermark.false_positive_bound(6.0, hyp)
+    # With a CRC pass the bound can never exceed decodes * 2**-32, far under 1e-6.
+    assert watermark.false_positive_bound(watermark.SCORE_THRESHOLD, hyp, decodes=6) <= 6 * 2.0**-32
