@@ -145,8 +145,9 @@ def test_embed_keeps_alpha(runner: CliRunner, tmp_path: Path, photo: np.ndarray,
     assert result.exit_code == 0, result.output
     marked = decode_image(out, keep_alpha=True)
     assert marked.shape == (SIDE, SIDE, 4) and np.all(marked[..., 3] == 200)
+    jpeg_out = str(tmp_path / "x.jpg")
     refused = runner.invoke(
-        main, ["watermark", "embed", str(source), str(tmp_path / "x.jpg"), "--payload", "ff", "--key-file", str(key_file)]
+        main, ["watermark", "embed", str(source), jpeg_out, "--payload", "ff", "--key-file", str(key_file)]
     )
     assert "JPEG cannot hold transparency" in _assert_clean_error(refused)
     assert not (tmp_path / "x.jpg").exists()
@@ -194,7 +195,8 @@ def test_bad_files_are_reported_and_the_run_goes_on(
     truncated = tmp_path / "truncated.png"
     truncated.write_bytes(marked_png.read_bytes()[:2000])
     missing = tmp_path / "missing.png"
-    args = ["watermark", "detect", str(text), str(truncated), str(missing), str(marked_png), "--key-file", str(key_file)]
+    files = [str(text), str(truncated), str(missing), str(marked_png)]
+    args = ["watermark", "detect", *files, "--key-file", str(key_file)]
 
     result = runner.invoke(main, args)
     assert result.exit_code == EXIT_SOME_FAILED
@@ -213,7 +215,9 @@ def test_bad_files_are_reported_and_the_run_goes_on(
     assert records[3]["watermark"]["payload"] == PAYLOAD
 
 
-def test_progress_bar_never_touches_stdout(runner: CliRunner, marked_png: Path, plain_png: Path, key_file: Path) -> None:
+def test_progress_bar_never_touches_stdout(
+    runner: CliRunner, marked_png: Path, plain_png: Path, key_file: Path
+) -> None:
     args = ["watermark", "detect", str(marked_png), str(plain_png), "--key-file", str(key_file), "--json"]
     result = runner.invoke(main, [*args, "--progress"])
     assert result.exit_code == 0
@@ -235,14 +239,17 @@ def test_missing_and_empty_key_files(runner: CliRunner, tmp_path: Path, plain_pn
     assert "is empty" in _assert_clean_error(result)
     blank = tmp_path / "blank.key"
     blank.write_text("\n  \n")
-    assert "is empty" in _assert_clean_error(runner.invoke(main, ["watermark", "detect", str(plain_png), "--key-file", str(blank)]))
+    result = runner.invoke(main, ["watermark", "detect", str(plain_png), "--key-file", str(blank)])
+    assert "is empty" in _assert_clean_error(result)
 
 
 @pytest.mark.parametrize(
     "payload, message",
     [("xyz", "must be hex"), ("abc", "must be hex"), ("", "must be hex"), ("00" * 9, "at most 8 bytes")],
 )
-def test_bad_payloads(runner: CliRunner, tmp_path: Path, plain_png: Path, key_file: Path, payload: str, message: str) -> None:
+def test_bad_payloads(
+    runner: CliRunner, tmp_path: Path, plain_png: Path, key_file: Path, payload: str, message: str
+) -> None:
     out = tmp_path / "out.png"
     result = runner.invoke(
         main, ["watermark", "embed", str(plain_png), str(out), "--payload", payload, "--key-file", str(key_file)]
@@ -261,7 +268,8 @@ def test_bad_payloads(runner: CliRunner, tmp_path: Path, plain_png: Path, key_fi
     ],
 )
 def test_bad_key_options(runner: CliRunner, plain_png: Path, extra: list[str], message: str) -> None:
-    result = runner.invoke(main, ["watermark", "detect", str(plain_png), *extra], env={KEY_FILE_ENV: None, "PROVENANCE_WATERMARK_KEYS": None})
+    unset = {KEY_FILE_ENV: None, "PROVENANCE_WATERMARK_KEYS": None}
+    result = runner.invoke(main, ["watermark", "detect", str(plain_png), *extra], env=unset)
     assert message in _assert_clean_error(result)
 
 
@@ -380,7 +388,7 @@ def test_console_script_and_python_m(tmp_path: Path, marked_png: Path, key_file:
     assert proc.stderr == ""
 
     proc = subprocess.run(
-        [sys.executable, "-m", "provenance", "watermark", "detect", str(tmp_path / "nope.png"), "--key-file", str(key_file)],
+        [sys.executable, "-m", "provenance", "watermark", "detect", str(tmp_path / "nope.png"), "--key-file", key_file],
         capture_output=True, text=True, timeout=60, check=False,
     )
     assert proc.returncode == EXIT_SOME_FAILED

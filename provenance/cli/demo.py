@@ -176,7 +176,9 @@ def demo_command(out_dir: Path, image_path: Path | None, key_file: Path | None, 
     for line in lines:
         click.echo(line)
     if not recovered:
-        hint = f" {width}x{height} is small for this much degradation; try a photo of 512 px or more per side." if min(height, width) < 512 else ""
+        hint = ""
+        if min(height, width) < 512:
+            hint = f" {width}x{height} is small for this much degradation; try a photo of 512 px or more per side."
         raise CommandError(f"the payload was not recovered from the degraded image.{hint}")
 
 
