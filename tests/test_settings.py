@@ -1,0 +1,115 @@
+"""Tests for provenance.settings: PROVENANCE_* variables and their defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import pytest
+
+from provenance.errors import ConfigError
+from provenance.images import DEFAULT_MAX_PIXELS
+from provenance.settings import Settings
+
+
+def test_defaults_from_an_empty_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.from_env({})
+    assert settings.instance_path == tmp_path / "instance"
+    assert settings.instance_path.is_absolute()
+    assert settings.database_url is None
+    assert settings.effective_database_url == f"sqlite:///{tmp_path / 'instance' / 'provenance.sqlite'}"
+    assert settings.watermark_keys_path is None
+    assert (settings.signing_cert, settings.signing_key, settings.signing_alg) == (None, None, "es256")
+    assert settings.tsa_url is None
+    assert settings.trust_anchors == () and settings.trust_allowed is None and settings.trust_config is None
+    assert settings.max_pixels == DEFAULT_MAX_PIXELS and settings.max_upload_mb == 50
+    assert Settings.from_env({}) == Settings()  # code defaults and from_env agree
+
+
+def test_every_variable_is_read(tmp_path: Path) -> None:
+    env = {
+        "PROVENANCE_INSTANCE_PATH": str(tmp_path / "inst"),
+        "PROVENANCE_DATABASE_URL": " postgresql+psycopg://u@localhost/prov ",
+        "PROVENANCE_WATERMARK_KEYS": str(tmp_path / "keys"),
+        "PROVENANCE_SIGNING_CERT": str(tmp_path / "cert.pem"),
+        "PROVENANCE_SIGNING_KEY": str(tmp_path / "key.pem"),
+        "PROVENANCE_SIGNING_ALG": " ES384 ",
+        "PROVENANCE_TSA_URL": "http://timestamp.example",
+        "PROVENANCE_TRUST_ANCHORS": os.pathsep.join([str(tmp_path / "a.pem"), "", str(tmp_path / "b.pem")]),
+        "PROVENANCE_TRUST_ALLOWED": str(tmp_path / "allowed.pem"),
+        "PROVENANCE_TRUST_CONFIG": str(tmp_path / "store.cfg"),
+        "PROVENANCE_MAX_PIXELS": "4000000",
+        "PROVENANCE_MAX_UPLOAD_MB": " 7 ",
+    }
+    s = Settings.from_env(env)
+    assert s.instance_path == tmp_path / "inst"
+    assert s.database_url == "postgresql+psycopg://u@localhost/prov"
+    assert s.effective_database_url == "postgresql+psycopg://u@localhost/prov"
+    assert s.watermark_keys_path == tmp_path / "keys"
+    assert (s.signing_cert, s.signing_key, s.signing_alg) == (tmp_path / "cert.pem", tmp_path / "key.pem", "es384")
+    assert s.tsa_url == "http://timestamp.example"
+    assert s.trust_anchors == (tmp_path / "a.pem", tmp_path / "b.pem")
+    assert s.trust_allowed == tmp_path / "allowed.pem" and s.trust_config == tmp_path / "store.cfg"
+    assert (s.max_pixels, s.max_upload_mb) == (4_000_000, 7)
+
+
+def test_home_is_expanded_in_paths(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    s = Settings.from_env({"PROVENANCE_WATERMARK_KEYS": "~/keys", "PROVENANCE_INSTANCE_PATH": "~/inst"})
+    assert s.watermark_keys_path == tmp_path / "keys" and s.instance_path == tmp_path / "inst"
+
+
+def test_blank_values_mean_unset() -> None:
+    names = [
+        "PROVENANCE_DATABASE_URL",
+        "PROVENANCE_WATERMARK_KEYS",
+        "PROVENANCE_MAX_PIXELS",
+        "PROVENANCE_SIGNING_CERT",
+        "PROVENANCE_SIGNING_KEY",
+        "PROVENANCE_TSA_URL",
+    ]
+    blank = {name: "  " for name in names}
+    s = Settings.from_env(blank)
+    assert s.database_url is None and s.watermark_keys_path is None and s.tsa_url is None
+    assert s.max_pixels == DEFAULT_MAX_PIXELS and s.signing_cert is None
+
+
+def test_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROVENANCE_MAX_UPLOAD_MB", "3")
+    assert Settings.from_env().max_upload_mb == 3
+
+
+@pytest.mark.parametrize("name", ["PROVENANCE_MAX_PIXELS", "PROVENANCE_MAX_UPLOAD_MB"])
+@pytest.mark.parametrize(
+    "value, message", [("abc", "whole number"), ("1.5", "whole number"), ("0", "positive"), ("-4", "positive")]
+)
+def test_bad_integers(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=f"{name} must be (a )?{message}"):
+        Settings.from_env({name: value})
+
+
+@pytest.mark.parametrize("present", ["PROVENANCE_SIGNING_CERT", "PROVENANCE_SIGNING_KEY"])
+def test_half_configured_signing_pair(present: str) -> None:
+    with pytest.raises(ConfigError, match="both PROVENANCE_SIGNING_CERT and PROVENANCE_SIGNING_KEY"):
+        Settings.from_env({present: "/etc/provenance/x.pem"})
+
+
+def test_unknown_signing_algorithm() -> None:
+    with pytest.raises(ConfigError, match="PROVENANCE_SIGNING_ALG must be"):
+        Settings.from_env({"PROVENANCE_SIGNING_ALG": "rs256"})
+
+
+def test_with_instance_moves_the_default_database(tmp_path: Path) -> None:
+    s = Settings.from_env({}).with_instance(tmp_path / "elsewhere")
+    assert s.instance_path == tmp_path / "elsewhere"
+    assert s.effective_database_url.endswith(f"{tmp_path / 'elsewhere' / 'provenance.sqlite'}")
+    configured = Settings.from_env({"PROVENANCE_DATABASE_URL": "sqlite:///x.db"}).with_instance(tmp_path)
+    assert configured.effective_database_url == "sqlite:///x.db"
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Settings().max_pixels = 1  # type: ignore[misc]
+    assert dataclasses.replace(Settings(), max_pixels=5).max_pixels == 5
