@@ -60,8 +60,8 @@ main.add_command(watermark_group)
 main.add_command(demo_command)
 
 # --- Commands added by other modules: one main.add_command(...) line each. -------------
-# from .stamp import stamp_command
-# main.add_command(stamp_command)
-# from .verify import verify_command
-# main.add_command(verify_command)
+from .stamp import stamp_command  # noqa: E402
+main.add_command(stamp_command)
+from .verify import verify_command  # noqa: E402
+main.add_command(verify_command)
 # --- end of added commands -----------------------------------------------------------------

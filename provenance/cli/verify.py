@@ -1,0 +1,93 @@
+"""``provenance verify FILE...``: one verification report per file."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from ..errors import InvalidInputError, ProvenanceError
+from ..report import VerificationReport, Verifier
+from ..settings import Settings
+from .common import (
+    EXIT_ERROR,
+    EXIT_SOME_FAILED,
+    FileProgress,
+    MEDIA_SUFFIXES,
+    describe_error,
+    echo_json,
+    expand_paths,
+    json_option,
+    progress_option,
+    reports_errors,
+)
+
+__all__ = ["VERIFY_EXIT_CODES_HELP", "verify_command", "describe_report"]
+
+logger = logging.getLogger(__name__)
+
+#: Exit codes of ``provenance verify`` (the verdict is in the output, not the exit code).
+VERIFY_EXIT_CODES_HELP = f"""\b
+Exit codes:
+  0   every file was verified (whatever the verdicts)
+  {EXIT_ERROR}   nothing was verified: bad settings, unreachable registry, or every file failed
+  {EXIT_SOME_FAILED}   some files could not be verified; the others were
+  64  usage error: unknown option, missing argument
+"""
+
+
+def describe_report(report: VerificationReport) -> list[str]:
+    """Plain-text lines for one report: the headline, then its reasons indented."""
+    return [report.verdict.headline] + [f"  - {reason}" for reason in report.verdict.reasons]
+
+
+@click.command("verify", epilog=VERIFY_EXIT_CODES_HELP)
+@click.argument("paths", metavar="FILE...", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--offline-registry", "no_registry", is_flag=True,
+              help="Do not use the registry (no recovery of stripped credentials, no audit log).")
+@json_option
+@progress_option
+@reports_errors
+@click.pass_context
+def verify_command(
+    ctx: click.Context, paths: tuple[Path, ...], no_registry: bool, as_json: bool, progress: bool | None
+) -> None:
+    """Check each FILE's Content Credentials, watermark, registry record and metadata.
+
+    Folders are searched recursively for images, PDFs, audio and video. For each
+    file: a verdict in plain words and the reasons for it. With --json, one line per
+    file: {"path": ..., "report": {...}} (schemas/verification-report.v1.json) or
+    {"path": ..., "error": "..."}. See docs/verify.md.
+    """
+    files = expand_paths(paths, suffixes=MEDIA_SUFFIXES)
+    if not files:
+        names = ", ".join(str(p) for p in paths)
+        raise InvalidInputError(f"No media files found in {names}; give files or folders that hold some.")
+    failed = 0
+    with Verifier(Settings.from_env(), use_registry=not no_registry) as verifier:
+        with FileProgress(files, enabled=progress, desc="verify") as bar:
+            for path in bar:
+                try:
+                    report = verifier.verify(path)
+                except (ProvenanceError, OSError) as exc:
+                    if isinstance(exc, BrokenPipeError):
+                        raise
+                    failed += 1
+                    message = describe_error(exc).removeprefix(f"{path}: ")
+                    logger.debug("%s failed", path, exc_info=True)
+                    if as_json:
+                        echo_json({"path": str(path), "error": message}, progress=bar)
+                    else:
+                        bar.echo(f"error: {path}: {message}", err=True)
+                    continue
+                if as_json:
+                    echo_json({"path": str(path), "report": report.to_dict()}, progress=bar)
+                else:
+                    lines = describe_report(report)
+                    bar.echo(f"{path}: {lines[0]}")
+                    for line in lines[1:]:
+                        bar.echo(line)
+    if failed:
+        logger.info("%d of %d files could not be verified", failed, len(files))
+        ctx.exit(EXIT_ERROR if failed == len(files) else EXIT_SOME_FAILED)
