@@ -193,6 +193,7 @@ class FileProgress:
 
     def __init__(self, paths: Sequence[Path], *, enabled: bool | None = None, desc: str = "files") -> None:
         self.paths = list(paths)
+        self.desc = desc
         if enabled is None:
             enabled = _isatty(sys.stderr)
         self.active = bool(enabled) and len(self.paths) > 1
@@ -208,7 +209,7 @@ class FileProgress:
         if not self.active:
             yield from self.paths
             return
-        self._bar = tqdm(self.paths, file=sys.stderr, unit="file", leave=False, dynamic_ncols=True)
+        self._bar = tqdm(self.paths, desc=self.desc, file=sys.stderr, unit="file", leave=False, dynamic_ncols=True)
         try:
             yield from self._bar
         finally:
