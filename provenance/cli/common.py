@@ -31,6 +31,7 @@ from ..keys import MIN_KEY_BYTES, WatermarkKey, load_keyring, parse_key_file
 from ..settings import Settings
 
 __all__ = [
+    "echo_file_error",
     "EXIT_OK",
     "EXIT_ERROR",
     "EXIT_SOME_FAILED",
@@ -244,6 +245,14 @@ def echo_json(obj: dict, *, progress: FileProgress | None = None) -> None:
         progress.echo(line)
     else:
         click.echo(line)
+
+
+def echo_file_error(path: Path, message: str, *, as_json: bool, progress: FileProgress) -> None:
+    """Report that one file of many failed: a JSON line, or ``error: PATH: MESSAGE`` on stderr."""
+    if as_json:
+        echo_json({"path": str(path), "error": message}, progress=progress)
+    else:
+        progress.echo(f"error: {path}: {message}", err=True)
 
 
 def json_option(func: F) -> F:

@@ -11,6 +11,7 @@ from ..errors import InvalidInputError, ProvenanceError
 from ..report import VerificationReport, Verifier
 from ..settings import Settings
 from .common import (
+    echo_file_error,
     EXIT_ERROR,
     EXIT_SOME_FAILED,
     FileProgress,
@@ -76,10 +77,7 @@ def verify_command(
                     failed += 1
                     message = describe_error(exc).removeprefix(f"{path}: ")
                     logger.debug("%s failed", path, exc_info=True)
-                    if as_json:
-                        echo_json({"path": str(path), "error": message}, progress=bar)
-                    else:
-                        bar.echo(f"error: {path}: {message}", err=True)
+                    echo_file_error(path, message, as_json=as_json, progress=bar)
                     continue
                 if as_json:
                     echo_json({"path": str(path), "report": report.to_dict()}, progress=bar)

@@ -14,6 +14,7 @@ from ..images import decode_image, image_format, save_image
 from ..keys import WatermarkKey
 from ..settings import Settings
 from .common import (
+    echo_file_error,
     EXIT_CODES_HELP,
     EXIT_SOME_FAILED,
     FileProgress,
@@ -134,10 +135,7 @@ def detect_command(
                 failed += 1
                 message = _file_error_message(path, exc)
                 logger.debug("%s failed", path, exc_info=True)
-                if as_json:
-                    echo_json({"path": str(path), "error": message}, progress=bar)
-                else:
-                    bar.echo(f"error: {path}: {message}", err=True)
+                echo_file_error(path, message, as_json=as_json, progress=bar)
                 continue
             if as_json:
                 record: dict = {"path": str(path), "watermark": result.to_dict()}
