@@ -157,6 +157,7 @@ def detect(image: np.ndarray, *, key: bytes | str) -> WatermarkResult:
     best: tuple[ShiftPeak, np.ndarray] | None = None
     identity = np.eye(2) * TILE
     lattices: list[np.ndarray] | None = None
+    yw64: np.ndarray | None = None  # fold_affine's bincount works in float64: convert once
     while geometries < MAX_GEOMETRIES:
         if geometries == 0:
             basis, tile = identity, fold_identity(yw)
@@ -166,7 +167,9 @@ def detect(image: np.ndarray, *, key: bytes | str) -> WatermarkResult:
             if geometries - 1 >= len(lattices):
                 break
             basis = lattices[geometries - 1]
-            tile = fold_affine(yw, np.linalg.inv(basis.T / TILE))
+            if yw64 is None:
+                yw64 = yw.astype(np.float64)
+            tile = fold_affine(yw64, np.linalg.inv(basis.T / TILE))
         geometries += 1
         spectra = dihedral_spectra(tile)
         peak = search_shifts(spectra, pattern)[0]

@@ -35,6 +35,7 @@ __all__ = [
     "search_shifts",
     "payload_soft_bits",
     "candidate_lattices",
+    "scored_lattices",
 ]
 
 #: Detection analyses at most this many pixels per side (a centred window).
@@ -87,19 +88,29 @@ def fold_affine(yw: np.ndarray, inverse: np.ndarray) -> np.ndarray:
     ys = np.arange(h, dtype=np.float64) - h / 2
     xs = np.arange(w, dtype=np.float64) - w / 2
     m = inverse * _FIXED
+    if np.max(np.abs(m)) * (h + w) >= 2**30:
+        raise ValueError("fold_affine: lattice too fine for 32-bit fixed point")
     half = _FIXED // 2
-    uy = np.add.outer(np.round(m[0, 0] * ys).astype(np.int64) + half, np.round(m[0, 1] * xs).astype(np.int64))
-    ux = np.add.outer(np.round(m[1, 0] * ys).astype(np.int64) + half, np.round(m[1, 1] * xs).astype(np.int64))
-    uy >>= 16
+    # Tile coordinates in 16.16 fixed point, int32 (the window is at most MAX_WINDOW wide).
+    row_y = (np.round(m[0, 0] * ys) + half).astype(np.int32)
+    col_y = np.round(m[0, 1] * xs).astype(np.int32)
+    row_x = (np.round(m[1, 0] * ys) + half).astype(np.int32)
+    col_x = np.round(m[1, 1] * xs).astype(np.int32)
+    uy = np.add.outer(row_y, col_y)
+    ux = np.add.outer(row_x, col_x)
+    uy >>= 16 - _TILE_BITS  # keep the integer part, times TILE
+    uy &= (TILE - 1) << _TILE_BITS
     ux >>= 16
-    uy &= TILE - 1
     ux &= TILE - 1
-    uy *= TILE
-    uy += ux
+    uy |= ux
     idx = uy.ravel()
     sums = np.bincount(idx, weights=yw.ravel(), minlength=TILE * TILE)
     counts = np.bincount(idx, minlength=TILE * TILE)
     return (sums / np.maximum(counts, 1)).reshape(TILE, TILE).astype(np.float32)
+
+
+_TILE_BITS = TILE.bit_length() - 1
+assert 1 << _TILE_BITS == TILE
 
 
 def dihedral_spectra(tile: np.ndarray) -> np.ndarray:
@@ -215,34 +226,40 @@ def _local_peaks(region: np.ndarray, r: int) -> np.ndarray:
 
 def _refine(region: np.ndarray, r: int, basis: np.ndarray) -> tuple[np.ndarray, float]:
     """Least-squares fit of a lattice basis (rows v1, v2) to sub-pixel ACF peaks; returns (basis, mean peak)."""
-    pts, targets, vals = [], [], []
-    for m in range(-4, 5):
-        for n in range(-4, 5):
-            if (m, n) == (0, 0):
-                continue
-            p = m * basis[0] + n * basis[1]
-            if np.max(np.abs(p)) > r - 2:
-                continue
-            iy, ix = int(round(p[0])) + r, int(round(p[1])) + r
-            win = region[iy - 1 : iy + 2, ix - 1 : ix + 2]
-            j = int(np.argmax(win))
-            iy, ix = iy - 1 + j // 3, ix - 1 + j % 3
-            if not (1 <= iy < 2 * r and 1 <= ix < 2 * r):
-                continue
-            c = region[iy - 1 : iy + 2, ix - 1 : ix + 2]
-            dy = _parabola(c[0, 1], c[1, 1], c[2, 1])
-            dx = _parabola(c[1, 0], c[1, 1], c[1, 2])
-            pts.append((m, n))
-            targets.append((iy - r + dy, ix - r + dx))
-            vals.append(region[iy, ix])
-    if len(pts) < 3:
+    mn = _COEFFS
+    pts = mn @ basis
+    iy = np.round(pts[:, 0]).astype(np.intp) + r
+    ix = np.round(pts[:, 1]).astype(np.intp) + r
+    ok = (np.max(np.abs(pts), axis=1) <= r - 2) & (iy >= 1) & (iy < 2 * r) & (ix >= 1) & (ix < 2 * r)
+    mn, iy, ix = mn[ok], iy[ok], ix[ok]
+    # Move each point to the largest value of its 3x3 neighbourhood.
+    win = np.stack([region[iy + dy, ix + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
+    j = np.argmax(win, axis=0)
+    iy, ix = iy - 1 + j // 3, ix - 1 + j % 3
+    ok = (iy >= 1) & (iy < 2 * r) & (ix >= 1) & (ix < 2 * r)
+    mn, iy, ix = mn[ok], iy[ok], ix[ok]
+    if len(mn) < 3:
         return basis, 0.0
-    a = np.array(pts, dtype=np.float64)
-    t = np.array(targets, dtype=np.float64)
-    wts = np.clip(np.array(vals), 0, None) + 1e-6
-    sw = np.sqrt(wts)[:, None]
-    fitted, *_ = np.linalg.lstsq(a * sw, t * sw, rcond=None)
-    return fitted, float(np.mean(vals))
+    centre = region[iy, ix]
+    dy = _parabolas(region[iy - 1, ix], centre, region[iy + 1, ix])
+    dx = _parabolas(region[iy, ix - 1], centre, region[iy, ix + 1])
+    t = np.stack([iy - r + dy, ix - r + dx], axis=1)
+    sw = np.sqrt(np.clip(centre, 0, None) + 1e-6)[:, None]
+    fitted, *_ = np.linalg.lstsq(mn * sw, t * sw, rcond=None)
+    return fitted, float(np.mean(centre))
+
+
+_m, _n = np.meshgrid(np.arange(-4, 5), np.arange(-4, 5), indexing="ij")
+_COEFFS = np.stack([_m.ravel(), _n.ravel()], axis=1)[(_m.ravel() != 0) | (_n.ravel() != 0)].astype(np.float64)
+del _m, _n
+
+
+def _parabolas(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`_parabola`."""
+    d = a - 2 * b + c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        off = np.clip(0.5 * (a - c) / d, -0.5, 0.5)
+    return np.where(d < 0, off, 0.0)
 
 
 def _parabola(a: float, b: float, c: float) -> float:
@@ -285,22 +302,24 @@ def _lattice_points(basis: np.ndarray, r: int, reach: int = 4) -> np.ndarray:
     return pts[np.max(np.abs(pts), axis=1) <= r - 2]
 
 
-def _lattice_score(region: np.ndarray, r: int, basis: np.ndarray) -> float:
-    """Sum of the normalised ACF over the lattice points of `basis` in the lag window, as a z-score."""
+def _lattice_score(region: np.ndarray, r: int, basis: np.ndarray, noise: float) -> float:
+    """Sum of the normalised ACF over the lattice points of `basis` in the lag window, as a z-score.
+
+    `noise` is ``np.std(region)``, computed once by the caller.
+    """
     pts = _lattice_points(basis, r)
     if len(pts) < 4:
         return -np.inf
     vals = _acf_at(region, r, pts)
-    return float(np.mean(vals)) / float(np.std(region) + 1e-12) * np.sqrt(len(vals))
+    return float(np.mean(vals)) / (noise + 1e-12) * np.sqrt(len(vals))
 
 
-def _promote(region: np.ndarray, r: int, basis: np.ndarray) -> np.ndarray:
+def _promote(region: np.ndarray, r: int, basis: np.ndarray, noise: float) -> np.ndarray:
     """Replace `basis` by a finer lattice while a half-period vector is itself a strong ACF peak.
 
     Content or a weak axis can make the autocorrelation suggest twice the true
     period; the true lattice then has points halfway between the candidate's.
     """
-    noise = float(np.std(region))
     for _ in range(2):
         halves = [basis[0] / 2, basis[1] / 2, (basis[0] + basis[1]) / 2]
         vals = np.array([float(_acf_at(region, r, np.stack([h, -h]))[0]) for h in halves])
@@ -317,6 +336,11 @@ def _promote(region: np.ndarray, r: int, basis: np.ndarray) -> np.ndarray:
 
 
 def candidate_lattices(yw: np.ndarray, *, limit: int = 5) -> list[np.ndarray]:
+    """Candidate tile lattices of `yw`, most plausible first (see :func:`scored_lattices`)."""
+    return [basis for basis, _ in scored_lattices(yw, limit=limit)]
+
+
+def scored_lattices(yw: np.ndarray, *, limit: int = 5) -> list[tuple[np.ndarray, float]]:
     """Candidate tile lattices of `yw`, most plausible first.
 
     Each strong autocorrelation peak ``v`` proposes a square lattice
@@ -327,8 +351,10 @@ def candidate_lattices(yw: np.ndarray, *, limit: int = 5) -> list[np.ndarray]:
 
     Returns
     -------
-    list of (2, 2) ndarray
-        Rows are the image offsets ``(dy, dx)`` of one tile period along each tile axis.
+    list of ((2, 2) ndarray, float)
+        Each basis (rows are the image offsets ``(dy, dx)`` of one tile period along
+        each tile axis) with its lattice score: the autocorrelation summed over the
+        lattice points, in standard deviations of the autocorrelation.
     """
     region, r = _autocorrelation(yw)
     if r < _MIN_PERIOD + 4:
@@ -336,6 +362,7 @@ def candidate_lattices(yw: np.ndarray, *, limit: int = 5) -> list[np.ndarray]:
     peaks = _local_peaks(region, r)
     if len(peaks) < 1:
         return []
+    noise = float(np.std(region))
     vecs, vals = peaks[:, :2], peaks[:, 2]
     proposals: list[np.ndarray] = []
     for i in range(min(10, len(peaks))):
@@ -354,25 +381,28 @@ def candidate_lattices(yw: np.ndarray, *, limit: int = 5) -> list[np.ndarray]:
         proposal = _reduce(proposal)
         if not _plausible(proposal):
             continue
-        for basis in (proposal, _promote(region, r, proposal)):
+        for basis in (proposal, _promote(region, r, proposal, noise)):
             basis = _reduce(_refine(region, r, basis)[0])
             if _plausible(basis):
-                scored.append((_lattice_score(region, r, basis), basis))
+                scored.append((_lattice_score(region, r, basis, noise), basis))
     scored.sort(key=lambda s: -s[0])
-    ranked = [b for _, b in scored]
-    if ranked:
+    if scored:
         # The pilot decides between the best lattice and its index-2 refinements
         # (the ACF of a downscaled tile can show only a checkerboard sublattice).
-        top = ranked[0]
+        top_score, top = scored[0]
         halves = (top[0] / 2, top[1] / 2, (top[0] + top[1]) / 2)
         finer = [_reduce(np.stack([h, top[1] if i == 0 else top[0]])) for i, h in enumerate(halves)]
-        finer = sorted((f for f in finer if _plausible(f)), key=lambda f: -_lattice_score(region, r, f))
-        ranked = [top] + finer + ranked[1:]
-    unique: list[np.ndarray] = []
-    for b in ranked:
-        if not any(_same_lattice(b, u) for u in unique):
-            unique.append(b)
-    return unique[:limit]
+        finer = sorted(
+            ((_lattice_score(region, r, f, noise), f) for f in finer if _plausible(f)), key=lambda s: -s[0]
+        )
+        scored = [scored[0]] + finer + scored[1:]
+    unique: list[tuple[np.ndarray, float]] = []
+    for score, b in scored:
+        if not any(_same_lattice(b, u) for u, _ in unique):
+            unique.append((b, score))
+            if len(unique) == limit:
+                break
+    return unique
 
 
 def _plausible(basis: np.ndarray) -> bool:
