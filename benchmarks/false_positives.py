@@ -9,15 +9,24 @@ Usage::
 
     python benchmarks/false_positives.py                 # 10,000 images, 2 processes
     python benchmarks/false_positives.py --count 200     # smoke run, RESULTS.md untouched
+
+A long run can be interrupted and resumed: every finished trial is appended to a
+checkpoint file in ``benchmarks/.cache/`` whose name carries a fingerprint of the
+detector's source, so a resumed run never mixes results of different detectors.
+``--fresh`` ignores the checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
+import json
 import math
 import multiprocessing as mp
 import sys
 import time
+from pathlib import Path
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
@@ -63,6 +72,35 @@ def run_trial(task: tuple[int, int, int]) -> Trial:
     ms = (time.perf_counter() - t0) * 1e3
     h, w = item.image.shape[:2]
     return Trial(index, item.kind, item.description, w, h, bool(d.detected), d.score, d.p_value, ms)
+
+
+def detector_fingerprint(engine: str) -> str:
+    """Short hash of the watermark package's source (ours) or the engine name (others)."""
+    if engine != "ours":
+        return engine
+    import provenance.watermark as wm
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(wm.__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def checkpoint_path(engine: str, seed: int, key_seed: int) -> Path:
+    return corpus.CACHE_DIR / f"false-positives-{engine}-{detector_fingerprint(engine)}-s{seed}-k{key_seed}.jsonl"
+
+
+def load_checkpoint(path: Path) -> dict[int, Trial]:
+    """Trials already run (a torn last line from a killed run is skipped)."""
+    done: dict[int, Trial] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                trial = Trial(**json.loads(line))
+            except (ValueError, TypeError):
+                continue
+            done[trial.index] = trial
+    return done
 
 
 def histogram(values: np.ndarray, *, bins: int = 16, width: int = 50) -> list[str]:
@@ -121,27 +159,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the unmarked image stream")
     parser.add_argument("--key-seed", type=int, default=1, help="seed of the random keys")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--fresh", action="store_true", help="ignore (and overwrite) the checkpoint of an earlier run")
     write = parser.add_mutually_exclusive_group()
     write.add_argument("--write", action="store_true", help=f"update RESULTS.md even below {SMOKE_COUNT} images")
     write.add_argument("--no-write", action="store_true", help="leave RESULTS.md alone")
     args = parser.parse_args(argv)
 
     competitor.load_engine(args.engine)  # fail early, in the parent, if it is missing
-    tasks = [(i, args.seed, args.key_seed) for i in range(args.count)]
-    trials: list[Trial] = []
-    progress = tqdm(total=len(tasks), desc=f"false positives [{args.engine}]", unit="img", file=sys.stderr)
-    if args.jobs <= 1:
-        _init_worker(args.engine)
-        for task in tasks:
-            trials.append(run_trial(task))
+    ckpt = checkpoint_path(args.engine, args.seed, args.key_seed)
+    done = {} if args.fresh else load_checkpoint(ckpt)
+    trials: list[Trial] = [t for i, t in done.items() if i < args.count]
+    tasks = [(i, args.seed, args.key_seed) for i in range(args.count) if i not in done]
+    progress = tqdm(total=args.count, initial=len(trials), desc=f"false positives [{args.engine}]", unit="img",
+                    file=sys.stderr)
+    if trials:
+        progress.write(f"resuming: {len(trials)} trials from {ckpt}")
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    with ckpt.open("w" if args.fresh else "a") as log:
+
+        def record(trial: Trial) -> None:
+            trials.append(trial)
+            log.write(json.dumps(dataclasses.asdict(trial)) + "\n")
+            log.flush()
             progress.update()
-    else:
-        with mp.get_context("spawn").Pool(args.jobs, initializer=_init_worker, initargs=(args.engine,)) as pool:
-            for trial in pool.imap_unordered(run_trial, tasks, chunksize=8):
-                trials.append(trial)
-                progress.update()
-                if trial.detected:
-                    progress.write(f"DETECTION on unmarked #{trial.index} ({trial.description}), score {trial.score:.2f}")
+            if trial.detected:
+                progress.write(f"DETECTION on unmarked #{trial.index} ({trial.description}), score {trial.score:.2f}")
+
+        if args.jobs <= 1:
+            _init_worker(args.engine)
+            for task in tasks:
+                record(run_trial(task))
+        else:
+            with mp.get_context("spawn").Pool(args.jobs, initializer=_init_worker, initargs=(args.engine,)) as pool:
+                for trial in pool.imap_unordered(run_trial, tasks, chunksize=8):
+                    record(trial)
     progress.close()
     trials.sort(key=lambda t: t.index)
 
