@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import struct
-import zlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from provenance.attacks import flip_png_pixel_byte
 from provenance.errors import InvalidImageError, InvalidInputError, ManifestError, RegistryError
 from provenance.report import VERDICT_CODES, Verifier, evidence_strength, verify
 from provenance.settings import Settings
@@ -56,26 +55,6 @@ def stamped(settings: Settings, shared_dir: Path):
 def verifier(settings: Settings, stamped):
     with Verifier(settings) as v:
         yield v
-
-
-def _flip_pixel_byte(png: bytes, offset: int = 12345) -> bytes:
-    """Change one pixel byte of a PNG and re-deflate its IDAT data, keeping every other chunk."""
-    chunks, pos = [], 8
-    while pos < len(png):
-        (length,) = struct.unpack(">I", png[pos : pos + 4])
-        chunks.append((png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]))
-        pos += 12 + length
-    raw = bytearray(zlib.decompress(b"".join(d for t, d in chunks if t == b"IDAT")))
-    raw[offset] ^= 0x01
-    idat = zlib.compress(bytes(raw))
-    out, done = [png[:8]], False
-    for ctype, data in chunks:
-        if ctype == b"IDAT":
-            if done:
-                continue
-            data, done = idat, True
-        out.append(struct.pack(">I", len(data)) + ctype + data + struct.pack(">I", zlib.crc32(ctype + data)))
-    return b"".join(out)
 
 
 # --------------------------------------------------------------------------- must show
@@ -122,7 +101,7 @@ def test_stripped_copy_recovers_the_manifest_from_the_registry(verifier: Verifie
 
 
 def test_flipped_pixel_byte_breaks_c2pa_but_not_the_watermark(verifier: Verifier, stamped, schema: dict) -> None:
-    report = verifier.verify(_flip_pixel_byte(stamped.data), name="edited.png")
+    report = verifier.verify(flip_png_pixel_byte(stamped.data), name="edited.png")
     assert report.manifest.state == "invalid"
     assert "assertion.dataHash.mismatch" in {f.code for f in report.manifest.failures}
     assert report.watermark.detected and report.watermark.stamp_id == stamped.stamp_id
