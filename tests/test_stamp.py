@@ -75,6 +75,8 @@ def test_stamp_file_marks_signs_and_records(
     assert summary.state == "trusted" and summary.ai_disclosure == "ai_generated"
     assert [(b.alg, b.value) for b in summary.soft_bindings] == [(WATERMARK_ALG, result.stamp_id)]
     assert {a.action for a in summary.actions} >= {"c2pa.created", "c2pa.watermarked"}
+    created = [a.digital_source_type_name for a in summary.actions if a.action == "c2pa.created"]
+    assert created == ["trainedAlgorithmicMedia"] and summary.claim_generator.startswith("provenance")
     assert summary.title == out.name
 
     # the registry row
