@@ -270,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     crops = photo_crops()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="provenance-bench-") as tmp:
         settings = Settings(instance_path=Path(tmp) / "instance", database_url=args.database_url)
         env = {**os.environ, "PROVENANCE_INSTANCE_PATH": str(settings.instance_path),
@@ -281,7 +282,10 @@ def main(argv: list[str] | None = None) -> int:
             lines += ["", f"A folder of {FOLDER_SIZE} files (made with 50 stamps, median {stamp_ms:.0f} ms each):", ""]
             lines += folder_rows(settings, Path(tmp) / "folder", env)
     registry = "SQLite" if not args.database_url else args.database_url.split(":")[0]
-    lines += ["", f"- registry: {registry}; development key and CA; one watermark key"]
+    lines += ["", f"- registry: {registry}; development key and CA; one watermark key",
+              f"- 1-minute load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, "
+              f"on {os.cpu_count()} CPUs: above the CPU count, other processes were competing and the "
+              "times are inflated"]
     report = "\n".join(lines)
     print(report)
     command = "python benchmarks/stamp_verify.py " + " ".join(argv if argv is not None else sys.argv[1:])
