@@ -7,12 +7,17 @@ where the degradation changes them (resizing, cropping, rotating).
 :data:`ATTACKS` maps a short name to a one-argument function, in a fixed order;
 the robustness benchmark applies each of them to every watermarked image.
 :data:`HARDER_ATTACKS` names the combined attacks held to a lower recovery bar.
+
+:func:`flip_png_pixel_byte` is the one attack on file bytes rather than pixels: the
+smallest edit that breaks a C2PA hard binding while keeping every other chunk.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import struct
+import zlib
 from typing import Callable
 
 import numpy as np
@@ -35,6 +40,7 @@ __all__ = [
     "contrast",
     "gaussian_noise",
     "gaussian_blur",
+    "flip_png_pixel_byte",
 ]
 
 
@@ -276,6 +282,56 @@ def gaussian_blur(image: np.ndarray, radius: float) -> np.ndarray:
     if radius < 0:
         raise InvalidInputError(f"radius must be >= 0; got {radius}.")
     return _from_pil(_to_pil(image).filter(ImageFilter.GaussianBlur(radius)))
+
+
+def flip_png_pixel_byte(png: bytes, *, offset: int = 12345) -> bytes:
+    """Flip the lowest bit of one byte of a PNG's pixel data, keeping every other chunk as is.
+
+    The IDAT data is inflated, one byte changed, deflated again and written as a single IDAT
+    chunk (with a correct CRC). Signed metadata such as a C2PA ``caBX`` chunk stays
+    byte-identical, so its content hash no longer matches.
+
+    Parameters
+    ----------
+    png : bytes
+        A complete PNG file.
+    offset : int
+        Index into the filtered scanline bytes (each row starts with its filter-type byte).
+
+    Returns
+    -------
+    bytes
+        The edited PNG.
+
+    Raises
+    ------
+    InvalidInputError
+        If `png` is not a PNG with pixel data, or `offset` is outside it.
+    """
+    data = bytes(png)
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise InvalidInputError("flip_png_pixel_byte needs the bytes of a PNG file.")
+    chunks, pos = [], 8
+    try:
+        while pos + 8 <= len(data):
+            length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
+            chunks.append((ctype, data[pos + 8 : pos + 8 + length]))
+            pos += 12 + length
+        raw = bytearray(zlib.decompress(b"".join(d for t, d in chunks if t == b"IDAT")))
+    except (struct.error, zlib.error) as exc:
+        raise InvalidInputError(f"The PNG's pixel data cannot be read ({exc}); give a complete PNG file.") from exc
+    if not 0 <= offset < len(raw):
+        raise InvalidInputError(f"offset must be in [0, {len(raw)}) for this PNG; got {offset}.")
+    raw[offset] ^= 0x01
+    idat = zlib.compress(bytes(raw))
+    out, written = [data[:8]], False
+    for ctype, body in chunks:
+        if ctype == b"IDAT":
+            if written:
+                continue
+            body, written = idat, True
+        out.append(struct.pack(">I", len(body)) + ctype + body + struct.pack(">I", zlib.crc32(ctype + body)))
+    return b"".join(out)
 
 
 def _chain(*steps: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:

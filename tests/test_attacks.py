@@ -193,3 +193,42 @@ def test_wrong_image_type_is_refused():
         attacks.jpeg(np.zeros((32, 32), dtype=np.uint8), 75)
     with pytest.raises(InvalidImageError, match="uint8"):
         attacks.flip_horizontal(np.zeros((32, 32, 3), dtype=np.float64))
+
+
+def test_flip_png_pixel_byte_changes_one_pixel_and_keeps_other_chunks(small):
+    import io
+    import struct
+
+    buf = io.BytesIO()
+    Image.fromarray(small).save(buf, format="PNG", pnginfo=_text_chunk())
+    png = buf.getvalue()
+    edited = attacks.flip_png_pixel_byte(png, offset=7)
+    before = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    after = np.asarray(Image.open(io.BytesIO(edited)).convert("RGB")).astype(int)
+    # offset 7 of the filtered data is row 0 (its filter byte is offset 0), pixel 2, red; PNG
+    # filters may carry the change on to later pixels, but everything before it is untouched
+    changed = np.flatnonzero((before != after).ravel())
+    assert changed.size and changed[0] == np.ravel_multi_index((0, 2, 0), before.shape)
+    assert Image.open(io.BytesIO(edited)).text == {"note": "kept"}
+
+    def chunk_types(data: bytes) -> list[bytes]:
+        out, pos = [], 8
+        while pos < len(data):
+            length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
+            out.append(ctype)
+            pos += 12 + length
+        return out
+
+    assert [t for t in chunk_types(edited) if t != b"IDAT"] == [t for t in chunk_types(png) if t != b"IDAT"]
+    with pytest.raises(InvalidInputError, match="PNG file"):
+        attacks.flip_png_pixel_byte(b"GIF89a")
+    with pytest.raises(InvalidInputError, match="offset"):
+        attacks.flip_png_pixel_byte(png, offset=10**9)
+
+
+def _text_chunk():
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("note", "kept")
+    return info

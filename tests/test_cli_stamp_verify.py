@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -11,6 +13,8 @@ from click.testing import CliRunner
 
 from provenance.cli import main
 from provenance.cli.common import EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
+from provenance.manifest import read_manifest
+from provenance.registry import Registry
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "schemas" / "verification-report.v1.json").read_text())
 
@@ -108,3 +112,75 @@ def test_stamp_errors_are_one_line_and_leave_no_file(runner: CliRunner, env: dic
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("o")) == []
     missing = runner.invoke(main, ["stamp", str(photo), str(tmp_path / "o.png")], env=env)
     assert missing.exit_code == EXIT_USAGE and "--generator" in missing.output
+
+
+def test_stamp_prompt_hash_reaches_registry_and_manifest(runner: CliRunner, env: dict, photo: Path, tmp_path: Path) -> None:
+    prompt_hash = hashlib.sha256(b"a lighthouse at dusk").hexdigest()
+    out = tmp_path / "out.webp"
+    result = runner.invoke(main, ["stamp", str(photo), str(out), "--generator", "g", "--prompt-hash", prompt_hash, "--json"],
+                           env=env)
+    assert result.exit_code == EXIT_OK, result.output
+    stamp_id = _lines(result.stdout)[0]["stamp"]["stamp_id"]
+    registry = Registry(f"sqlite:///{tmp_path / 'instance' / 'provenance.sqlite'}")
+    try:
+        record = registry.get_stamp(stamp_id)
+    finally:
+        registry.close()
+    assert record.prompt_hash == prompt_hash
+    assert prompt_hash in read_manifest(out.read_bytes()).manifest_json  # the generation assertion
+
+    bad = runner.invoke(main, ["stamp", str(photo), str(tmp_path / "bad.png"), "--generator", "g",
+                               "--prompt-hash", "a lighthouse at dusk"], env=env)
+    assert "SHA-256 of the prompt" in _clean_error(bad) and not (tmp_path / "bad.png").exists()
+
+
+def test_verify_folder_json_with_progress_bar(runner: CliRunner, env: dict, photo: Path, tmp_path: Path, shared_dir: Path) -> None:
+    folder = tmp_path / "many"
+    (folder / "sub").mkdir(parents=True)
+    assert runner.invoke(main, ["stamp", str(photo), str(folder / "a.jpg"), "--generator", "g"], env=env).exit_code == 0
+    for name in ("rs_C.jpg", "py_pdf-file.pdf", "rs_test.webp"):
+        (folder / "sub" / name).write_bytes((shared_dir / "c2pa-fixtures" / name).read_bytes())
+    result = runner.invoke(main, ["verify", str(folder), "--json", "--progress"], env=env)
+    assert result.exit_code == EXIT_OK, result.output
+    lines = _lines(result.stdout)  # stdout holds only JSON, one line per file
+    assert len(result.stdout.strip().splitlines()) == len(lines) == 4
+    assert {Path(x["path"]).name for x in lines} == {"a.jpg", "rs_C.jpg", "py_pdf-file.pdf", "rs_test.webp"}
+    for line in lines:
+        jsonschema.Draft202012Validator(SCHEMA).validate(line["report"])
+    assert "verify" in result.stderr and "4/4" in result.stderr  # the labelled bar, on stderr
+
+
+def test_verify_unreachable_registry_and_offline_mode(runner: CliRunner, env: dict, photo: Path, tmp_path: Path) -> None:
+    target = tmp_path / "x.png"
+    target.write_bytes(photo.read_bytes())
+    down = {**env, "PROVENANCE_DATABASE_URL": "postgresql://u:secret@127.0.0.1:1/x"}
+    line = _clean_error(runner.invoke(main, ["verify", str(target)], env=down))
+    assert "PROVENANCE_DATABASE_URL" in line and "secret" not in line
+    offline = runner.invoke(main, ["verify", str(target), "--offline-registry", "--json"], env=down)
+    assert offline.exit_code == EXIT_OK, offline.output
+    assert _lines(offline.stdout)[0]["report"]["registry"]["status"] == "not_configured"
+
+
+def _documented_exit_codes() -> dict[int, tuple[str, str]]:
+    """The exit-code table of docs/verify.md: code -> (stamp cell, verify cell)."""
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "verify.md").read_text(encoding="utf-8")
+    section = docs.split("| exit code | `stamp` | `verify` |", 1)[1]
+    rows = {}
+    for line in section.splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        code, stamp, verify = (c.strip() for c in line.strip().strip("|").split("|"))
+        rows[int(code)] = (stamp, verify)
+    return rows
+
+
+def test_exit_codes_are_documented_in_help_and_docs(runner: CliRunner) -> None:
+    documented = _documented_exit_codes()
+    assert set(documented) == {EXIT_OK, EXIT_ERROR, EXIT_SOME_FAILED, EXIT_USAGE}
+    stamp_help = runner.invoke(main, ["stamp", "--help"]).stdout
+    verify_help = runner.invoke(main, ["verify", "--help"]).stdout
+    assert "Exit codes:" in stamp_help and "Exit codes:" in verify_help
+    for code, (stamp, verify) in documented.items():
+        in_stamp = re.search(rf"^\s+{code}\s+\S", stamp_help, re.MULTILINE) is not None
+        assert in_stamp == (stamp != "—"), (code, stamp)
+        assert re.search(rf"^\s+{code}\s+\S", verify_help, re.MULTILINE), (code, verify)

@@ -14,6 +14,8 @@ from PIL import Image
 from provenance.errors import ImageTooLargeError, InvalidImageError, InvalidInputError
 from provenance.images import (
     DEFAULT_MAX_PIXELS,
+    PNG_COMPRESS_LEVEL,
+    WEBP_METHOD,
     check_image_array,
     check_rgb_uint8,
     decode_image,
@@ -234,6 +236,15 @@ def test_encode_image_checks_and_quality(rgb: np.ndarray) -> None:
         encode_image(rgb.astype(np.float32), "PNG")
     noisy = np.repeat(np.repeat(rgb, 4, axis=0), 4, axis=1)
     assert len(encode_image(noisy, "JPEG", quality=30)) < len(encode_image(noisy, "JPEG", quality=95))
+
+
+def test_encode_image_uses_the_fast_png_and_webp_settings(rgb: np.ndarray) -> None:
+    # PNG and WebP are lossless/deterministic given the settings: the bytes pin them
+    im = Image.fromarray(rgb)
+    assert encode_image(rgb, "PNG") == _encode(im, "PNG", compress_level=PNG_COMPRESS_LEVEL)
+    assert encode_image(rgb, "PNG") != _encode(im, "PNG")  # not Pillow's slow default level 6
+    assert encode_image(rgb, "WEBP", quality=95) == _encode(im, "WEBP", quality=95, method=WEBP_METHOD)
+    assert np.array_equal(decode_image(encode_image(rgb, "PNG")), rgb)
 
 
 def test_image_format() -> None:

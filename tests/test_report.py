@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import struct
-import zlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from provenance.attacks import flip_png_pixel_byte
 from provenance.errors import InvalidImageError, InvalidInputError, ManifestError, RegistryError
 from provenance.report import VERDICT_CODES, Verifier, evidence_strength, verify
 from provenance.settings import Settings
@@ -56,26 +55,6 @@ def stamped(settings: Settings, shared_dir: Path):
 def verifier(settings: Settings, stamped):
     with Verifier(settings) as v:
         yield v
-
-
-def _flip_pixel_byte(png: bytes, offset: int = 12345) -> bytes:
-    """Change one pixel byte of a PNG and re-deflate its IDAT data, keeping every other chunk."""
-    chunks, pos = [], 8
-    while pos < len(png):
-        (length,) = struct.unpack(">I", png[pos : pos + 4])
-        chunks.append((png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]))
-        pos += 12 + length
-    raw = bytearray(zlib.decompress(b"".join(d for t, d in chunks if t == b"IDAT")))
-    raw[offset] ^= 0x01
-    idat = zlib.compress(bytes(raw))
-    out, done = [png[:8]], False
-    for ctype, data in chunks:
-        if ctype == b"IDAT":
-            if done:
-                continue
-            data, done = idat, True
-        out.append(struct.pack(">I", len(data)) + ctype + data + struct.pack(">I", zlib.crc32(ctype + data)))
-    return b"".join(out)
 
 
 # --------------------------------------------------------------------------- must show
@@ -122,7 +101,7 @@ def test_stripped_copy_recovers_the_manifest_from_the_registry(verifier: Verifie
 
 
 def test_flipped_pixel_byte_breaks_c2pa_but_not_the_watermark(verifier: Verifier, stamped, schema: dict) -> None:
-    report = verifier.verify(_flip_pixel_byte(stamped.data), name="edited.png")
+    report = verifier.verify(flip_png_pixel_byte(stamped.data), name="edited.png")
     assert report.manifest.state == "invalid"
     assert "assertion.dataHash.mismatch" in {f.code for f in report.manifest.failures}
     assert report.watermark.detected and report.watermark.stamp_id == stamped.stamp_id
@@ -157,6 +136,65 @@ def test_fixtures_get_sensible_verdicts(
     if watermark_status == "not_applicable":
         assert "not applicable to this file type" in out["watermark"]["explanation"]
         assert out["hash_match"]["pdq"] is None
+
+
+def _index_states(shared: Path) -> dict[str, str]:
+    """File -> manifest state of INDEX.md's "with trust" column (an ERROR cell is "invalid",
+    or "absent" for a remote-only manifest; see tests/test_manifest.py for the full parser)."""
+    states = {}
+    for line in (shared / "c2pa-fixtures" / "INDEX.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("| `"):
+            cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+            cell = cells[5]
+            if cell == "no manifest":
+                state = "absent"
+            elif cell.startswith("ERROR"):
+                state = "absent" if "Remote" in cell else "invalid"
+            else:
+                state = cell.split("**")[1].lower()
+            states[cells[0].strip("`")] = state
+    return states
+
+
+#: Verdicts each manifest state allows (which one also depends on what the credentials declare).
+VERDICTS_BY_STATE = {
+    "absent": {"no_signals"},
+    "invalid": {"altered_after_signing", "credentials_invalid"},
+    "trusted": {"ai_generated_trusted", "ai_edited", "credentials_trusted"},
+    "valid": {"ai_generated_valid", "ai_edited", "credentials_untrusted"},
+}
+
+
+def test_every_fixture_verifies_as_index_md_says(settings: Settings, shared_dir: Path, schema: dict) -> None:
+    """Every file of ../shared/c2pa-fixtures through the whole Verifier (C2PA, pixels, watermark,
+    metadata, registry), with the trust lists of INDEX.md's "with trust" column: none raises."""
+    trust = shared_dir / "trust"
+    trusted = replace(
+        settings,
+        trust_anchors=(trust / "C2PA-TRUST-LIST.pem", trust / "itl-anchors.pem", trust / "c2pa-test-roots.pem",
+                       shared_dir / "c2pa-fixtures" / "test-ca.pem"),
+        trust_allowed=trust / "itl-allowed.pem",
+        trust_config=trust / "itl-store.cfg",
+    )
+    states = _index_states(shared_dir)
+    assert len(states) == 38
+    got = {}
+    with Verifier(trusted) as v:
+        for name, state in states.items():
+            report = v.verify(shared_dir / "c2pa-fixtures" / name)
+            got[name] = report.manifest.state
+            assert report.verdict.code in VERDICTS_BY_STATE[report.manifest.state], (name, report.verdict)
+            assert not report.watermark.detected and report.registry.status == "not_found", name
+            _check_schema(report, schema)
+            codes = {f.code for f in report.manifest.failures}
+            hash_mismatch = any(c.endswith("Hash.mismatch") and c != "assertion.hashedURI.mismatch" for c in codes)
+            assert (report.verdict.code == "altered_after_signing") == hash_mismatch, (name, codes)
+            if name in ("rs_no_alg.jpg", "rs_prerelease.jpg"):
+                words = "algorithm" if name == "rs_no_alg.jpg" else "pre-release"
+                assert report.verdict.code == "credentials_invalid" and words in report.manifest.explanation
+            if name == "rs_cloud.jpg":
+                assert any("cai-manifests.adobe.com" in r for r in report.verdict.reasons)
+    assert got == states
 
 
 def test_configured_trust_anchor_makes_the_fixture_trusted(settings: Settings, shared_dir: Path) -> None:
@@ -217,6 +255,25 @@ def test_unreachable_database_is_registry_error(tmp_path: Path) -> None:
     settings = Settings(instance_path=tmp_path, database_url="postgresql+psycopg://u:pw@127.0.0.1:1/x")
     with pytest.raises(RegistryError, match="PROVENANCE_DATABASE_URL"):
         Verifier(settings)
+
+
+def test_stripped_copy_is_recovered_from_postgresql(pg_url: str, shared_dir: Path, tmp_path: Path) -> None:
+    """The must-show chain with the registry on PostgreSQL: stamp, strip, verify, recover; audit rows."""
+    settings = Settings(instance_path=tmp_path / "instance", database_url=pg_url)
+    with Stamper(settings) as stamper:
+        stamped = stamper.stamp_image(shared_dir / "samples" / "kodim07.png", generator="pg-model", output_format="JPEG")
+    im = Image.open(io.BytesIO(stamped.data))
+    im = im.resize((im.width * 3 // 4, im.height * 3 // 4), Image.LANCZOS)
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=80)
+    with Verifier(settings) as v:
+        assert v.registry.dialect == "postgresql"
+        report = v.verify(buf.getvalue(), name="reupload.jpg")
+        events = [(e.kind, e.stamp_id) for e in v.registry.audit_events()]
+    assert report.verdict.code == "ai_generated_recovered"
+    assert report.manifest.state == "absent" and report.registry.record.generator == "pg-model"
+    assert report.registry.recovered_manifest.soft_bindings[0].value == stamped.stamp_id
+    assert events == [("stamp", stamped.stamp_id), ("verify", stamped.stamp_id)]
 
 
 def test_verify_convenience_builds_its_own_verifier(settings: Settings, stamped) -> None:

@@ -9,15 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import resource
 import json
-import os
 import sqlite3
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
-import sqlalchemy as sa
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -34,7 +32,6 @@ from provenance.settings import Settings
 from provenance.signing import WATERMARK_ALG
 from provenance.stamp import Stamper, embedded_manifest_store
 
-PG_ENV = "PROVENANCE_TEST_POSTGRES_URL"
 PROMPT_HASH = hashlib.sha256(b"a cat in a hat").hexdigest()
 
 
@@ -78,6 +75,8 @@ def test_stamp_file_marks_signs_and_records(
     assert summary.state == "trusted" and summary.ai_disclosure == "ai_generated"
     assert [(b.alg, b.value) for b in summary.soft_bindings] == [(WATERMARK_ALG, result.stamp_id)]
     assert {a.action for a in summary.actions} >= {"c2pa.created", "c2pa.watermarked"}
+    created = [a.digital_source_type_name for a in summary.actions if a.action == "c2pa.created"]
+    assert created == ["trainedAlgorithmicMedia"] and summary.claim_generator.startswith("provenance")
     assert summary.title == out.name
 
     # the registry row
@@ -222,24 +221,6 @@ def test_missing_certificate_file_is_config_error(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- PostgreSQL
 
 
-@pytest.fixture
-def pg_url() -> str:
-    url = os.environ.get(PG_ENV, "").strip()
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail(f"{PG_ENV} is not set but CI is: CI must test PostgreSQL; export {PG_ENV}=\"$(scripts/postgres)\"")
-        pytest.skip(f"{PG_ENV} not set; export {PG_ENV}=\"$(scripts/postgres)\" to test PostgreSQL")
-    schema = f"stamp_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(url, connect_args={"connect_timeout": 5})
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in url else "?"
-    yield f"{url}{sep}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-    admin.dispose()
-
-
 def test_stamp_with_postgresql_registry(pg_url: str, photo: Path, tmp_path: Path) -> None:
     settings = Settings(instance_path=tmp_path / "instance", database_url=pg_url)
     with Stamper(settings) as s:
@@ -249,3 +230,27 @@ def test_stamp_with_postgresql_registry(pg_url: str, photo: Path, tmp_path: Path
         assert record.sha256 == result.sha256 and record.manifest_store
         assert [e.kind for e in s.registry.audit_events()] == ["stamp"]
     assert (tmp_path / "out.jpg").read_bytes() == result.data
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_failed_write_rolls_the_registry_back(backend: str, request: pytest.FixtureRequest, photo: Path, tmp_path: Path) -> None:
+    """The output cannot be written (here: the file-size limit, as on a full disk) after the stamp
+    row was inserted: the row and its audit event are rolled back and no file or temp file stays."""
+    url = request.getfixturevalue("pg_url") if backend == "postgresql" else None
+    settings = Settings(instance_path=tmp_path / "instance", database_url=url)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with Stamper(settings) as s:
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, hard))  # the stamped PNG is ~600 KB
+        try:
+            with pytest.raises(InvalidInputError, match="Cannot write .*free space"):
+                s.stamp_file(photo, out_dir / "out.png", generator="g")
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        assert s.registry.count_stamps() == 0 and s.registry.audit_events() == []
+        assert list(out_dir.iterdir()) == []
+        # and the registry still works: the next stamp goes through
+        result = s.stamp_file(photo, out_dir / "out.png", generator="g")
+        assert s.registry.get_stamp(result.stamp_id).sha256 == result.sha256
+        assert s.registry.count_stamps() == 1

@@ -9,14 +9,22 @@ import click
 
 from ..settings import Settings
 from ..stamp import Stamper
-from .common import EXIT_CODES_HELP, echo_json, json_option, reports_errors
+from .common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, echo_json, json_option, reports_errors
 
-__all__ = ["stamp_command"]
+__all__ = ["STAMP_EXIT_CODES_HELP", "stamp_command"]
 
 logger = logging.getLogger(__name__)
 
+#: Exit codes of ``provenance stamp`` (one file: there is no "some failed").
+STAMP_EXIT_CODES_HELP = f"""\b
+Exit codes:
+  {EXIT_OK}   stamped and recorded
+  {EXIT_ERROR}   error ("error: ..." on stderr): bad input, settings or registry; no output file
+  {EXIT_USAGE}  usage error: unknown option, missing argument
+"""
 
-@click.command("stamp", epilog=EXIT_CODES_HELP)
+
+@click.command("stamp", epilog=STAMP_EXIT_CODES_HELP)
 @click.argument("source", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("target", metavar="OUT", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--generator", required=True, metavar="NAME", help="The model or service that made the image, e.g. 'my-model 2.1'.")
