@@ -610,7 +610,19 @@ class Verifier:
             else:
                 code = "credentials_trusted" if manifest.state == "trusted" else "credentials_untrusted"
                 headline = f"Content Credentials signed by {signer} ({trust_words}); they do not say AI was used"
-            reasons.append(manifest.explanation)
+            if dev and manifest.state == "trusted":
+                reasons.append(
+                    "The Content Credentials are intact and signed with this installation's development "
+                    "certificate, which is trusted here for our own outputs only, and nowhere else."
+                )
+            elif dev:
+                reasons.append(
+                    "The Content Credentials are intact but signed with a provenance development certificate from "
+                    "another installation. Development certificates are trusted nowhere, so who signed cannot be "
+                    "confirmed."
+                )
+            else:
+                reasons.append(manifest.explanation)
         elif mark.detected and reg.found:
             code = "ai_generated_recovered"
             headline = (
@@ -630,11 +642,8 @@ class Verifier:
             code = "no_signals"
             headline = "No provenance signals found — this does not show the image is authentic"
 
-        if dev and manifest.has_manifest:
-            reasons.append(
-                "The file is signed with provenance's development certificate: it is trusted here for our own "
-                "outputs only, and nowhere else."
-            )
+        if dev and manifest.state == "invalid":
+            reasons.append("The file was signed with a provenance development certificate.")
         if mark.detected:
             reasons.append(mark.explanation)
             bound = {b.value.lower() for b in manifest.soft_bindings if b.alg == WATERMARK_ALG}

@@ -294,3 +294,14 @@ def test_truncated_photo_names_the_cause(verifier: Verifier, shared_dir: Path) -
     data = (shared_dir / "c2pa-fixtures" / "pub_adobe-20220124-A.jpg").read_bytes()
     with pytest.raises((InvalidImageError, ManifestError), match="truncated"):
         verifier.verify(data[: len(data) // 3])
+
+
+def test_development_certificate_wording_here_and_elsewhere(verifier: Verifier, stamped, tmp_path: Path) -> None:
+    here = verifier.verify(stamped.data, name="out.png").verdict.reasons
+    assert any("this installation's development certificate" in r for r in here)
+    assert not any("on a trust list you have configured" in r for r in here)
+    with Verifier(Settings(instance_path=tmp_path / "elsewhere"), use_registry=False) as other:
+        report = other.verify(stamped.data, name="out.png")
+    assert report.verdict.code == "ai_generated_valid" and report.development_certificate
+    assert any("from another installation" in r for r in report.verdict.reasons)
+    assert not any("trusted here" in r for r in report.verdict.reasons)
