@@ -156,7 +156,7 @@ def test_verify_unreachable_registry_and_offline_mode(runner: CliRunner, env: di
     target.write_bytes(photo.read_bytes())
     down = {**env, "PROVENANCE_DATABASE_URL": "postgresql://u:secret@127.0.0.1:1/x"}
     line = _clean_error(runner.invoke(main, ["verify", str(target)], env=down))
-    assert "PROVENANCE_DATABASE_URL" in line and "secret" not in line
+    assert "PROVENANCE_DATABASE_URL" in line and "secret" not in line and "--offline-registry" in line
     offline = runner.invoke(main, ["verify", str(target), "--offline-registry", "--json"], env=down)
     assert offline.exit_code == EXIT_OK, offline.output
     assert _lines(offline.stdout)[0]["report"]["registry"]["status"] == "not_configured"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import InvalidInputError, ProvenanceError
+from ..errors import InvalidInputError, ProvenanceError, RegistryError
 from ..report import VerificationReport, Verifier
 from ..settings import Settings
 from .common import (
@@ -66,7 +66,14 @@ def verify_command(
         names = ", ".join(str(p) for p in paths)
         raise InvalidInputError(f"No media files found in {names}; give files or folders that hold some.")
     failed = 0
-    with Verifier(Settings.from_env(), use_registry=not no_registry) as verifier:
+    try:
+        verifier = Verifier(Settings.from_env(), use_registry=not no_registry)
+    except RegistryError as exc:
+        raise RegistryError(
+            f"{exc} To check files without the registry (no recovery of stripped credentials, no audit log), "
+            "add --offline-registry."
+        ) from exc
+    with verifier:
         with FileProgress(files, enabled=progress, desc="verify") as bar:
             for path in bar:
                 try:
