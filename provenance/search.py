@@ -20,7 +20,7 @@ keeps the ones whose full 256-bit distance is at most ``T``. Nothing within ``T`
 The hashes themselves are stored sorted by chunk 0, so table 0 needs no permutation. Memory:
 32 bytes (the hash) + 7 x 4 bytes (permutations) + 2-4 bytes (offsets) = 62-64 bytes per hash.
 
-Radii with ``T // 8 > 4`` (``T >= 40``) fall back to the brute-force scan, as do indexes
+Radii with ``T // 8 > 3`` (``T >= 32``; enumerating 4-bit flips costs more than it saves) fall back to the brute-force scan, as do indexes
 built over fewer than :data:`MIN_INDEXED` hashes (where the scan is already sub-millisecond).
 """
 
@@ -49,7 +49,7 @@ logger = logging.getLogger(__name__)
 #: Below this many hashes the index is not built: the brute-force scan takes well under 1 ms.
 MIN_INDEXED = 32_768
 #: Largest per-chunk radius the index enumerates (``T // 8``); larger radii scan everything.
-MAX_INDEXED_CHUNK_RADIUS = 4
+MAX_INDEXED_CHUNK_RADIUS = 3
 #: Most distance a search accepts: half the bits of a hash.
 MAX_SEARCH_DISTANCE = 128
 
@@ -257,7 +257,7 @@ class HashIndex:
         queries : (Q, 4) uint64 ndarray
             Packed query hashes.
         max_distance : int
-            Radius in bits, 0-128 (the index is used up to 39; above, the hashes are scanned).
+            Radius in bits, 0-128 (the index is used up to 31; above, the hashes are scanned).
 
         Returns
         -------
@@ -276,33 +276,35 @@ class HashIndex:
             return brute_force_search(self.codes, queries, max_distance)
         if queries.shape[0] == 0 or len(self) == 0:
             return _empty_hits()
+        masks = _flip_masks(self._bits, radius)
+        parts = [self._search_one(queries[i : i + 1], masks, max_distance) for i in range(queries.shape[0])]
+        q = np.concatenate([np.full(p.size, i, dtype=np.int64) for i, p in enumerate(parts)])  # a few queries
+        p = np.concatenate(parts)
+        return _sorted_hits(q, p, _row_distances(self.codes[p], queries[q]))
+
+    def _search_one(self, query: np.ndarray, masks: np.ndarray, max_distance: int) -> np.ndarray:
+        """Positions within `max_distance` of one ``(1, 4)`` query, each once."""
         n, bits = len(self), self._bits
-        masks = _flip_masks(bits, radius)
-        q_buckets = queries.view(np.uint32) >> np.uint32(32 - bits)  # (Q, 8)
-        probes = (q_buckets[:, :, None] ^ masks[None, None, :]).astype(np.intp)  # (Q, 8, M)
-        table = np.broadcast_to(np.arange(_CHUNKS)[None, :, None], probes.shape)
-        starts = self._offsets[table, probes].ravel().astype(np.int64)
-        lengths = self._offsets[table, probes + 1].ravel().astype(np.int64) - starts
+        width = (1 << bits) + 1
+        q_buckets = (query.view(np.uint32)[0] >> np.uint32(32 - bits)).astype(np.intp)  # (8,)
+        probes = (q_buckets[:, None] ^ masks[None, :].astype(np.intp)) + (np.arange(_CHUNKS)[:, None] * width)
+        flat_offsets = self._offsets.reshape(-1)
+        starts = flat_offsets[probes].astype(np.int64)  # (8, M): row ranges of the visited buckets
+        lengths = flat_offsets[probes + 1].astype(np.int64) - starts
+        # Tables 1-7 index their permutation row; shift their ranges into the flattened permutations.
+        starts[1:] += (np.arange(_CHUNKS - 1, dtype=np.int64) * n)[:, None]
+        starts, lengths = starts.ravel(), lengths.ravel()
         total = int(lengths.sum())
         if total == 0:
-            return _empty_hits()
-        # Concatenate the visited bucket ranges: slot -> row of its table.
+            return np.zeros(0, dtype=np.int64)
         first = np.cumsum(lengths) - lengths
         slots = np.arange(total, dtype=np.int64) + np.repeat(starts - first, lengths)
-        slot_table = np.repeat(table.ravel(), lengths)
-        slot_query = np.repeat(np.repeat(np.arange(queries.shape[0]), _CHUNKS * masks.size), lengths)
-        flat_ids = self._ids.reshape(-1)
-        gather = np.maximum(slot_table - 1, 0) * n + slots
-        position = np.where(slot_table == 0, slots, flat_ids[np.minimum(gather, flat_ids.size - 1)] if flat_ids.size else 0)
+        in_table0 = int(lengths[: masks.size].sum())  # table 0's slots come first and are positions already
+        position = np.empty(total, dtype=np.int64)
+        position[:in_table0] = slots[:in_table0]
+        position[in_table0:] = self._ids.reshape(-1)[slots[in_table0:]]
         # The one random-access step: fetch each candidate's 32 bytes (np.take beats a[idx] 4x).
-        rows = np.take(self.codes, position, axis=0)
-        q_rows = queries[:1] if queries.shape[0] == 1 else queries[slot_query]
-        distance = _row_distances(rows, q_rows)
-        keep = np.flatnonzero(distance <= max_distance)
-        # A hash near the query is usually found through several tables: keep each pair once.
-        pair = np.sort(slot_query[keep].astype(np.int64) * n + position[keep])
-        first_seen = np.ones(pair.size, dtype=bool)
-        first_seen[1:] = pair[1:] != pair[:-1]
-        pair = pair[first_seen]
-        q, p = np.divmod(pair, n)
-        return _sorted_hits(q, p, _row_distances(self.codes[p], queries[q]))
+        distance = _row_distances(np.take(self.codes, position, axis=0), query)
+        # A hash near the query is usually found through several tables: keep it once.
+        found = np.sort(position[distance <= max_distance])
+        return found[np.r_[True, found[1:] != found[:-1]]] if found.size else found
