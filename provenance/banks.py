@@ -46,6 +46,7 @@ import logging
 import os
 import re
 import threading
+from functools import lru_cache
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -432,24 +433,37 @@ def _opt_date(value: object, line: int) -> datetime | None:
     text = _opt_text(value, "date", line)
     if text is None:
         return None
+    parsed = _parse_date(text)
+    if parsed is None:
+        raise HashListError(f"line {line}: date must be ISO 8601 (2024-05-06 or 2024-05-06T07:08:09Z); got {text!r:.40}.")
+    return parsed
+
+
+@lru_cache(maxsize=4096)
+def _parse_date(text: str) -> datetime | None:
+    """ISO 8601 text -> UTC datetime (None if invalid); lists repeat a few dates over many rows."""
     try:
-        parsed = datetime.fromisoformat(text)
+        return _aware(datetime.fromisoformat(text), "date")
     except ValueError:
-        raise HashListError(f"line {line}: date must be ISO 8601 (2024-05-06 or 2024-05-06T07:08:09Z); got {text!r:.40}.") from None
-    return _aware(parsed, "date")
+        return None
 
 
-def _csv_records(text: str) -> tuple[list[dict[str, Any]], list[int]]:
+@lru_cache(maxsize=4096)
+def _sqlite_time(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite DateTime text, UTC
+
+
+def _csv_records(text: str) -> tuple[dict[str, list], list[int]]:
+    """CSV text -> columns (name -> list of cells) and the line number of each row."""
     lines = text.splitlines()
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
-        return [], []
+        return {}, []
     head = [c.strip().lower() for c in next(csv.reader([lines[first]]))]
     bare = len(head) == 1 and re.fullmatch(r"[0-9a-fA-F]+", head[0] or "-") is not None
     if bare:  # one hash per line, no header
-        records = [{"hash": line.strip()} for line in lines[first:] if line.strip()]
         numbers = [i + 1 for i, line in enumerate(lines) if i >= first and line.strip()]
-        return records, numbers
+        return {"hash": [lines[n - 1] for n in numbers]}, numbers
     columns = [_ALIASES.get(c, c) for c in head]
     unknown = [c for c in columns if c not in _COLUMNS]
     if "hash" not in columns or unknown or len(set(columns)) != len(columns):
@@ -457,20 +471,18 @@ def _csv_records(text: str) -> tuple[list[dict[str, Any]], list[int]]:
             f"line {first + 1}: the CSV header must name a 'hash' column, once, and only columns among "
             f"{', '.join(_COLUMNS)}; got {', '.join(head)}."
         )
-    reader = csv.reader(lines[first + 1:])
-    records, numbers = [], []
-    for offset, row in enumerate(reader):
-        if not row or not any(cell.strip() for cell in row):
-            continue
-        line = first + 2 + offset
-        if len(row) != len(columns):
-            raise HashListError(f"line {line}: {len(row)} fields, but the header names {len(columns)}.")
-        records.append(dict(zip(columns, row)))
-        numbers.append(line)
-    return records, numbers
+    numbers = [i + 1 for i in range(first + 1, len(lines)) if lines[i].strip(" \t,")]
+    rows = list(csv.reader([lines[n - 1] for n in numbers]))
+    widths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    wrong = np.flatnonzero(widths != len(columns))
+    if wrong.size:
+        i = int(wrong[0])
+        raise HashListError(f"line {numbers[i]}: {widths[i]} fields, but the header names {len(columns)}.")
+    cells = list(zip(*rows)) if rows else [()] * len(columns)
+    return {c: list(col) for c, col in zip(columns, cells)}, numbers
 
 
-def _json_records(text: str) -> tuple[list[dict[str, Any]], list[int]]:
+def _json_records(text: str) -> tuple[dict[str, list], list[int]]:
     try:
         doc = json.loads(text)
     except ValueError as exc:
@@ -479,7 +491,7 @@ def _json_records(text: str) -> tuple[list[dict[str, Any]], list[int]]:
         doc = doc.get("hashes")
     if not isinstance(doc, list):
         raise HashListError('A JSON hash list is a list of hashes, or {"hashes": [...]}.')
-    records = []
+    records: list[dict[str, Any]] = []
     for n, item in enumerate(doc, start=1):
         if isinstance(item, str):
             records.append({"hash": item})
@@ -493,7 +505,11 @@ def _json_records(text: str) -> tuple[list[dict[str, Any]], list[int]]:
             records.append(record)
         else:
             raise HashListError(f"item {n}: expected a hex string or an object; got {type(item).__name__}.")
-    return records, list(range(1, len(records) + 1))
+    return _to_columns(records), list(range(1, len(records) + 1))
+
+
+def _to_columns(records: list[dict[str, Any]]) -> dict[str, list]:
+    return {c: [r.get(c) for r in records] for c in _COLUMNS if any(c in r for r in records)}
 
 
 def parse_hash_list(
@@ -533,21 +549,23 @@ def _parse(source: HashListSource, *, format: str | None, max_rows: int) -> _Row
     if fmt not in ("csv", "json"):
         raise HashListError(f"format must be csv or json; got {format!r}.")
     records, numbers = _json_records(text) if fmt == "json" else _csv_records(text)
-    if not records:
+    if not numbers:
         raise HashListError("The hash list holds no hashes.")
-    if len(records) > max_rows:
+    if len(numbers) > max_rows:
         raise HashListError(
-            f"The hash list has {len(records):,} rows; one import takes at most {max_rows:,} "
+            f"The hash list has {len(numbers):,} rows; one import takes at most {max_rows:,} "
             "(PROVENANCE_BANK_MAX_IMPORT_ROWS). Split it into several imports."
         )
     return _check_rows(records, np.asarray(numbers, dtype=np.int64))
 
 
-def _check_rows(records: list[dict[str, Any]], line: np.ndarray) -> _Rows:
+def _check_rows(columns: dict[str, list], line: np.ndarray) -> _Rows:
     """Validate the columns of a list; hex checks and duplicate detection are vectorised."""
     what = "line"
-    values = [("" if r.get("hash") is None else str(r.get("hash"))).strip().lower() for r in records]
-    kinds = np.array([(str(r.get("kind") or "pdq")).strip().lower() or "pdq" for r in records])
+    n = len(line)
+    none = [None] * n
+    values = [("" if v is None else str(v)).strip().lower() for v in columns["hash"]]
+    kinds = np.array([(str(k or "pdq")).strip().lower() or "pdq" for k in columns.get("kind", none)])
     bad_kind = ~np.isin(kinds, list(HASH_KINDS))
     if bad_kind.any():
         i = int(np.flatnonzero(bad_kind)[0])
@@ -579,15 +597,27 @@ def _check_rows(records: list[dict[str, Any]], line: np.ndarray) -> _Rows:
             f"{what} {line[b]}: duplicate {kinds[b]} hash {values[b]} (also on {what} {line[a]}); "
             "remove the repeat. Nothing was imported."
         )
+    numbers = line.tolist()
     return _Rows(
         kind=kinds,
         value=values,
-        quality=[_opt_quality(r.get("quality"), n) for r, n in zip(records, line.tolist())],
-        source=[_opt_text(r.get("source"), "source", n) for r, n in zip(records, line.tolist())],
-        case_id=[_opt_text(r.get("case_id"), "case_id", n) for r, n in zip(records, line.tolist())],
-        listed_at=[_opt_date(r.get("date"), n) for r, n in zip(records, line.tolist())],
+        quality=[_opt_quality(v, k) for v, k in zip(columns.get("quality", none), numbers)],
+        source=_text_column(columns.get("source", none), "source", numbers),
+        case_id=_text_column(columns.get("case_id", none), "case_id", numbers),
+        listed_at=[_opt_date(v, k) for v, k in zip(columns.get("date", none), numbers)],
         line=line,
     )
+
+
+def _text_column(cells: list, column: str, numbers: list[int]) -> list[str | None]:
+    """Strip a text column (empty -> None) and check its lengths in one pass."""
+    out = [None if v is None else (str(v).strip() or None) for v in cells]
+    lengths = np.fromiter((0 if v is None else len(v) for v in out), dtype=np.int64, count=len(out))
+    too_long = np.flatnonzero(lengths > _MAX_TEXT)
+    if too_long.size:
+        i = int(too_long[0])
+        raise HashListError(f"line {numbers[i]}: {column} is {lengths[i]} characters; at most {_MAX_TEXT} are kept.")
+    return out
 
 
 def _rows_from_entries(entries: Iterable[BankEntry | PerceptualHash | str]) -> _Rows:
@@ -605,9 +635,11 @@ def _rows_from_entries(entries: Iterable[BankEntry | PerceptualHash | str]) -> _
             )
     if not items:
         raise InvalidInputError("No hashes given; pass at least one.")
-    records = [{"hash": e.value, "kind": e.kind, "quality": e.quality, "source": e.source, "case_id": e.case_id,
-                "date": None if e.listed_at is None else e.listed_at.isoformat()} for e in items]
-    return _check_rows(records, np.arange(1, len(items) + 1, dtype=np.int64))
+    columns = {"hash": [e.value for e in items], "kind": [e.kind for e in items],
+               "quality": [e.quality for e in items], "source": [e.source for e in items],
+               "case_id": [e.case_id for e in items],
+               "date": [None if e.listed_at is None else e.listed_at.isoformat() for e in items]}
+    return _check_rows(columns, np.arange(1, len(items) + 1, dtype=np.int64))
 
 
 def _pack_hex(values: Sequence[str]) -> np.ndarray:
@@ -1083,9 +1115,10 @@ class Banks:
             conds.append(sa.and_(e.c.kind == "md5", e.c.value == md5))
         if sha256 is not None:
             conds.append(sa.and_(e.c.kind == "sha256", e.c.value == sha256))
+        enabled = sa.select(b.c.bank_id).where(b.c.enabled.is_(True)).scalar_subquery()
         query = (sa.select(b.c.name, b.c.label, b.c.threshold, e.c.kind, e.c.value, e.c.source, e.c.case_id,
                            e.c.listed_at).join(b, b.c.bank_id == e.c.bank_id)
-                 .where(b.c.enabled.is_(True), sa.or_(*conds)))
+                 .where(e.c.bank_id.in_(enabled), b.c.enabled.is_(True), sa.or_(*conds)))
         with self._tx("bank match", write=False) as conn:
             rows = conn.execute(query).all()
         return [BankMatch(bank=r.name, label=r.label, kind=r.kind, distance=0, threshold=int(r.threshold),
@@ -1170,8 +1203,23 @@ def _read_bytes(source: ImageSource) -> bytes:
     return data
 
 
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: object) -> str:
+    """One field of PostgreSQL COPY text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value).translate(_COPY_ESCAPES)
+
+
 def _bulk_insert(conn: Connection, bank_id: int, rows: _Rows, idx: np.ndarray, now: datetime) -> None:
     """Insert the selected rows: COPY on PostgreSQL, executemany on SQLite (both inside the caller's transaction)."""
+    # Insert in (kind, value) order: the unique index then grows at its end, several times
+    # faster than random inserts on both backends.
+    idx = idx[np.argsort(np.char.add(rows.kind[idx], np.array(rows.value)[idx]), kind="stable")]
     take = idx.tolist()
     kinds = rows.kind[idx].tolist()
     values = [rows.value[i] for i in take]
@@ -1181,15 +1229,18 @@ def _bulk_insert(conn: Connection, bank_id: int, rows: _Rows, idx: np.ndarray, n
     listed = [rows.listed_at[i] for i in take]
     if conn.dialect.name == "postgresql":
         cursor = conn.connection.driver_connection.cursor()
+        # COPY text format built with joins (not a Python call per row): \N is NULL, and
+        # backslash, tab and newlines in free text are escaped.
+        prefix, suffix = f"{bank_id}\t", "\t" + now.isoformat() + "\n"
+        cols = [kinds, values, [_copy_text(q) for q in quality], [_copy_text(t) for t in source],
+                [_copy_text(t) for t in case_id], [_copy_text(d) for d in listed]]
+        body = "".join(prefix + "\t".join(fields) + suffix for fields in zip(*cols))
         with cursor.copy("COPY bank_entries (bank_id, kind, value, quality, source, case_id, listed_at, added_at) "
                          "FROM STDIN") as copy:
-            for record in zip([bank_id] * len(take), kinds, values, quality, source, case_id, listed, [now] * len(take)):
-                copy.write_row(record)
+            copy.write(body.encode("utf-8"))
         return
-    # SQLAlchemy's SQLite DateTime text format, UTC (what _UTCDateTime reads back).
-    fmt = "%Y-%m-%d %H:%M:%S.%f"
-    naive_now = now.strftime(fmt)
-    naive = [None if d is None else d.strftime(fmt) for d in listed]
+    naive_now = _sqlite_time(now)  # the text _UTCDateTime reads back
+    naive = [None if d is None else _sqlite_time(d) for d in listed]
     conn.exec_driver_sql(
         "INSERT INTO bank_entries (bank_id, kind, value, quality, source, case_id, listed_at, added_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
