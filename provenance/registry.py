@@ -10,6 +10,11 @@ Tables
 ``schema_version``  one row per applied migration step (version, name, time)
 ``stamps``          one row per stamped output: ID, time, generator, manifest, hashes
 ``audit_log``       append-only stamp / verify / match events: hashes and verdicts, never media
+``hash_banks``      named banks of reported hashes: label, threshold, enabled, change counters
+``bank_entries``    hashes in the banks (PDQ, MD5, SHA-256) with source, case ID and date; never media
+
+Every stamp with a perceptual hash is also added to the ``stamped-outputs`` bank in the
+same transaction (see :mod:`provenance.banks`).
 
 The schema is versioned: :data:`MIGRATIONS` is an ordered list of steps, and
 opening a registry applies the missing ones in one transaction (on PostgreSQL
@@ -48,6 +53,7 @@ from .settings import Settings
 
 __all__ = [
     "AUDIT_KINDS",
+    "STAMPED_OUTPUTS_BANK",
     "MAX_DETAIL_BYTES",
     "MIGRATIONS",
     "SCHEMA_VERSION",
@@ -71,6 +77,10 @@ DEFAULT_CONNECT_TIMEOUT_S = 5.0
 DEFAULT_BUSY_TIMEOUT_S = 30.0
 #: Audit verdict written with every recorded stamp.
 STAMPED_VERDICT = "stamped"
+#: Bank that every stamped output's PDQ hash goes into (made by migration 3).
+STAMPED_OUTPUTS_BANK = "stamped-outputs"
+#: Default PDQ match threshold of a bank, in bits (Meta's recommendation).
+DEFAULT_BANK_THRESHOLD = 31
 
 _MIGRATION_LOCK_KEY = 0x70726F76656E616E  # "provenan": pg_advisory_xact_lock key
 _HEX16 = re.compile(r"[0-9a-fA-F]{16}")
@@ -328,6 +338,35 @@ _audit_log = sa.Table(
     sa.Column("stamp_id", sa.String(16), nullable=True),
     sa.Column("detail_json", sa.Text, nullable=True),
 )
+_hash_banks = sa.Table(
+    "hash_banks",
+    _metadata,
+    _id_column("bank_id"),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("label", sa.String(32), nullable=False),
+    sa.Column("threshold", sa.Integer, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("created_at", _UTCDateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", _UTCDateTime(timezone=True), nullable=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("withdrawals", sa.BigInteger, nullable=False),
+    sa.Column("entry_count", sa.BigInteger, nullable=False),
+    sa.Column("pdq_count", sa.BigInteger, nullable=False),
+)
+_bank_entries = sa.Table(
+    "bank_entries",
+    _metadata,
+    _id_column("entry_id"),
+    sa.Column("bank_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("value", sa.String(64), nullable=False),
+    sa.Column("quality", sa.SmallInteger, nullable=True),
+    sa.Column("source", sa.Text, nullable=True),
+    sa.Column("case_id", sa.Text, nullable=True),
+    sa.Column("listed_at", _UTCDateTime(timezone=True), nullable=True),
+    sa.Column("added_at", _UTCDateTime(timezone=True), nullable=False),
+)
 
 
 @dataclass(frozen=True)
@@ -407,10 +446,71 @@ def _v2_audit_log_append_only(conn: Connection) -> None:
             )
 
 
+def _v3_hash_banks(conn: Connection) -> None:
+    """Hash banks and their entries; the ``stamped-outputs`` bank, filled from existing stamps."""
+    md = sa.MetaData()
+    id_type = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+    banks = sa.Table(
+        "hash_banks",
+        md,
+        sa.Column("bank_id", id_type, primary_key=True, autoincrement=True),
+        sa.Column("name", sa.String(64), nullable=False, unique=True),
+        sa.Column("label", sa.String(32), nullable=False),
+        sa.Column("threshold", sa.Integer, nullable=False),
+        sa.Column("enabled", sa.Boolean, nullable=False),
+        sa.Column("description", sa.Text, nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("version", sa.BigInteger, nullable=False),  # +1 on every change: caches reload
+        sa.Column("withdrawals", sa.BigInteger, nullable=False),  # +1 on every removal: full reload
+        sa.Column("entry_count", sa.BigInteger, nullable=False),
+        sa.Column("pdq_count", sa.BigInteger, nullable=False),
+    )
+    sa.Table(
+        "bank_entries",
+        md,
+        sa.Column("entry_id", id_type, primary_key=True, autoincrement=True),
+        sa.Column("bank_id", id_type, sa.ForeignKey("hash_banks.bank_id", ondelete="CASCADE"), nullable=False),
+        sa.Column("kind", sa.String(8), nullable=False),  # pdq, md5, sha256
+        sa.Column("value", sa.String(64), nullable=False),  # lowercase hex
+        sa.Column("quality", sa.SmallInteger, nullable=True),
+        sa.Column("source", sa.Text, nullable=True),
+        sa.Column("case_id", sa.Text, nullable=True),
+        sa.Column("listed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
+        # Serves duplicate checks, withdrawals and exact (MD5/SHA-256) lookups per bank; one
+        # index only, so that million-row imports stay fast.
+        sa.UniqueConstraint("bank_id", "kind", "value", name="uq_bank_entries_bank_kind_value"),
+    )
+    md.create_all(conn)
+    now = _utc_now()
+    now_db = now.replace(tzinfo=None) if conn.dialect.name == "sqlite" else now
+    conn.execute(
+        banks.insert().values(
+            name=STAMPED_OUTPUTS_BANK, label=STAMPED_OUTPUTS_BANK, threshold=DEFAULT_BANK_THRESHOLD, enabled=True,
+            description="PDQ hashes of our own stamped outputs, so copies whose watermark was destroyed are found.",
+            created_at=now_db, updated_at=now_db, version=1, withdrawals=0, entry_count=0, pdq_count=0,
+        )
+    )
+    conn.exec_driver_sql(
+        "INSERT INTO bank_entries (bank_id, kind, value, source, case_id, added_at) "
+        "SELECT b.bank_id, 'pdq', s.phash, s.generator, s.stamp_id, s.created_at "
+        "FROM stamps s, hash_banks b WHERE b.name = %s AND s.phash IS NOT NULL "
+        "AND s.stamp_id IN (SELECT MIN(stamp_id) FROM stamps WHERE phash IS NOT NULL GROUP BY phash)"
+        % ("?" if conn.dialect.name == "sqlite" else "%(name)s"),
+        (STAMPED_OUTPUTS_BANK,) if conn.dialect.name == "sqlite" else {"name": STAMPED_OUTPUTS_BANK},
+    )
+    conn.exec_driver_sql(
+        "UPDATE hash_banks SET entry_count = (SELECT COUNT(*) FROM bank_entries e WHERE e.bank_id = hash_banks.bank_id), "
+        "pdq_count = (SELECT COUNT(*) FROM bank_entries e WHERE e.bank_id = hash_banks.bank_id)"
+    )
+
+
 #: Ordered schema steps. Append new ones (version = previous + 1); never edit shipped ones.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "stamps and audit_log tables", _v1_stamps_and_audit_log),
     Migration(2, "audit_log append-only triggers", _v2_audit_log_append_only),
+    Migration(3, "hash banks", _v3_hash_banks),
 )
 #: The schema version this code writes and expects.
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -760,6 +860,39 @@ class Registry:
                 stamp_id=record.stamp_id,
                 detail_json=None,
             )
+        )
+        if record.phash is not None:
+            self._bank_stamp(conn, record)
+
+    def _bank_stamp(self, conn: Connection, record: StampRecord) -> None:
+        """Add the stamp's PDQ hash to the stamped-outputs bank (skipped if that bank was removed)."""
+        # Bump the bank's version first: the row lock serialises concurrent stamps (PostgreSQL),
+        # so the duplicate check below sees every committed entry.
+        bumped = conn.execute(
+            _hash_banks.update()
+            .where(_hash_banks.c.name == STAMPED_OUTPUTS_BANK)
+            .values(version=_hash_banks.c.version + 1, updated_at=_utc_now())
+        )
+        if bumped.rowcount == 0:
+            return
+        bank_id = conn.scalar(sa.select(_hash_banks.c.bank_id).where(_hash_banks.c.name == STAMPED_OUTPUTS_BANK))
+        exists = conn.scalar(
+            sa.select(_bank_entries.c.entry_id).where(
+                _bank_entries.c.bank_id == bank_id, _bank_entries.c.kind == "pdq", _bank_entries.c.value == record.phash
+            )
+        )
+        if exists is not None:  # the same picture stamped twice: one bank entry is enough
+            return
+        conn.execute(
+            _bank_entries.insert().values(
+                bank_id=bank_id, kind="pdq", value=record.phash, source=record.generator,
+                case_id=record.stamp_id, added_at=record.created_at,
+            )
+        )
+        conn.execute(
+            _hash_banks.update()
+            .where(_hash_banks.c.bank_id == bank_id)
+            .values(entry_count=_hash_banks.c.entry_count + 1, pdq_count=_hash_banks.c.pdq_count + 1)
         )
 
     # ---- stamps

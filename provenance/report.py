@@ -19,11 +19,13 @@ What is checked, in order:
    file's), and the Content Credentials it recorded at stamping time, so they are recovered
    even when the file's own metadata was stripped;
 5. metadata signals (:func:`~provenance.metadata.read_metadata`);
-6. the hash bank section: the PDQ hash of the upload; matching is not configured yet;
+6. hash banks (:mod:`provenance.banks`): the upload's PDQ hash and its 8 dihedral variants,
+   and the file's MD5/SHA-256, against every enabled bank; a match is a signal for human
+   review, never proof; quality below 50 is ``unmatchable``, not "no match";
 7. an overall verdict: a code from :data:`VERDICT_CODES`, a headline and reasons in plain words.
 
-Each verification appends one audit event (SHA-256 and verdict code, never the media)
-when a registry is in use. See ``docs/verify.md``.
+Each verification appends one audit event (SHA-256, verdict code and bank matches per
+label, never the media) when a registry is in use. See ``docs/verify.md``.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ import numpy as np
 from . import watermark
 from .errors import ImageTooLargeError, InvalidImageError, InvalidInputError
 from .watermark.detection import MIN_DETECT_SIDE
-from .hashing import MIN_QUALITY, PerceptualHash, pdq_hash
+from .banks import REVIEW_NOTE, BankMatch, Banks
+from .hashing import MIN_QUALITY, PerceptualHash, pdq_dihedral_hashes
 from .images import decode_image
 from .keys import KeyRing, load_keyring
 from .manifest import SNIFF_BYTES, ManifestSummary, detect_mime_type, read_manifest
@@ -289,24 +292,47 @@ class RegistrySection:
 
 @dataclass(frozen=True)
 class HashMatchSection:
-    """Perceptual hash of the upload and hash-bank matches (matching comes in a later release)."""
+    """Perceptual and exact hashes of the upload, and hash-bank matches.
+
+    Attributes
+    ----------
+    status : str
+        ``matched``, ``no_match``, ``unmatchable`` (PDQ quality below 50 and no exact match: too
+        flat to hash, never "no match") or ``not_configured`` (no registry or no enabled bank).
+    matches : tuple of BankMatch
+        Bank, label, kind, distance, threshold, source, case ID, variant. A signal for human
+        review, never proof.
+    """
 
     status: str = "not_configured"
     pdq: str | None = None
     pdq_quality: int | None = None
-    matches: tuple[Mapping[str, Any], ...] = ()
+    matches: tuple[BankMatch, ...] = ()
     explanation: str = "No hash bank is configured; the perceptual hash is shown for reference."
+    md5: str | None = None
+    banks_checked: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready values."""
-        return {
+    def to_dict(self, *, public: bool = False) -> dict[str, Any]:
+        """JSON-ready values.
+
+        With ``public=True`` (unauthenticated callers) the outcome and matches are withheld:
+        bank names, distances and even "no match" would help someone evade a bank.
+        """
+        out = {
             "status": self.status,
             "explanation": self.explanation,
             "pdq": self.pdq,
             "pdq_quality": self.pdq_quality,
             "pdq_matchable": None if self.pdq_quality is None else self.pdq_quality >= MIN_QUALITY,
-            "matches": [dict(m) for m in self.matches],
+            "md5": self.md5,
+            "banks_checked": self.banks_checked,
+            "review_note": REVIEW_NOTE,
+            "matches": [m.to_dict() for m in self.matches],
         }
+        if public and self.status in ("matched", "no_match"):
+            out.update(status="withheld", matches=[], banks_checked=None,
+                       explanation="Hash-bank results are shown to authorised reviewers only.")
+        return out
 
 
 @dataclass(frozen=True)
@@ -355,8 +381,12 @@ class VerificationReport:
     duration_ms: float
     schema_version: str = SCHEMA_VERSION
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready values, following ``schemas/verification-report.v1.json``."""
+    def to_dict(self, *, public: bool = False) -> dict[str, Any]:
+        """JSON-ready values, following ``schemas/verification-report.v1.json``.
+
+        ``public=True`` withholds hash-bank outcomes (see :meth:`HashMatchSection.to_dict`);
+        use it for unauthenticated callers.
+        """
         manifest = self.manifest.to_dict()
         manifest["development_certificate"] = self.development_certificate
         return {
@@ -369,7 +399,7 @@ class VerificationReport:
             "watermark": self.watermark.to_dict(),
             "registry": self.registry.to_dict(),
             "metadata": dict(self.metadata),
-            "hash_match": self.hash_match.to_dict(),
+            "hash_match": self.hash_match.to_dict(public=public),
         }
 
 
@@ -445,6 +475,8 @@ class Verifier:
         :func:`~provenance.signing.load_credentials`.
     registry : Registry, optional
         Default ``Registry.open(settings)`` (closed by :meth:`close`).
+    banks : Banks, optional
+        Hash banks to match against; default the registry's (none without a registry).
     use_registry : bool
         False to verify without a registry (no recovery, no audit log).
 
@@ -464,6 +496,7 @@ class Verifier:
         credentials: SigningCredentials | None = None,
         registry: Registry | None = None,
         use_registry: bool = True,
+        banks: Banks | None = None,
     ) -> None:
         self.settings = Settings.from_env() if settings is None else settings
         self.keyring = load_keyring(self.settings) if keyring is None else keyring
@@ -471,6 +504,9 @@ class Verifier:
         self._owns_registry = registry is None and use_registry
         self.registry = registry if registry is not None else (Registry.open(self.settings) if use_registry else None)
         self._anchors: tuple[bytes, ...] = (self.credentials.ca_pem,) if self.credentials.ca_pem else ()
+        if banks is None and self.registry is not None:
+            banks = Banks(self.registry, max_import_rows=self.settings.bank_max_import_rows)
+        self.banks = banks
 
     def close(self) -> None:
         """Close the registry if this verifier opened it. Idempotent."""
@@ -579,6 +615,27 @@ class Verifier:
             "found", text, lookup, record, recovered, recovered_because_missing=missing and recovered is not None,
             exact_file=exact, phash_distance=distance,
         )
+
+    def _hash_match(self, hashes: tuple[PerceptualHash, ...], data: bytes, sha256: str) -> HashMatchSection:
+        md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        pdq = hashes[0] if hashes else None
+        base = {"pdq": None if pdq is None else pdq.to_hex(), "pdq_quality": None if pdq is None else pdq.quality,
+                "md5": md5}
+        if self.banks is None:
+            return HashMatchSection(**base)
+        if hashes:
+            result = self.banks.check(hashes, md5=md5, sha256=sha256)
+            return HashMatchSection(status=result.status, matches=result.matches, explanation=result.explanation,
+                                    banks_checked=result.banks_checked, **base)
+        matches = self.banks.match((), md5=md5, sha256=sha256)  # not an image: exact hashes only
+        checked = sum(1 for b in self.banks.list() if b.enabled)
+        if matches:
+            text = f"The file's exact hash is in {len(matches)} bank entr{'ies' if len(matches) > 1 else 'y'}. {REVIEW_NOTE}"
+            return HashMatchSection("matched", matches=matches, explanation=text, banks_checked=checked, **base)
+        if not checked:
+            return HashMatchSection(**base)
+        return HashMatchSection("no_match", explanation="Not an image: only its exact MD5/SHA-256 were checked; no match.",
+                                banks_checked=checked, **base)
 
     # ---- verdict
 
@@ -720,15 +777,15 @@ class Verifier:
         manifest = read_manifest(data, mime=mime, settings=self.settings, extra_trust_anchors=self._anchors)
         pixels, why_not = self._pixels(data, mime, manifest.has_manifest) if is_image else (None, None)
         mark = self._watermark(pixels, is_image, why_not)
-        phash = pdq_hash(pixels) if pixels is not None else None
+        dihedral = pdq_dihedral_hashes(pixels) if pixels is not None else ()
+        phash = dihedral[0] if dihedral else None
         reg = self._registry(mark, sha256, phash, manifest)
         metadata = read_metadata(data)
         dev = manifest.has_manifest and manifest.signer_org == DEV_ORGANIZATION
+        hashes = self._hash_match(dihedral, data, sha256)
         verdict = self._verdict(manifest, dev, mark, reg, len(metadata.ai_indicators))
-        hashes = HashMatchSection(
-            pdq=None if phash is None else phash.to_hex(),
-            pdq_quality=None if phash is None else phash.quality,
-        )
+        # Bank matches stay in their own section (withheld from public callers); they do not
+        # change or enter the provenance verdict.
         info = FileInfo(
             name=name, size=len(data), sha256=sha256, mime=mime,
             width=None if pixels is None else int(pixels.shape[1]),
@@ -742,7 +799,11 @@ class Verifier:
         )
         if self.registry is not None:
             stamp_id = reg.record.stamp_id if reg.record is not None else mark.stamp_id
-            self.registry.log_event("verify", sha256=sha256, verdict=verdict.code, stamp_id=stamp_id)
+            detail = {"bank_matches": {m.label: 0 for m in hashes.matches}} if hashes.matches else None
+            if detail is not None:
+                for m in hashes.matches:
+                    detail["bank_matches"][m.label] += 1
+            self.registry.log_event("verify", sha256=sha256, verdict=verdict.code, stamp_id=stamp_id, detail=detail)
         logger.info("verified %s: %s (%.0f ms)", name or sha256[:12], verdict.code, report.duration_ms)
         return report
 

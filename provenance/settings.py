@@ -15,6 +15,7 @@ variable                           meaning                                      
 ``PROVENANCE_TRUST_CONFIG``        trust config (EKU OIDs), one per line        none
 ``PROVENANCE_MAX_PIXELS``          decompression-bomb limit                     120,000,000
 ``PROVENANCE_MAX_UPLOAD_MB``       web upload limit                             50
+``PROVENANCE_BANK_MAX_IMPORT_ROWS`` most rows one hash-list import accepts       20,000,000
 =================================  ===========================================  ==============================
 """
 
@@ -73,6 +74,7 @@ class Settings:
     trust_config: Path | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_upload_mb: int = 50
+    bank_max_import_rows: int = 20_000_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -104,6 +106,7 @@ class Settings:
             trust_config=_path(env, "PROVENANCE_TRUST_CONFIG"),
             max_pixels=_int(env, "PROVENANCE_MAX_PIXELS", DEFAULT_MAX_PIXELS),
             max_upload_mb=_int(env, "PROVENANCE_MAX_UPLOAD_MB", 50),
+            bank_max_import_rows=_int(env, "PROVENANCE_BANK_MAX_IMPORT_ROWS", 20_000_000),
         )
 
     def with_instance(self, path: str | os.PathLike) -> "Settings":

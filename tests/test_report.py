@@ -305,3 +305,48 @@ def test_development_certificate_wording_here_and_elsewhere(verifier: Verifier, 
     assert report.verdict.code == "ai_generated_valid" and report.development_certificate
     assert any("from another installation" in r for r in report.verdict.reasons)
     assert not any("trusted here" in r for r in report.verdict.reasons)
+
+
+# --------------------------------------------------------------------------- hash banks
+
+
+def test_hash_bank_match_is_reported_for_review_and_withheld_in_public(settings: Settings, stamped, schema, tmp_path):
+    from provenance.attacks import jpeg
+    from provenance.banks import REVIEW_NOTE, Banks
+    from provenance.hashing import pdq_hash
+    from provenance.images import decode_image
+    from provenance.registry import Registry
+
+    with Registry.open(settings) as reg:
+        banks = Banks(reg)
+        if "reported" not in {b.name for b in banks.list()}:
+            banks.create("reported", label="ncii")
+            banks.add("reported", [pdq_hash(decode_image(stamped.data))])
+    # A re-encoded, metadata-free copy: the stamped-outputs bank and the ncii bank both find it.
+    copy = Image.fromarray(jpeg(decode_image(stamped.data), 60))
+    buf = io.BytesIO()
+    copy.save(buf, "JPEG", quality=60)
+    with Verifier(settings) as verifier:
+        report = verifier.verify(buf.getvalue(), name="copy.jpg")
+    out = _check_schema(report, schema)
+    hm = out["hash_match"]
+    assert hm["status"] == "matched" and hm["review_note"] == REVIEW_NOTE
+    labels = {m["label"]: m for m in hm["matches"]}
+    assert set(labels) == {"ncii", "stamped-outputs"}
+    assert labels["stamped-outputs"]["case_id"] == stamped.stamp_id and labels["ncii"]["distance"] <= 31
+    assert "signal for human review, never proof" in hm["explanation"]
+    assert not any("ncii" in r for r in report.verdict.reasons)  # never in the verdict (public callers see it)
+    public = report.to_dict(public=True)
+    text = json.dumps(public)
+    assert public["hash_match"]["status"] == "withheld" and public["hash_match"]["matches"] == []
+    assert "ncii" not in text and '"distance"' not in text.split('"hash_match"')[1]
+    with Registry.open(settings) as reg:
+        last = reg.audit_events()[-1]
+    assert last.kind == "verify" and last.detail == {"bank_matches": {"ncii": 1, "stamped-outputs": 1}}
+
+
+def test_flat_upload_is_unmatchable_not_no_match(verifier: Verifier, schema) -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (400, 300), (120, 120, 120)).save(buf, "PNG")
+    out = _check_schema(verifier.verify(buf.getvalue(), name="flat.png"), schema)
+    assert out["hash_match"]["status"] == "unmatchable" and out["hash_match"]["pdq_matchable"] is False

@@ -64,4 +64,11 @@ from .stamp import stamp_command  # noqa: E402
 main.add_command(stamp_command)
 from .verify import verify_command  # noqa: E402
 main.add_command(verify_command)
+from .hashing import hash_command, match_command  # noqa: E402
+main.add_command(hash_command)
+main.add_command(match_command)
+from .banks import bank_group  # noqa: E402
+main.add_command(bank_group)
+from .report import report_command  # noqa: E402
+main.add_command(report_command)
 # --- end of added commands -----------------------------------------------------------------

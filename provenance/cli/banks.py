@@ -1,0 +1,143 @@
+"""``provenance bank create|list|set|import|export|add|withdraw``: manage hash banks (no media)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..banks import DEFAULT_BANK_THRESHOLD, BankEntry, Banks
+from ..settings import Settings
+from .common import echo_json, json_option, reports_errors
+
+__all__ = ["bank_group"]
+
+
+def _banks() -> Banks:
+    return Banks.open(Settings.from_env())
+
+
+def _show(bank, as_json: bool) -> None:
+    if as_json:
+        echo_json(bank.to_dict())
+    else:
+        state = "enabled" if bank.enabled else "disabled"
+        click.echo(f"{bank.name}\tlabel={bank.label}\tthreshold={bank.threshold}\t{state}\t{bank.entry_count} hashes "
+                   f"({bank.pdq_count} PDQ)")
+
+
+@click.group("bank")
+def bank_group() -> None:
+    """Banks of reported hashes (StopNCII, NCMEC, ThreatExchange lists) that uploads are checked against.
+
+    Banks live in the registry database (PROVENANCE_DATABASE_URL) and hold hashes only,
+    never media. See docs/banks.md.
+    """
+
+
+@bank_group.command("create")
+@click.argument("name")
+@click.option("--label", required=True, help="What the bank holds: ncii, csam, terror, stamped-outputs, ...")
+@click.option("--threshold", type=int, default=DEFAULT_BANK_THRESHOLD, show_default=True,
+              help="Largest PDQ distance (bits of 256) that counts as a match.")
+@click.option("--disabled", is_flag=True, help="Create it disabled (not checked until `bank set --enable`).")
+@click.option("--description", help="Free text: where the list comes from.")
+@json_option
+@reports_errors
+def create_command(name: str, label: str, threshold: int, disabled: bool, description: str | None, as_json: bool) -> None:
+    """Create an empty bank NAME."""
+    with _banks() as banks:
+        _show(banks.create(name, label=label, threshold=threshold, enabled=not disabled, description=description), as_json)
+
+
+@bank_group.command("list")
+@json_option
+@reports_errors
+def list_command(as_json: bool) -> None:
+    """List the banks with their label, threshold, state and hash counts."""
+    with _banks() as banks:
+        for bank in banks.list():
+            _show(bank, as_json)
+
+
+@bank_group.command("set")
+@click.argument("name")
+@click.option("--label")
+@click.option("--threshold", type=int)
+@click.option("--enable/--disable", "enabled", default=None, help="Check uploads against it, or stop.")
+@json_option
+@reports_errors
+def set_command(name: str, label: str | None, threshold: int | None, enabled: bool | None, as_json: bool) -> None:
+    """Change a bank's label, threshold or enabled state (takes effect on the next match)."""
+    with _banks() as banks:
+        _show(banks.update(name, label=label, threshold=threshold, enabled=enabled), as_json)
+
+
+@bank_group.command("import")
+@click.argument("name")
+@click.argument("hash_list", metavar="FILE", type=click.Path(path_type=Path, allow_dash=True))
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), help="Default: from the suffix or content.")
+@click.option("--skip-existing", is_flag=True, help="Leave out hashes already in the bank instead of failing.")
+@json_option
+@reports_errors
+def import_command(name: str, hash_list: Path, fmt: str | None, skip_existing: bool, as_json: bool) -> None:
+    """Import a CSV or JSON hash list into bank NAME, all or nothing (FILE - reads stdin).
+
+    CSV: a header naming hash (required), kind (pdq, md5, sha256), quality, source,
+    case_id, date; or one hash per line. JSON: a list of such objects or of hex strings.
+    """
+    source = sys.stdin.buffer.read() if str(hash_list) == "-" else hash_list
+    with _banks() as banks:
+        result = banks.import_hashes(name, source, format=fmt, skip_existing=skip_existing)
+    if as_json:
+        echo_json(result.to_dict())
+    else:
+        click.echo(f"{name}: {result.added} hashes added" + (f", {result.skipped} already there" if result.skipped else ""))
+
+
+@bank_group.command("export")
+@click.argument("name")
+@click.argument("out", metavar="FILE", type=click.Path(path_type=Path, allow_dash=True), default="-")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default=None,
+              help="Default: from the suffix, else csv.")
+@reports_errors
+def export_command(name: str, out: Path, fmt: str | None) -> None:
+    """Write bank NAME's hashes as a CSV or JSON hash list (to FILE, default stdout)."""
+    fmt = fmt or ("json" if out.suffix.lower() == ".json" else "csv")
+    with _banks() as banks:
+        if str(out) == "-":
+            banks.export(name, sys.stdout, format=fmt)
+        else:
+            n = banks.export(name, out, format=fmt)
+            click.echo(f"{n} hashes written to {out}", err=True)
+
+
+@bank_group.command("add")
+@click.argument("name")
+@click.argument("hashes", metavar="HASH...", nargs=-1, required=True)
+@click.option("--kind", type=click.Choice(["pdq", "md5", "sha256"]), default="pdq", show_default=True)
+@click.option("--source", help="Who reported it, e.g. stopncii.")
+@click.option("--case-id", help="The report's case ID.")
+@json_option
+@reports_errors
+def add_command(name: str, hashes: tuple[str, ...], kind: str, source: str | None, case_id: str | None,
+                as_json: bool) -> None:
+    """Add one or more hex hashes to bank NAME."""
+    with _banks() as banks:
+        result = banks.add(name, [BankEntry(h, kind=kind, source=source, case_id=case_id) for h in hashes])
+    echo_json(result.to_dict()) if as_json else click.echo(f"{name}: {result.added} hashes added")
+
+
+@bank_group.command("withdraw")
+@click.argument("name")
+@click.argument("hashes", metavar="HASH...", nargs=-1, required=True)
+@click.option("--kind", type=click.Choice(["pdq", "md5", "sha256"]), default="pdq", show_default=True)
+@click.option("--missing-ok", is_flag=True, help="Ignore hashes not in the bank instead of failing.")
+@json_option
+@reports_errors
+def withdraw_command(name: str, hashes: tuple[str, ...], kind: str, missing_ok: bool, as_json: bool) -> None:
+    """Delete hashes from bank NAME (a withdrawn case); effective on the next match everywhere."""
+    with _banks() as banks:
+        n = banks.withdraw(name, hashes, kind=kind, missing_ok=missing_ok)
+    echo_json({"bank": name, "withdrawn": n}) if as_json else click.echo(f"{name}: {n} hashes withdrawn")
