@@ -269,7 +269,9 @@ def _shrink(image: np.ndarray, max_side: int = MAX_SIDE) -> np.ndarray:
     if max(height, width) <= max_side:
         return image
     im = Image.fromarray(image)
-    im.thumbnail((max_side, max_side))
+    # As for files: reduce() by the integer factor first, then resample the rest
+    # (1024 -> 512 px: 2.5 ms instead of 24 ms for a full bicubic pass).
+    im.thumbnail((max_side, max_side), reducing_gap=_FILE_REDUCING_GAP)
     return np.asarray(im)
 
 
