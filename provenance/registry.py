@@ -10,6 +10,7 @@ Tables
 ``schema_version``  one row per applied migration step (version, name, time)
 ``stamps``          one row per stamped output: ID, time, generator, manifest, hashes
 ``audit_log``       append-only stamp / verify / match events: hashes and verdicts, never media
+``api_tokens``      web API bearer tokens: SHA-256 of the token, role, label, times (:mod:`provenance.tokens`)
 
 The schema is versioned: :data:`MIGRATIONS` is an ordered list of steps, and
 opening a registry applies the missing ones in one transaction (on PostgreSQL
@@ -407,10 +408,26 @@ def _v2_audit_log_append_only(conn: Connection) -> None:
             )
 
 
+def _v3_api_tokens(conn: Connection) -> None:
+    md = sa.MetaData()
+    sa.Table(
+        "api_tokens",
+        md,
+        sa.Column("token_id", sa.String(16), primary_key=True),
+        sa.Column("token_sha256", sa.String(64), nullable=False, unique=True),
+        sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("label", sa.Text, nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    md.create_all(conn)
+
+
 #: Ordered schema steps. Append new ones (version = previous + 1); never edit shipped ones.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "stamps and audit_log tables", _v1_stamps_and_audit_log),
     Migration(2, "audit_log append-only triggers", _v2_audit_log_append_only),
+    Migration(3, "api tokens", _v3_api_tokens),
 )
 #: The schema version this code writes and expects.
 SCHEMA_VERSION = MIGRATIONS[-1].version

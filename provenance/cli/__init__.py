@@ -64,4 +64,6 @@ from .stamp import stamp_command  # noqa: E402
 main.add_command(stamp_command)
 from .verify import verify_command  # noqa: E402
 main.add_command(verify_command)
+from .tokens import tokens_group  # noqa: E402
+main.add_command(tokens_group)
 # --- end of added commands -----------------------------------------------------------------
