@@ -2,7 +2,7 @@
 
 For each of two bodies, a stamped JPEG (watermark found, registry hit) and an unmarked photo
 (full watermark search, no hit), it starts the production server (``gunicorn -c
-python:webapp.gunicorn_conf``, ``--workers`` sync workers) on a free loopback port with a fresh
+webapp/gunicorn_conf.py``, ``--workers`` sync workers) on a free loopback port with a fresh
 instance folder, warms it up, drives ``--connections`` closed-loop connections with wrk for
 ``--duration`` seconds, and reports requests/s, p50/p90/p99 latency, errors (socket errors and
 non-200 answers) and the workers' RSS at the start and the end of the run.
@@ -130,7 +130,7 @@ class Server:
         gunicorn = Path(sys.executable).with_name("gunicorn")
         self.log = open(instance / "gunicorn.log", "wb")
         self.proc = subprocess.Popen(
-            [str(gunicorn), "-c", "python:webapp.gunicorn_conf", "--access-logfile", "/dev/null", "webapp:create_app()"],
+            [str(gunicorn), "-c", "webapp/gunicorn_conf.py", "--access-logfile", "/dev/null", "webapp:create_app()"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )
         self.url = f"http://127.0.0.1:{self.port}"
@@ -172,12 +172,14 @@ def run_one(wrk: str, name: str, body: Path, args: argparse.Namespace, folder: P
     try:
         server.warm_up(body.read_bytes(), 2 * args.workers)
         rss_start = server.rss()
+        load_before = os.getloadavg()[0]
         out = subprocess.run(
             [wrk, "-t", "1", "-c", str(args.connections), "-d", f"{args.duration}s", "--timeout", "30s",
              "-s", str(script), server.url + "/api/v1/verify"],
             capture_output=True, text=True, env={**os.environ, "LOAD_BODY": str(body)}, check=True,
         ).stdout
         rss_end = server.rss()
+        load_after = os.getloadavg()[0]
     finally:
         server.stop()
     m = re.search(r"RESULT (.*)", out)
@@ -188,7 +190,7 @@ def run_one(wrk: str, name: str, body: Path, args: argparse.Namespace, folder: P
         "name": name, "size_kib": body.stat().st_size / 1024, "requests": r["requests"],
         "rps": r["requests"] / (r["duration_us"] / 1e6), "p50": r["p50"] / 1e3, "p90": r["p90"] / 1e3,
         "p99": r["p99"] / 1e3, "max": r["max"] / 1e3, "errors": r["socket_errors"] + r["status_errors"],
-        "rss_start": rss_start, "rss_end": rss_end,
+        "rss_start": rss_start, "rss_end": rss_end, "load": (load_before, load_after),
     }
 
 
@@ -217,15 +219,21 @@ def main(argv: list[str] | None = None) -> int:
         f"POST /api/v1/verify, 1024x1024 JPEG bodies, gunicorn {args.workers} sync workers, wrk {args.connections} "
         f"connections, {args.duration} s per body, loopback, {os.cpu_count()} CPUs shared with the load generator.",
         "",
-        "| body | size KiB | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | worker RSS start MiB | end MiB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| body | size KiB | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | worker RSS start MiB | end MiB "
+        "| load avg before/after |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['name']} | {r['size_kib']:.0f} | {r['requests']} | {r['rps']:.1f} | {r['p50']:.0f} | {r['p90']:.0f} "
-            f"| {r['p99']:.0f} | {r['max']:.0f} | {r['errors']} | {fmt_rss(r['rss_start'])} | {fmt_rss(r['rss_end'])} |"
+            f"| {r['p99']:.0f} | {r['max']:.0f} | {r['errors']} | {fmt_rss(r['rss_start'])} | {fmt_rss(r['rss_end'])} "
+            f"| {r['load'][0]:.1f}/{r['load'][1]:.1f} |"
         )
-    lines += ["", "Target on 2 cores: >= 40 verify requests/s, p99 <= 250 ms, zero errors, flat memory."]
+    lines += [
+        "",
+        "Target on 2 cores: >= 40 verify requests/s, p99 <= 250 ms, zero errors, flat memory. The load average "
+        "(1 min) shows how much else the machine was running: above ~2.5 the figures understate the server.",
+    ]
     report = "\n".join(lines)
     print(report)
     if not args.no_write:

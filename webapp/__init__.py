@@ -3,7 +3,7 @@
 ::
 
     flask --app webapp run                                        # development server
-    gunicorn -c python:webapp.gunicorn_conf "webapp:create_app()"    # production (scripts/serve)
+    gunicorn -c webapp/gunicorn_conf.py "webapp:create_app()"    # production (scripts/serve)
 
 Modules, one concern each:
 
