@@ -334,3 +334,17 @@ def test_openapi_documents_every_api_route(app, client) -> None:
         for op in ops.values():
             for status in op["responses"]:
                 assert status.isdigit()
+
+
+def test_big_multipart_uploads_stay_in_memory(app_factory, media) -> None:
+    app = app_factory()
+
+    def stream_type() -> str:
+        from flask import request
+
+        return type(request.files["file"].stream).__name__
+
+    app.add_url_rule("/api/v1/stream-type", "stream_type", stream_type, methods=["POST"])
+    assert len(media.stamped_png) > 500 * 1024  # werkzeug would spool this to a temporary file
+    r = app.test_client().post("/api/v1/stream-type", **form({"file": (io.BytesIO(media.stamped_png), "big.png")}))
+    assert r.get_data(as_text=True) == "BytesIO"
