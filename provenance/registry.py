@@ -15,6 +15,7 @@ Tables
 
 Every stamp with a perceptual hash is also added to the ``stamped-outputs`` bank in the
 same transaction (see :mod:`provenance.banks`).
+``api_tokens``      web API bearer tokens: SHA-256 of the token, role, label, times (:mod:`provenance.tokens`)
 
 The schema is versioned: :data:`MIGRATIONS` is an ordered list of steps, and
 opening a registry applies the missing ones in one transaction (on PostgreSQL
@@ -504,6 +505,19 @@ def _v3_hash_banks(conn: Connection) -> None:
         "UPDATE hash_banks SET entry_count = (SELECT COUNT(*) FROM bank_entries e WHERE e.bank_id = hash_banks.bank_id), "
         "pdq_count = (SELECT COUNT(*) FROM bank_entries e WHERE e.bank_id = hash_banks.bank_id)"
     )
+def _v4_api_tokens(conn: Connection) -> None:
+    md = sa.MetaData()
+    sa.Table(
+        "api_tokens",
+        md,
+        sa.Column("token_id", sa.String(16), primary_key=True),
+        sa.Column("token_sha256", sa.String(64), nullable=False, unique=True),
+        sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("label", sa.Text, nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    md.create_all(conn)
 
 
 #: Ordered schema steps. Append new ones (version = previous + 1); never edit shipped ones.
@@ -511,6 +525,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "stamps and audit_log tables", _v1_stamps_and_audit_log),
     Migration(2, "audit_log append-only triggers", _v2_audit_log_append_only),
     Migration(3, "hash banks", _v3_hash_banks),
+    Migration(4, "api tokens", _v4_api_tokens),
 )
 #: The schema version this code writes and expects.
 SCHEMA_VERSION = MIGRATIONS[-1].version

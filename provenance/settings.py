@@ -14,14 +14,28 @@ variable                           meaning                                      
 ``PROVENANCE_TRUST_ALLOWED``       PEM file of individually allowed certs       none
 ``PROVENANCE_TRUST_CONFIG``        trust config (EKU OIDs), one per line        none
 ``PROVENANCE_MAX_PIXELS``          decompression-bomb limit                     120,000,000
-``PROVENANCE_MAX_UPLOAD_MB``       web upload limit                             50
 ``PROVENANCE_BANK_MAX_IMPORT_ROWS`` most rows one hash-list import accepts       20,000,000
+``PROVENANCE_MAX_UPLOAD_MB``       web upload limit in MiB                      50
+``PROVENANCE_MAX_UPLOAD_BYTES``    web upload limit in bytes (wins over _MB)    50 MiB
+``PROVENANCE_REQUEST_TIMEOUT``     seconds before the server kills a request    30
+``PROVENANCE_RATE_LIMIT``          per-client limit on uploads and the API      ``120 per minute``
+``PROVENANCE_RATE_LIMIT_STORAGE``  where rate-limit counters live               ``memory://`` (per worker)
+``PROVENANCE_SECRET_KEY_FILE``     web app secret (session and CSRF signing)    made in the instance folder
+``PROVENANCE_HOST``                address the production server binds          ``127.0.0.1``
+``PROVENANCE_PORT``                its port                                     8000
+``PROVENANCE_WORKERS``             its worker processes                         2
 =================================  ===========================================  ==============================
+
+Rate limits use the `limits` notation ("120 per minute", "10/second; 1000/day"). With the
+default ``memory://`` storage each server worker counts on its own, so the effective limit is
+up to the number of workers times the configured one; point ``PROVENANCE_RATE_LIMIT_STORAGE``
+at ``redis://...`` or ``memcached://...`` to share one counter.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
@@ -29,7 +43,17 @@ from typing import Mapping
 from .errors import ConfigError
 from .images import DEFAULT_MAX_PIXELS
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "DEFAULT_MAX_UPLOAD_BYTES", "DEFAULT_RATE_LIMIT"]
+
+#: Default web upload limit, 50 MiB.
+DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+#: Default per-client limit on verify/stamp requests (uploads through the form and the API).
+DEFAULT_RATE_LIMIT = "120 per minute"
+#: Default seconds before the production server abandons a request.
+DEFAULT_REQUEST_TIMEOUT_S = 30
+
+_RATE_ITEM = re.compile(r"\s*\d+\s*(?:/|per)\s*(?:\d+\s*)?(?:second|minute|hour|day|month|year)s?\s*", re.IGNORECASE)
+_STORAGE_SCHEMES = ("memory://", "redis://", "rediss://", "redis+unix://", "memcached://", "mongodb://", "mongodb+srv://")
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -43,6 +67,35 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ConfigError(f"{name} must be positive; got {value}.")
     return value
+
+
+def _rate_limit(env: Mapping[str, str]) -> str:
+    raw = (env.get("PROVENANCE_RATE_LIMIT") or "").strip()
+    if not raw:
+        return DEFAULT_RATE_LIMIT
+    if not all(_RATE_ITEM.fullmatch(item) for item in re.split(r"[;,]", raw)):
+        raise ConfigError(
+            f"PROVENANCE_RATE_LIMIT must be like '120 per minute' or '10/second; 1000/day'; got {raw!r}."
+        )
+    return raw
+
+
+def _storage_uri(env: Mapping[str, str]) -> str:
+    raw = (env.get("PROVENANCE_RATE_LIMIT_STORAGE") or "").strip()
+    if not raw:
+        return "memory://"
+    if not raw.startswith(_STORAGE_SCHEMES):
+        raise ConfigError(
+            f"PROVENANCE_RATE_LIMIT_STORAGE must start with one of {', '.join(_STORAGE_SCHEMES)}; got {raw.split(':', 1)[0]!r}."
+        )
+    return raw
+
+
+def _port(env: Mapping[str, str]) -> int:
+    port = _int(env, "PROVENANCE_PORT", 8000)
+    if port > 65535:
+        raise ConfigError(f"PROVENANCE_PORT must be at most 65535; got {port}.")
+    return port
 
 
 def _path(env: Mapping[str, str], name: str) -> Path | None:
@@ -75,6 +128,14 @@ class Settings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_upload_mb: int = 50
     bank_max_import_rows: int = 20_000_000
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    request_timeout_s: int = DEFAULT_REQUEST_TIMEOUT_S
+    rate_limit: str = DEFAULT_RATE_LIMIT
+    rate_limit_storage_uri: str = "memory://"
+    secret_key_path: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -93,6 +154,7 @@ class Settings:
         cert, key = _path(env, "PROVENANCE_SIGNING_CERT"), _path(env, "PROVENANCE_SIGNING_KEY")
         if (cert is None) != (key is None):
             raise ConfigError("Set both PROVENANCE_SIGNING_CERT and PROVENANCE_SIGNING_KEY, or neither.")
+        max_upload_mb = _int(env, "PROVENANCE_MAX_UPLOAD_MB", 50)
         return cls(
             instance_path=instance.resolve(),
             database_url=(env.get("PROVENANCE_DATABASE_URL") or "").strip() or None,
@@ -105,8 +167,16 @@ class Settings:
             trust_allowed=_path(env, "PROVENANCE_TRUST_ALLOWED"),
             trust_config=_path(env, "PROVENANCE_TRUST_CONFIG"),
             max_pixels=_int(env, "PROVENANCE_MAX_PIXELS", DEFAULT_MAX_PIXELS),
-            max_upload_mb=_int(env, "PROVENANCE_MAX_UPLOAD_MB", 50),
             bank_max_import_rows=_int(env, "PROVENANCE_BANK_MAX_IMPORT_ROWS", 20_000_000),
+            max_upload_mb=max_upload_mb,
+            max_upload_bytes=_int(env, "PROVENANCE_MAX_UPLOAD_BYTES", max_upload_mb * 1024 * 1024),
+            request_timeout_s=_int(env, "PROVENANCE_REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT_S),
+            rate_limit=_rate_limit(env),
+            rate_limit_storage_uri=_storage_uri(env),
+            secret_key_path=_path(env, "PROVENANCE_SECRET_KEY_FILE"),
+            host=(env.get("PROVENANCE_HOST") or "").strip() or "127.0.0.1",
+            port=_port(env),
+            workers=_int(env, "PROVENANCE_WORKERS", 2),
         )
 
     def with_instance(self, path: str | os.PathLike) -> "Settings":

@@ -113,3 +113,55 @@ def test_settings_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         Settings().max_pixels = 1  # type: ignore[misc]
     assert dataclasses.replace(Settings(), max_pixels=5).max_pixels == 5
+
+
+# --------------------------------------------------------------------------- web app settings
+
+
+def test_web_defaults() -> None:
+    s = Settings.from_env({})
+    assert s.max_upload_bytes == 50 * 1024 * 1024
+    assert s.request_timeout_s == 30
+    assert s.rate_limit == "120 per minute" and s.rate_limit_storage_uri == "memory://"
+    assert s.secret_key_path is None
+    assert (s.host, s.port, s.workers) == ("127.0.0.1", 8000, 2)
+
+
+def test_web_variables_are_read(tmp_path: Path) -> None:
+    s = Settings.from_env({
+        "PROVENANCE_MAX_UPLOAD_BYTES": "1000",
+        "PROVENANCE_REQUEST_TIMEOUT": "12",
+        "PROVENANCE_RATE_LIMIT": "10/second; 1000 per day",
+        "PROVENANCE_RATE_LIMIT_STORAGE": "redis://localhost:6379/0",
+        "PROVENANCE_SECRET_KEY_FILE": str(tmp_path / "secret"),
+        "PROVENANCE_HOST": "0.0.0.0",
+        "PROVENANCE_PORT": "9000",
+        "PROVENANCE_WORKERS": "4",
+    })
+    assert (s.max_upload_bytes, s.request_timeout_s) == (1000, 12)
+    assert s.rate_limit == "10/second; 1000 per day" and s.rate_limit_storage_uri == "redis://localhost:6379/0"
+    assert s.secret_key_path == tmp_path / "secret"
+    assert (s.host, s.port, s.workers) == ("0.0.0.0", 9000, 4)
+
+
+def test_upload_limit_in_mib_sets_the_byte_limit_unless_bytes_are_given() -> None:
+    assert Settings.from_env({"PROVENANCE_MAX_UPLOAD_MB": "3"}).max_upload_bytes == 3 * 1024 * 1024
+    both = Settings.from_env({"PROVENANCE_MAX_UPLOAD_MB": "3", "PROVENANCE_MAX_UPLOAD_BYTES": "5"})
+    assert both.max_upload_bytes == 5
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("PROVENANCE_RATE_LIMIT", "lots", "like '120 per minute'"),
+        ("PROVENANCE_RATE_LIMIT", "10 per fortnight", "like '120 per minute'"),
+        ("PROVENANCE_RATE_LIMIT_STORAGE", "ftp://x", "must start with one of"),
+        ("PROVENANCE_PORT", "70000", "at most 65535"),
+        ("PROVENANCE_WORKERS", "0", "must be positive"),
+        ("PROVENANCE_MAX_UPLOAD_BYTES", "1e6", "whole number"),
+        ("PROVENANCE_REQUEST_TIMEOUT", "-1", "must be positive"),
+    ],
+)
+def test_bad_web_values(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env({name: value})

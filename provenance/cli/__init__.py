@@ -71,4 +71,6 @@ from .banks import bank_group  # noqa: E402
 main.add_command(bank_group)
 from .report import report_command  # noqa: E402
 main.add_command(report_command)
+from .tokens import tokens_group  # noqa: E402
+main.add_command(tokens_group)
 # --- end of added commands -----------------------------------------------------------------

@@ -1,0 +1,247 @@
+"""Load benchmark of the web app: gunicorn on loopback, wrk posting 1024x1024 JPEGs to /api/v1/verify.
+
+For each of two bodies, a stamped JPEG (watermark found, registry hit) and an unmarked photo
+(full watermark search, no hit), it starts the production server (``gunicorn -c
+webapp/gunicorn_conf.py``, ``--workers`` sync workers) on a free loopback port with a fresh
+instance folder, warms it up, drives ``--connections`` closed-loop connections with wrk for
+``--duration`` seconds, and reports requests/s, p50/p90/p99 latency, errors (socket errors and
+non-200 answers) and the workers' RSS at the start and the end of the run.
+
+The images are Kodak photographs from ``../shared/samples`` resized to 1024x1024 and saved as
+JPEG 90 (the stamped one through the real Stamper, into the server's registry). The rate
+limit is raised for the run (``PROVENANCE_RATE_LIMIT``). wrk is Debian's; this script installs
+it with apt-get when missing (as root).
+
+Usage::
+
+    python benchmarks/load.py                   # 2 minutes per body, 2 workers
+    python benchmarks/load.py --duration 30     # shorter
+    python benchmarks/load.py --workers 3 --connections 4 --no-write
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from PIL import Image
+
+import _results
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("PROVENANCE_SHARED", ROOT.parent / "shared"))
+SIDE = 1024
+
+LUA = r"""
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "image/jpeg"
+local f = assert(io.open(os.getenv("LOAD_BODY"), "rb"))
+wrk.body = f:read("*a")
+f:close()
+local non200 = 0
+response = function(status, headers, body)
+  if status ~= 200 then non200 = non200 + 1 end
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT requests=%d duration_us=%d p50=%d p90=%d p99=%d max=%d socket_errors=%d status_errors=%d\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max, e.connect + e.read + e.write + e.timeout, e.status))
+end
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("installing Debian's wrk ...", file=sys.stderr)
+    subprocess.run(["apt-get", "update", "-q"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    return shutil.which("wrk") or sys.exit("wrk could not be installed")
+
+
+def _photo(name: str) -> Image.Image:
+    return Image.open(SHARED / "samples" / name).convert("RGB").resize((SIDE, SIDE), Image.LANCZOS)
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def make_bodies(instance: Path, folder: Path) -> dict[str, Path]:
+    """Write the stamped and the unmarked 1024x1024 JPEGs; the stamp is recorded in `instance`."""
+    sys.path.insert(0, str(ROOT))
+    from provenance import Settings
+    from provenance.stamp import Stamper
+
+    with Stamper(Settings(instance_path=instance)) as stamper:
+        stamped = stamper.stamp_image(_jpeg(_photo("kodim03.png")), generator="load-benchmark", output_format="JPEG")
+    bodies = {"stamped": folder / "stamped.jpg", "unmarked": folder / "unmarked.jpg"}
+    bodies["stamped"].write_bytes(stamped.data)
+    bodies["unmarked"].write_bytes(_jpeg(_photo("kodim07.png")))
+    return bodies
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _workers(master: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout
+    return sorted(int(p) for p in out.split())
+
+
+class Server:
+    """gunicorn on a loopback port, stopped by :meth:`stop` (SIGTERM to its own process only)."""
+
+    def __init__(self, instance: Path, workers: int) -> None:
+        self.port = _free_port()
+        env = {
+            **os.environ,
+            "PROVENANCE_INSTANCE_PATH": str(instance),
+            "PROVENANCE_HOST": "127.0.0.1",
+            "PROVENANCE_PORT": str(self.port),
+            "PROVENANCE_WORKERS": str(workers),
+            "PROVENANCE_RATE_LIMIT": "1000000 per minute",
+        }
+        gunicorn = Path(sys.executable).with_name("gunicorn")
+        self.log = open(instance / "gunicorn.log", "wb")
+        self.proc = subprocess.Popen(
+            [str(gunicorn), "-c", "webapp/gunicorn_conf.py", "--access-logfile", "/dev/null", "webapp:create_app()"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise SystemExit(f"the server did not come up; see {instance / 'gunicorn.log'}")
+
+    def warm_up(self, body: bytes, count: int) -> None:
+        for _ in range(count):
+            req = urllib.request.Request(self.url + "/api/v1/verify", data=body, headers={"Content-Type": "image/jpeg"})
+            with urllib.request.urlopen(req, timeout=60) as r:
+                assert r.status == 200
+
+    def rss(self) -> list[float]:
+        return [_rss_mib(p) for p in _workers(self.proc.pid)]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def run_one(wrk: str, name: str, body: Path, args: argparse.Namespace, folder: Path, instance: Path) -> dict:
+    script = folder / "post.lua"
+    script.write_text(LUA)
+    server = Server(instance, args.workers)
+    try:
+        server.warm_up(body.read_bytes(), 2 * args.workers)
+        rss_start = server.rss()
+        load_before = os.getloadavg()[0]
+        out = subprocess.run(
+            [wrk, "-t", "1", "-c", str(args.connections), "-d", f"{args.duration}s", "--timeout", "30s",
+             "-s", str(script), server.url + "/api/v1/verify"],
+            capture_output=True, text=True, env={**os.environ, "LOAD_BODY": str(body)}, check=True,
+        ).stdout
+        rss_end = server.rss()
+        load_after = os.getloadavg()[0]
+    finally:
+        server.stop()
+    m = re.search(r"RESULT (.*)", out)
+    if m is None:
+        raise SystemExit(f"wrk printed no result:\n{out}")
+    r = {k: int(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
+    return {
+        "name": name, "size_kib": body.stat().st_size / 1024, "requests": r["requests"],
+        "rps": r["requests"] / (r["duration_us"] / 1e6), "p50": r["p50"] / 1e3, "p90": r["p90"] / 1e3,
+        "p99": r["p99"] / 1e3, "max": r["max"] / 1e3, "errors": r["socket_errors"] + r["status_errors"],
+        "rss_start": rss_start, "rss_end": rss_end, "load": (load_before, load_after),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=120, help="seconds of load per body (default 120)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument("--connections", type=int, default=None, help="concurrent connections (default: workers)")
+    parser.add_argument("--only", choices=("stamped", "unmarked"), help="run one body only")
+    parser.add_argument("--no-write", action="store_true", help="leave RESULTS.md alone")
+    args = parser.parse_args(argv)
+    args.connections = args.connections or args.workers
+    wrk = _ensure_wrk()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="provenance-load-") as tmp:
+        folder = Path(tmp)
+        instance = folder / "instance"
+        bodies = make_bodies(instance, folder)
+        for name, body in bodies.items():
+            if args.only and name != args.only:
+                continue
+            print(f"{name}: {args.duration} s of load ...", file=sys.stderr, flush=True)
+            rows.append(run_one(wrk, name, body, args, folder, instance))
+    fmt_rss = lambda v: "/".join(f"{x:.0f}" for x in v)  # noqa: E731
+    lines = [
+        f"POST /api/v1/verify, 1024x1024 JPEG bodies, gunicorn {args.workers} sync workers, wrk {args.connections} "
+        f"connections, {args.duration} s per body, loopback, {os.cpu_count()} CPUs shared with the load generator.",
+        "",
+        "| body | size KiB | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | worker RSS start MiB | end MiB "
+        "| load avg before/after |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['name']} | {r['size_kib']:.0f} | {r['requests']} | {r['rps']:.1f} | {r['p50']:.0f} | {r['p90']:.0f} "
+            f"| {r['p99']:.0f} | {r['max']:.0f} | {r['errors']} | {fmt_rss(r['rss_start'])} | {fmt_rss(r['rss_end'])} "
+            f"| {r['load'][0]:.1f}/{r['load'][1]:.1f} |"
+        )
+    lines += [
+        "",
+        "Target on 2 cores: >= 40 verify requests/s, p99 <= 250 ms, zero errors, flat memory. The load average "
+        "(1 min) shows how much else the machine was running: above ~2.5 the figures understate the server.",
+    ]
+    report = "\n".join(lines)
+    print(report)
+    if not args.no_write:
+        command = "python benchmarks/load.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        _results.update_section("load", f"## Web app load\n\n{_results.run_header(command.strip())}\n\n{report}")
+        print(f"\nupdated section 'load' of {_results.RESULTS_PATH}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

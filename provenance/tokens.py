@@ -1,0 +1,232 @@
+"""API bearer tokens for the web app, kept in the registry database.
+
+A token is shown once, when it is made; the registry stores only its SHA-256, so
+a copy of the database does not give anyone access. Each token has a role:
+
+``stamp``  may stamp images through the API and read back the stamps it made
+``admin``  may also read any stamp record
+
+Tokens are revoked, never deleted, so the table keeps who could do what and when.
+
+::
+
+    with Registry.open(settings) as registry:
+        store = TokenStore(registry)
+        issued = store.create("stamp", label="image service")   # issued.token: show it once
+        store.authenticate(issued.token)                         # -> ApiToken, or None
+        store.revoke(issued.info.token_id)
+
+The table is made by registry migration 4 ("api tokens"). The command line is
+``provenance tokens create|list|revoke``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+
+from .errors import InvalidInputError
+from .registry import Registry, _UTCDateTime
+
+__all__ = ["TOKEN_ROLES", "TOKEN_PREFIX", "ApiToken", "IssuedToken", "TokenStore", "hash_token"]
+
+logger = logging.getLogger(__name__)
+
+#: Roles a token can have, weakest first.
+TOKEN_ROLES = ("stamp", "admin")
+#: Every token starts with this, so that leaked ones are easy to spot (and to scan for).
+TOKEN_PREFIX = "prov_"
+_MAX_LABEL = 200
+_MAX_TOKEN_CHARS = 200
+_TOKEN_ID = re.compile(r"[0-9a-f]{8}")
+
+_api_tokens = sa.Table(
+    "api_tokens",
+    sa.MetaData(),
+    sa.Column("token_id", sa.String(16), primary_key=True),
+    sa.Column("token_sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("label", sa.Text, nullable=True),
+    sa.Column("created_at", _UTCDateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", _UTCDateTime(timezone=True), nullable=True),
+)
+
+
+def hash_token(token: str) -> str:
+    """The SHA-256 of `token` as 64 hex characters (what the registry stores)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """A token's record, without the token itself.
+
+    Attributes
+    ----------
+    token_id : str
+        8 hex characters; names the token in ``tokens list`` and ``tokens revoke``.
+    role : str
+        One of :data:`TOKEN_ROLES`.
+    label : str or None
+        Who or what it is for.
+    created_at, revoked_at : datetime
+        UTC; `revoked_at` is None while the token is usable.
+    """
+
+    token_id: str
+    role: str
+    label: str | None
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        """True until the token is revoked."""
+        return self.revoked_at is None
+
+    def can(self, role: str) -> bool:
+        """True when this token has `role` or a stronger one and is not revoked."""
+        return self.active and TOKEN_ROLES.index(self.role) >= TOKEN_ROLES.index(role)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values."""
+        return {
+            "token_id": self.token_id,
+            "role": self.role,
+            "label": self.label,
+            "created_at": self.created_at.isoformat(),
+            "revoked_at": None if self.revoked_at is None else self.revoked_at.isoformat(),
+            "active": self.active,
+        }
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A new token: the secret `token` (shown once, never stored) and its record."""
+
+    token: str
+    info: ApiToken
+
+    def __repr__(self) -> str:  # keep the secret out of logs and tracebacks
+        return f"IssuedToken(token='{TOKEN_PREFIX}...', info={self.info!r})"
+
+
+def _row(row: sa.Row) -> ApiToken:
+    m = row._mapping
+    return ApiToken(m["token_id"], m["role"], m["label"], m["created_at"], m["revoked_at"])
+
+
+def _check_role(role: object) -> str:
+    if role not in TOKEN_ROLES:
+        raise InvalidInputError(f"role must be one of {', '.join(TOKEN_ROLES)}; got {role!r}.")
+    return role  # type: ignore[return-value]
+
+
+def _check_token_id(token_id: object) -> str:
+    if not isinstance(token_id, str) or not _TOKEN_ID.fullmatch(token_id.strip().lower()):
+        raise InvalidInputError(f"A token ID is 8 hex characters, as 'provenance tokens list' shows; got {token_id!r}.")
+    return token_id.strip().lower()
+
+
+class TokenStore:
+    """Create, check, list and revoke API tokens in a :class:`~provenance.registry.Registry`.
+
+    Parameters
+    ----------
+    registry : Registry
+        An open registry (schema version 3 or later); it stays open.
+    """
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def create(self, role: str, *, label: str | None = None) -> IssuedToken:
+        """Make a token with `role` and return it; only its hash is stored.
+
+        Raises
+        ------
+        InvalidInputError
+            If `role` is not one of :data:`TOKEN_ROLES` or `label` is too long.
+        RegistryError
+            If the database fails.
+        """
+        role = _check_role(role)
+        if label is not None:
+            if not isinstance(label, str) or len(label) > _MAX_LABEL:
+                raise InvalidInputError(f"label must be text of at most {_MAX_LABEL} characters.")
+            label = label.strip() or None
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        info = ApiToken(secrets.token_hex(4), role, label, datetime.now(timezone.utc))
+        with self.registry._transaction("token create", write=True) as conn:
+            conn.execute(
+                _api_tokens.insert().values(
+                    token_id=info.token_id, token_sha256=hash_token(token), role=role, label=label,
+                    created_at=info.created_at,
+                )
+            )
+        logger.info("created %s token %s", role, info.token_id)
+        return IssuedToken(token, info)
+
+    def authenticate(self, token: object) -> ApiToken | None:
+        """Return the active token record matching `token`, or None (unknown, revoked or malformed).
+
+        Raises
+        ------
+        RegistryError
+            If the database fails.
+        """
+        if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > _MAX_TOKEN_CHARS:
+            return None
+        digest = hash_token(token)
+        query = sa.select(_api_tokens).where(_api_tokens.c.token_sha256 == digest)
+        with self.registry._transaction("token check", write=False) as conn:
+            row = conn.execute(query).first()
+        if row is None or not hmac.compare_digest(row._mapping["token_sha256"], digest):
+            return None
+        found = _row(row)
+        return found if found.active else None
+
+    def list(self, *, include_revoked: bool = True) -> list[ApiToken]:
+        """All tokens, oldest first."""
+        query = sa.select(_api_tokens).order_by(_api_tokens.c.created_at, _api_tokens.c.token_id)
+        if not include_revoked:
+            query = query.where(_api_tokens.c.revoked_at.is_(None))
+        with self.registry._transaction("token list", write=False) as conn:
+            return [_row(r) for r in conn.execute(query)]
+
+    def get(self, token_id: str) -> ApiToken | None:
+        """The token with this ID, or None."""
+        token_id = _check_token_id(token_id)
+        with self.registry._transaction("token read", write=False) as conn:
+            row = conn.execute(sa.select(_api_tokens).where(_api_tokens.c.token_id == token_id)).first()
+        return None if row is None else _row(row)
+
+    def revoke(self, token_id: str) -> ApiToken:
+        """Revoke a token (idempotent) and return its record.
+
+        Raises
+        ------
+        InvalidInputError
+            If no token has this ID.
+        """
+        token_id = _check_token_id(token_id)
+        now = datetime.now(timezone.utc)
+        with self.registry._transaction("token revoke", write=True) as conn:
+            row = conn.execute(sa.select(_api_tokens).where(_api_tokens.c.token_id == token_id)).first()
+            if row is None:
+                raise InvalidInputError(f"No token has the ID {token_id}; see 'provenance tokens list'.")
+            if row._mapping["revoked_at"] is None:
+                conn.execute(
+                    _api_tokens.update().where(_api_tokens.c.token_id == token_id).values(revoked_at=now)
+                )
+                logger.info("revoked token %s", token_id)
+                return replace(_row(row), revoked_at=now)
+            return _row(row)

@@ -1,0 +1,73 @@
+"""The production server: webapp/gunicorn_conf.py read from PROVENANCE_* and a real gunicorn on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CONF = ROOT / "webapp" / "gunicorn_conf.py"
+
+
+def test_conf_reads_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(name, "1")
+    monkeypatch.setenv("PROVENANCE_HOST", "0.0.0.0")
+    monkeypatch.setenv("PROVENANCE_PORT", "9123")
+    monkeypatch.setenv("PROVENANCE_WORKERS", "3")
+    monkeypatch.setenv("PROVENANCE_REQUEST_TIMEOUT", "17")
+    conf = runpy.run_path(str(CONF))
+    assert (conf["bind"], conf["workers"], conf["timeout"], conf["worker_class"]) == ("0.0.0.0:9123", 3, 17, "sync")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_gunicorn_serves_the_app(tmp_path: Path, media) -> None:
+    port = _free_port()
+    env = {**os.environ, "PROVENANCE_INSTANCE_PATH": str(tmp_path / "inst"), "PROVENANCE_PORT": str(port),
+           "PROVENANCE_WORKERS": "1"}
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    log = tmp_path / "gunicorn.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(gunicorn), "-c", str(CONF), "webapp:create_app()"], cwd=ROOT, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=5) as r:
+                    assert json.load(r)["status"] == "ok"
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+        req = urllib.request.Request(base + "/api/v1/verify", data=media.photo_jpeg, headers={"Content-Type": "image/jpeg"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            assert json.load(r)["verdict"]["code"] == "no_signals"
+        req = urllib.request.Request(base + "/api/v1/verify", data=media.text, headers={"Content-Type": "text/plain"})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=60)
+        assert err.value.code == 415 and json.load(err.value)["error"]["code"] == "unsupported_type"
+        err.value.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    access = log.read_text()
+    assert '"POST /api/v1/verify HTTP/1.1" 200' in access
+    assert media.photo_jpeg[:64].decode("latin-1") not in access

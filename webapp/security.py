@@ -1,0 +1,125 @@
+"""Secret key, security headers and the form's CSRF token.
+
+CSRF: a synchronizer token. The form page puts a random token in Flask's session (a cookie
+signed with the app's secret key, ``SameSite=Lax``, ``HttpOnly``) and in a hidden field; a
+form POST must send both, and they are compared in constant time. That is what Flask-WTF
+does, in a dozen lines and without WTForms, which nothing else here needs. The JSON API is
+not cookie-authenticated (bearer tokens or nothing), so it needs no CSRF token.
+
+The secret key comes from ``PROVENANCE_SECRET_KEY_FILE``, or else from ``secret_key`` in the
+instance folder, made on first use (atomically, so that several workers starting together
+agree on one key).
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+import time
+from pathlib import Path
+
+from flask import Flask, Response, request, session
+
+from provenance import ConfigError
+
+from .errors import AppError
+
+__all__ = ["init_app", "csrf_token", "check_csrf", "CSP", "load_secret_key"]
+
+#: Content Security Policy: our own scripts, styles and images only (plus data: thumbnails).
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'; connect-src 'self'"
+)
+_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+}
+_CSRF_KEY = "csrf_token"
+_SECRET_BYTES = 32
+
+
+def load_secret_key(path: Path) -> bytes:
+    """Read the secret key at `path`, making it first if it does not exist.
+
+    Raises
+    ------
+    ConfigError
+        If the file cannot be read or made, or is too short.
+    """
+    for _ in range(50):
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            data = None
+        except OSError as exc:
+            raise ConfigError(f"Cannot read the secret key {path}: {exc.strerror or exc}.") from exc
+        if data is not None:
+            key = data.strip()
+            if len(key) < _SECRET_BYTES:
+                raise ConfigError(f"The secret key {path} is shorter than {_SECRET_BYTES} bytes; delete it to make a new one.")
+            return key
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(secrets.token_hex(_SECRET_BYTES).encode("ascii"))
+            try:
+                os.link(tmp, path)  # atomic, and fails if another worker won the race
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink(missing_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"Cannot create the secret key {path}: {exc.strerror or exc}; set PROVENANCE_INSTANCE_PATH to a "
+                "writable folder or PROVENANCE_SECRET_KEY_FILE to a key file."
+            ) from exc
+        time.sleep(0.01)
+    raise ConfigError(f"Cannot read the secret key {path}.")
+
+
+def csrf_token() -> str:
+    """The session's CSRF token (made on first use); put it in every form as ``csrf_token``."""
+    token = session.get(_CSRF_KEY)
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        session[_CSRF_KEY] = token
+    return token
+
+
+def check_csrf() -> None:
+    """Raise a 400 :class:`AppError` unless the form's token matches the session's."""
+    expected = session.get(_CSRF_KEY)
+    sent = request.form.get(_CSRF_KEY, "")
+    if not isinstance(expected, str) or not hmac.compare_digest(expected.encode(), sent.encode()):
+        raise AppError(
+            400, "csrf_failed",
+            "The form had expired or did not come from this site (its security token did not match). "
+            "Reload the page and upload the file again; cookies must be enabled.",
+        )
+
+
+def _add_headers(response: Response) -> Response:
+    for name, value in _HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.endpoint != "static":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Set the secret key, add security headers to every response, expose ``csrf_token`` to templates."""
+    if not app.config.get("SECRET_KEY"):
+        settings = app.config["PROVENANCE_SETTINGS"]
+        path = settings.secret_key_path or Path(app.instance_path) / "secret_key"
+        app.config["SECRET_KEY"] = load_secret_key(path)
+    app.after_request(_add_headers)
+    app.jinja_env.globals["csrf_token"] = csrf_token

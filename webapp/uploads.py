@@ -1,0 +1,102 @@
+"""Reading an upload into memory: a multipart file field or the raw request body.
+
+Werkzeug spools multipart files over 500 KB to temporary files; :class:`InMemoryRequest`
+keeps them in memory instead (the upload limit bounds the size), so uploaded media never
+touch the disk.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import IO, Iterable
+
+from flask import Request, request
+
+from provenance.manifest import detect_mime_type
+
+from .errors import AppError
+
+__all__ = ["InMemoryRequest", "Upload", "read_upload", "check_fields", "FORM_CONTENT_TYPES"]
+
+#: Content types whose body is a form, not the file itself.
+FORM_CONTENT_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+_MAX_NAME = 255
+_SNIFF_BYTES = 4096  # what provenance.manifest.detect_mime_type looks at
+
+
+class InMemoryRequest(Request):
+    """A request whose multipart files are held in memory, never in a temporary file."""
+
+    def _get_file_stream(  # noqa: D102 (werkzeug hook)
+        self, total_content_length: int | None, content_type: str | None, filename: str | None = None,
+        content_length: int | None = None,
+    ) -> IO[bytes]:
+        return io.BytesIO()
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One uploaded file: its bytes, the name it was sent with, and its type from its bytes."""
+
+    data: bytes
+    name: str | None
+    mime: str
+
+    def __repr__(self) -> str:  # never the bytes
+        return f"Upload(name={self.name!r}, mime={self.mime!r}, size={len(self.data)})"
+
+
+def _clean_name(name: str | None) -> str | None:
+    if not name:
+        return None
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable())[:_MAX_NAME]
+    return name or None
+
+
+def check_fields(allowed: Iterable[str], *, where: str = "form") -> None:
+    """Reject form fields, files and query parameters not in `allowed` (400 ``unknown_field``)."""
+    allowed = set(allowed)
+    sent = set(request.args) | (set(request.form) | set(request.files) if _is_form() else set())
+    unknown = sorted(sent - allowed)
+    if unknown:
+        raise AppError(
+            400, "unknown_field",
+            f"Unknown field{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+            f"this endpoint takes {', '.join(sorted(allowed)) or 'no fields'}.",
+        )
+
+
+def _is_form() -> bool:
+    return (request.mimetype or "") in FORM_CONTENT_TYPES
+
+
+def read_upload(field: str = "file") -> Upload:
+    """The uploaded file: the multipart field `field`, or else the whole raw body.
+
+    Raises
+    ------
+    AppError
+        400 when nothing (or an empty file) was sent, 415 when its bytes are of no type
+        provenance reads. (A body over the upload limit is refused with 413 while it is read.)
+    """
+    if _is_form():
+        storage = request.files.get(field)
+        if storage is None:
+            raise AppError(400, "missing_file", f"Send the file in the multipart field '{field}', or as the raw request body.")
+        data = storage.read()
+        name = _clean_name(storage.filename)
+    else:
+        data = request.get_data(cache=False)
+        name = _clean_name(request.args.get("name"))
+    if not data:
+        raise AppError(400, "empty_file", "The upload is empty (0 bytes); send the file itself.")
+    mime = detect_mime_type(data[:_SNIFF_BYTES])
+    if mime is None:
+        raise AppError(
+            415, "unsupported_type",
+            "This is not a file type provenance can check. Send an image (JPEG, PNG, WebP, GIF, TIFF, AVIF, HEIC), "
+            "a PDF, a video (MP4, MOV) or audio (WAV, MP3, FLAC).",
+        )
+    return Upload(data, name, mime)
