@@ -38,6 +38,8 @@ import json
 import logging
 import re
 import secrets
+import sqlite3
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -595,6 +597,21 @@ def _create_engine(url: URL, *, connect_timeout_s: float, busy_timeout_s: float)
     return engine
 
 
+def _set_wal(cur: Any, busy_timeout_s: float) -> None:
+    """Switch a new SQLite file to WAL. The switch needs an exclusive lock and SQLite does not
+    run the busy handler for it, so several processes opening a fresh file at once retry here."""
+    deadline = time.monotonic() + busy_timeout_s
+    while True:
+        try:
+            if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _configure_sqlite(engine: Engine, busy_timeout_s: float) -> None:
     """Real transactions (SQLAlchemy emits BEGIN), WAL, and a busy timeout for multi-process use."""
 
@@ -604,7 +621,7 @@ def _configure_sqlite(engine: Engine, busy_timeout_s: float) -> None:
         cur = dbapi_conn.cursor()
         try:
             cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            cur.execute("PRAGMA journal_mode = WAL")
+            _set_wal(cur, busy_timeout_s)
             cur.execute("PRAGMA synchronous = NORMAL")
             cur.execute("PRAGMA foreign_keys = ON")
         finally:
