@@ -14,6 +14,7 @@ variable                           meaning                                      
 ``PROVENANCE_TRUST_ALLOWED``       PEM file of individually allowed certs       none
 ``PROVENANCE_TRUST_CONFIG``        trust config (EKU OIDs), one per line        none
 ``PROVENANCE_MAX_PIXELS``          decompression-bomb limit                     120,000,000
+``PROVENANCE_FFT_WORKERS``         threads per FFT in watermark detection       -1 (every core); 1 under gunicorn
 ``PROVENANCE_BANK_MAX_IMPORT_ROWS`` most rows one hash-list import accepts       20,000,000
 ``PROVENANCE_MAX_UPLOAD_MB``       web upload limit in MiB                      50
 ``PROVENANCE_MAX_UPLOAD_BYTES``    web upload limit in bytes (wins over _MB)    50 MiB

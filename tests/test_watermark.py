@@ -167,3 +167,24 @@ def test_false_positive_bound():
     assert watermark.false_positive_bound(8.0, hyp) < watermark.false_positive_bound(6.0, hyp)
     # With a CRC pass the bound can never exceed decodes * 2**-32, far under 1e-6.
     assert watermark.false_positive_bound(watermark.SCORE_THRESHOLD, hyp, decodes=6) <= 6 * 2.0**-32
+
+
+def test_quick_look_finds_an_unresized_stamp_and_counts_its_geometry() -> None:
+    from provenance.watermark.detection import QUICK_WINDOW, _HYPOTHESES_PER_GEOMETRY
+
+    rng = np.random.default_rng(7)
+    base = rng.integers(60, 200, size=(96, 96, 3), dtype=np.uint8)
+    image = np.kron(base, np.ones((8, 8, 1), dtype=np.uint8))[: QUICK_WINDOW + 200, : QUICK_WINDOW + 120]
+    image = np.ascontiguousarray(image)
+    image = np.clip(image.astype(np.int16) + rng.integers(-12, 13, size=image.shape), 0, 255).astype(np.uint8)
+    marked = watermark.embed(image, b"\x42" * 8, key="quick")
+    found = watermark.detect(marked, key="quick")
+    assert found.detected and found.payload == b"\x42" * 8
+    assert found.hypotheses == _HYPOTHESES_PER_GEOMETRY  # found by the quick look alone
+    missing = watermark.detect(image, key="quick")
+    assert not missing.detected
+    # The quick look is one more geometry in the bound: 1 + the full-window grid + lattices.
+    assert missing.hypotheses % _HYPOTHESES_PER_GEOMETRY == 0
+    assert missing.hypotheses >= 2 * _HYPOTHESES_PER_GEOMETRY
+    small = np.ascontiguousarray(marked[:QUICK_WINDOW, :QUICK_WINDOW])
+    assert watermark.detect(small, key="quick").hypotheses == _HYPOTHESES_PER_GEOMETRY  # no quick look at 512

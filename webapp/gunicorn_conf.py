@@ -8,14 +8,15 @@
 ``PROVENANCE_REQUEST_TIMEOUT`` (30 s: a worker busy longer than that is killed and replaced).
 Sync workers: verification is CPU-bound, so one request per process is the right model.
 The access log holds method, path, status and timing only, never bodies. Each worker gets one
-BLAS thread (``OPENBLAS_NUM_THREADS=1`` unless set), since the workers already share the cores.
+BLAS thread and one FFT thread (``OPENBLAS_NUM_THREADS=1``, ``PROVENANCE_FFT_WORKERS=1`` unless
+set), since the workers already share the cores.
 """
 
 import os
 
 # One BLAS thread per worker: the workers already use every core. Set before anything imports
 # numpy (provenance does), since OpenBLAS reads it once, when it loads.
-for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PROVENANCE_FFT_WORKERS"):
     os.environ.setdefault(_name, "1")
 
 from provenance import Settings  # noqa: E402

@@ -16,6 +16,7 @@ the lattice the tiles sit on. Detection therefore
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,14 +48,30 @@ _HIGHPASS_CUTOFF = 0.05  # cycles/pixel
 _CLIP_SD = 4.0
 
 
+def _fft_workers() -> int:
+    """Threads per FFT: ``PROVENANCE_FFT_WORKERS`` (default -1, every core).
+
+    Servers that run one worker process per core set it to 1 (``webapp/gunicorn_conf.py``
+    does), or each process would start a thread per core and oversubscribe the machine.
+    """
+    raw = os.environ.get("PROVENANCE_FFT_WORKERS", "").strip()
+    try:
+        return int(raw) if raw else -1
+    except ValueError:
+        return -1
+
+
+_WORKERS = _fft_workers()
+
+
 def whiten(y: np.ndarray) -> np.ndarray:
     """High-pass and locally normalise luminance `y` (float32 (H, W), H and W multiples of 8)."""
     h, w = y.shape
-    spec = sfft.rfft2(y, workers=-1)
+    spec = sfft.rfft2(y, workers=_WORKERS)
     fy = np.fft.fftfreq(h).astype(np.float32)[:, None]
     fx = np.fft.rfftfreq(w).astype(np.float32)[None, :]
     spec *= 1.0 - np.exp(-(fy * fy + fx * fx) / np.float32(_HIGHPASS_CUTOFF**2))
-    hp = sfft.irfft2(spec, s=(h, w), workers=-1).astype(np.float32, copy=False)
+    hp = sfft.irfft2(spec, s=(h, w), workers=_WORKERS).astype(np.float32, copy=False)
     blocks = hp.reshape(h // 8, 8, w // 8, 8)
     sd = np.sqrt(np.mean(blocks * blocks, axis=(1, 3))) + np.float32(1.0)
     blocks /= sd[:, None, :, None]
@@ -189,7 +206,7 @@ _PROMOTE_Z = 5.0
 def _autocorrelation(yw: np.ndarray) -> tuple[np.ndarray, int]:
     """Normalised autocorrelation around lag 0, shape (2R+1, 2R+1), and R."""
     h, w = yw.shape
-    spec = sfft.rfft2(yw, workers=-1)
+    spec = sfft.rfft2(yw, workers=_WORKERS)
     power = (spec.real**2 + spec.imag**2).astype(np.float32)
     # Spectral whitening: a periodic tile is a comb of sharp lines, image content is smooth.
     power /= ndi.uniform_filter(power, size=_WHITEN_BINS, mode="wrap") + np.float32(1e-6 * power.mean() + 1e-12)
@@ -204,7 +221,7 @@ def _autocorrelation(yw: np.ndarray) -> tuple[np.ndarray, int]:
     # The window's borders (and JPEG block edges) put energy on the frequency axes: drop them.
     power[np.abs(fy[:, 0]) * h < 2.5, :] = 0
     power[:, fx[0] * w < 2.5] = 0
-    acf = sfft.irfft2(power, s=(h, w), workers=-1)
+    acf = sfft.irfft2(power, s=(h, w), workers=_WORKERS)
     r = int(min(_MAX_LAG, h // 2 - 1, w // 2 - 1))
     rows = np.arange(-r, r + 1) % h
     cols = np.arange(-r, r + 1) % w
