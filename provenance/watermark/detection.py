@@ -111,7 +111,8 @@ def false_positive_bound(score: float, hypotheses: int, decodes: int = 0) -> flo
 
 
 def _window(y: np.ndarray, size: int = MAX_WINDOW) -> np.ndarray:
-    h, w = y.shape
+    """The centred window of at most `size` pixels a side, sides multiples of 8 (2-D or channels last)."""
+    h, w = y.shape[:2]
     wh, ww = min(h, size) // 8 * 8, min(w, size) // 8 * 8
     y0, x0 = (h - wh) // 2, (w - ww) // 2
     return np.ascontiguousarray(y[y0 : y0 + wh, x0 : x0 + ww])
@@ -154,17 +155,17 @@ def detect(image: np.ndarray, *, key: bytes | str) -> WatermarkResult:
             f"{MIN_DETECT_SIDE} pixels per side."
         )
     pattern = keyed_pattern(normalise_key(key))
-    y = luminance(image)
     identity = np.eye(2) * TILE
     geometries = 0
     decodes = 0
     best: tuple[ShiftPeak, np.ndarray] | None = None
 
-    quick = min(y.shape) // 8 * 8 > QUICK_WINDOW
+    # Luminance of the analysed window only (a per-pixel map, so crop first).
+    quick = min(image.shape[:2]) // 8 * 8 > QUICK_WINDOW
     if quick:
         # Quick look: the unchanged grid in the centre window. Most stamped images arrive
         # re-encoded or cropped but not resized, and are found here.
-        spectra = dihedral_spectra(fold_identity(whiten(_window(y, QUICK_WINDOW))))
+        spectra = dihedral_spectra(fold_identity(whiten(luminance(_window(image, QUICK_WINDOW)))))
         peak = search_shifts(spectra, pattern)[0]
         best = (peak, identity)
         if peak.score >= SCORE_THRESHOLD:
@@ -173,7 +174,7 @@ def detect(image: np.ndarray, *, key: bytes | str) -> WatermarkResult:
             if payload is not None:
                 return _found(payload, peak, identity, 1, decodes)
 
-    yw = whiten(_window(y))
+    yw = whiten(luminance(_window(image)))
     lattices: list[np.ndarray] | None = None
     yw64: np.ndarray | None = None  # fold_affine's bincount works in float64: convert once
     while geometries < MAX_GEOMETRIES:
