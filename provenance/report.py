@@ -597,7 +597,9 @@ class Verifier:
                 )
             return RegistrySection("not_found", "No registry record matches this file (by watermark ID or SHA-256).")
         recovered = None
-        if record.manifest_store is not None:
+        if record.sha256 == sha256 and manifest.has_manifest:
+            recovered = manifest  # byte for byte the file we issued: its credentials are the recorded ones
+        elif record.manifest_store is not None:
             recovered = read_manifest(
                 record.manifest_store, mime="application/c2pa", settings=self.settings,
                 extra_trust_anchors=self._anchors,
