@@ -150,8 +150,8 @@ def list_banks() -> Response:
 def create_bank() -> Response:
     """Create an empty bank (admin): JSON ``{name, label, threshold?, enabled?, description?}``."""
     require_token("admin")
-    check_fields(())
     _require_json()
+    check_fields(())
     body = _check_types(read_json_object(("name",) + _BANK_FIELDS, required=("name", "label")))
     bank = get_services().banks.create(body.pop("name"), **body)
     response = jsonify(bank.to_dict())
@@ -172,8 +172,8 @@ def get_bank(name: str) -> Response:
 def update_bank(name: str) -> Response:
     """Change a bank's label, threshold, enabled flag or description (admin); applies to the next match."""
     require_token("admin")
-    check_fields(())
     _require_json()
+    check_fields(())
     body = _check_types(read_json_object(_BANK_FIELDS))
     if not body:
         raise AppError(400, "missing_field", f"Send at least one of {', '.join(_BANK_FIELDS)}.")
@@ -232,8 +232,8 @@ def add_hashes(name: str) -> Response:
 def withdraw_hashes(name: str) -> Response:
     """Delete hashes from a bank (admin), all or nothing: ``{"hashes": [hex], "kind": "pdq", "missing_ok": false}``."""
     require_token("admin")
-    check_fields(())
     _require_json()
+    check_fields(())
     body = read_json_object(("hashes", "kind", "missing_ok"), required=("hashes",))
     hashes, kind = body["hashes"], body.get("kind", "pdq")
     if not isinstance(hashes, list) or not all(isinstance(h, str) for h in hashes):
