@@ -49,7 +49,8 @@ def _max_pixels() -> int:
 
 
 def _is_image(mime: str) -> bool:
-    return mime.startswith("image/")
+    """A raster image PDQ can hash (SVG is drawn, not decoded: exact digests only)."""
+    return mime.startswith("image/") and mime != "image/svg+xml"
 
 
 # --------------------------------------------------------------------------- hash, match
@@ -59,7 +60,7 @@ def _is_image(mime: str) -> bool:
 def hash_upload() -> Response:
     """Hash an upload without storing it: PDQ, its quality, 8 dihedral variants, MD5 and SHA-256.
 
-    Non-image media (video, audio, PDF) get only their MD5 and SHA-256 (``pdq`` is null).
+    Non-image media (video, audio, PDF, SVG) get only their MD5 and SHA-256 (``pdq`` is null).
     """
     check_fields(("file", "name"))
     upload = read_upload()

@@ -125,10 +125,11 @@ def test_hash_gives_pdq_dihedrals_and_digests_and_stores_nothing(site, media) ->
     assert site.registry.audit_events() == [] and "X-RateLimit-Limit" in r.headers
 
 
-def test_hash_of_audio_has_digests_only(site) -> None:
-    data = _wav()
-    body = site.client.post("/api/v1/hash", data=data, content_type="audio/wav").get_json()
-    assert body["pdq"] is None and body["dihedral"] is None and body["matchable"] is False
+@pytest.mark.parametrize(("kind", "mime"), [("wav", "audio/wav"), ("svg", "image/svg+xml")])
+def test_hash_of_audio_or_svg_has_digests_only(site, kind: str, mime: str) -> None:
+    data = _wav() if kind == "wav" else b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>'
+    body = site.client.post("/api/v1/hash", data=data, content_type=mime).get_json()
+    assert body["mime"] == mime and body["pdq"] is None and body["dihedral"] is None and body["matchable"] is False
     assert body["md5"] == hashlib.md5(data).hexdigest()
 
 
