@@ -57,7 +57,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .errors import InvalidInputError, ProvenanceError
-from .hashing import DIHEDRAL_NAMES, MIN_QUALITY, PerceptualHash, file_digests, pdq_dihedral_hashes
+from .hashing import DIHEDRAL_NAMES, MIN_QUALITY, PerceptualHash, file_digests, pdq_dihedral_hashes_file
 from .images import DEFAULT_MAX_PIXELS, ImageSource
 from .registry import (
     DEFAULT_BANK_THRESHOLD,
@@ -1125,17 +1125,31 @@ class Banks:
                           value=r.value, source=r.source, case_id=r.case_id, listed_at=r.listed_at) for r in rows]
 
     def check(self, hashes: Sequence[PerceptualHash], *, md5: str | None = None,
-              sha256: str | None = None) -> MatchResult:
+              sha256: str | None = None, audit: bool = False) -> MatchResult:
         """Match and summarise: status, matches and a plain-words explanation.
 
-        `hashes` are an upload's PDQ hashes, original first (e.g. its 8 dihedral variants).
+        Parameters
+        ----------
+        hashes : sequence of PerceptualHash
+            An upload's PDQ hashes, original first (e.g. its 8 dihedral variants); may be empty
+            when `md5` or `sha256` is given (a video, or a platform that sends digests only).
+        md5, sha256 : str, optional
+            Exact digests of the file's bytes.
+        audit : bool
+            Append a ``match`` event to the audit log (`sha256`, or 64 zeros when it is not
+            known; status; matches per label; never media).
+
+        Raises
+        ------
+        InvalidInputError
+            If nothing is given to match, or a hash is malformed.
         """
         hashes = tuple(hashes)
-        if not hashes:
-            raise InvalidInputError("check needs at least the upload's PDQ hash.")
+        if not hashes and md5 is None and sha256 is None:
+            raise InvalidInputError("check needs the upload's PDQ hash, its MD5 or its SHA-256.")
         matches = self.match(hashes, md5=md5, sha256=sha256)
         checked = sum(1 for b in self.list() if b.enabled)
-        pdq = hashes[0]
+        pdq = hashes[0] if hashes else None
         if matches:
             labels = sorted({m.label for m in matches})
             text = (f"Matched {len(matches)} reported hash{'es' if len(matches) > 1 else ''} "
@@ -1143,14 +1157,19 @@ class Banks:
             status = "matched"
         elif checked == 0:
             status, text = "not_configured", "No hash bank is enabled; the perceptual hash is shown for reference."
-        elif not pdq.is_matchable:
+        elif pdq is not None and not pdq.is_matchable:
             status = "unmatchable"
             text = (f"The image is too flat to hash reliably (PDQ quality {pdq.quality} < {MIN_QUALITY}), so it "
                     "could not be checked against the hash banks. This is not a 'no match'.")
         else:
             status = "no_match"
-            text = f"No match in {checked} enabled hash bank{'s' if checked > 1 else ''}."
-        return MatchResult(status, pdq, matches, checked, text)
+            exact = "" if pdq is not None else " (exact hashes only: no PDQ hash was given)"
+            text = f"No match in {checked} enabled hash bank{'s' if checked > 1 else ''}{exact}."
+        result = MatchResult(status, pdq, matches, checked, text)
+        if audit:
+            self.registry.log_event("match", sha256=_check_hex_value(sha256, "sha256") if sha256 else "0" * 64,
+                                    verdict=result.status, detail=audit_detail(result))
+        return result
 
     def match_file(self, source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
                    audit: bool = False) -> MatchResult:
@@ -1168,15 +1187,9 @@ class Banks:
             If the file is not a readable image.
         """
         data = _read_bytes(source)
-        from .hashing import _decode_for_hashing, MAX_SIDE
-
-        pixels = _decode_for_hashing(data, max_pixels=max_pixels, max_side=MAX_SIDE)
+        hashes = pdq_dihedral_hashes_file(data, max_pixels=max_pixels)
         digests = file_digests(data)
-        result = self.check(pdq_dihedral_hashes(pixels), md5=digests.md5, sha256=digests.sha256)
-        if audit:
-            self.registry.log_event("match", sha256=digests.sha256, verdict=result.status,
-                                    detail=audit_detail(result))
-        return result
+        return self.check(hashes, md5=digests.md5, sha256=digests.sha256, audit=audit)
 
 
 def audit_detail(result: MatchResult) -> dict[str, Any]:

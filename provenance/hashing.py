@@ -46,6 +46,7 @@ __all__ = [
     "pdq_hash",
     "pdq_hash_file",
     "pdq_dihedral_hashes",
+    "pdq_dihedral_hashes_file",
     "hamming_distance",
     "hamming_distances",
     "pack_hashes",
@@ -413,6 +414,32 @@ def pdq_hash_file(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) 
     """
     image = _decode_for_hashing(source, max_pixels=max_pixels, max_side=MAX_SIDE)
     return pdq_hash(image)
+
+
+def pdq_dihedral_hashes_file(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[PerceptualHash, ...]:
+    """Compute the 8 dihedral PDQ hashes of an image file, decoding it at reduced size.
+
+    The first is the file's :func:`pdq_hash_file`; the rest are as :func:`pdq_dihedral_hashes`.
+
+    Parameters
+    ----------
+    source : path, bytes or binary file
+    max_pixels : int
+        Refuse images with more pixels than this, before decoding them.
+
+    Returns
+    -------
+    tuple of 8 PerceptualHash
+        In the order of :data:`DIHEDRAL_NAMES`.
+
+    Raises
+    ------
+    InvalidImageError
+        If the file is empty, corrupt or not an image.
+    ImageTooLargeError
+        If it has more than `max_pixels` pixels.
+    """
+    return pdq_dihedral_hashes(_decode_for_hashing(source, max_pixels=max_pixels, max_side=MAX_SIDE))
 
 
 def hamming_distance(a: PerceptualHash, b: PerceptualHash) -> int:

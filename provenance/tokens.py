@@ -3,8 +3,14 @@
 A token is shown once, when it is made; the registry stores only its SHA-256, so
 a copy of the database does not give anyone access. Each token has a role:
 
+``match``  may see hash-bank results: ``POST /api/v1/match`` and the full verification report
+           (bank names, labels, distances) -- for a platform's trust-and-safety reviewers
 ``stamp``  may stamp images through the API and read back the stamps it made
-``admin``  may also read any stamp record
+``admin``  may do all of that, read any stamp record and manage the hash banks
+
+``match`` and ``stamp`` are separate: a generation service that stamps its outputs has no
+business seeing bank contents, and a reviewer has none stamping images. Only ``admin`` grants
+more than its own name (:data:`ROLE_GRANTS`).
 
 Tokens are revoked, never deleted, so the table keeps who could do what and when.
 
@@ -36,12 +42,18 @@ import sqlalchemy as sa
 from .errors import InvalidInputError
 from .registry import Registry, _UTCDateTime
 
-__all__ = ["TOKEN_ROLES", "TOKEN_PREFIX", "ApiToken", "IssuedToken", "TokenStore", "hash_token"]
+__all__ = ["TOKEN_ROLES", "ROLE_GRANTS", "TOKEN_PREFIX", "ApiToken", "IssuedToken", "TokenStore", "hash_token"]
 
 logger = logging.getLogger(__name__)
 
-#: Roles a token can have, weakest first.
-TOKEN_ROLES = ("stamp", "admin")
+#: Roles a token can have.
+TOKEN_ROLES = ("match", "stamp", "admin")
+#: What each role may do: its own name, and for ``admin`` every role's.
+ROLE_GRANTS: dict[str, frozenset[str]] = {
+    "match": frozenset({"match"}),
+    "stamp": frozenset({"stamp"}),
+    "admin": frozenset(TOKEN_ROLES),
+}
 #: Every token starts with this, so that leaked ones are easy to spot (and to scan for).
 TOKEN_PREFIX = "prov_"
 _MAX_LABEL = 200
@@ -93,8 +105,14 @@ class ApiToken:
         return self.revoked_at is None
 
     def can(self, role: str) -> bool:
-        """True when this token has `role` or a stronger one and is not revoked."""
-        return self.active and TOKEN_ROLES.index(self.role) >= TOKEN_ROLES.index(role)
+        """True when this token's role grants `role` (:data:`ROLE_GRANTS`) and it is not revoked.
+
+        Raises
+        ------
+        InvalidInputError
+            If `role` is not one of :data:`TOKEN_ROLES`.
+        """
+        return self.active and _check_role(role) in ROLE_GRANTS.get(self.role, frozenset())
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values."""

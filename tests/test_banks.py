@@ -290,6 +290,24 @@ def test_exact_md5_and_sha256_match(banks: Banks, tmp_path: Path) -> None:
     assert (m.kind, m.distance, m.case_id, m.variant) == ("md5", 0, "v1", None)
 
 
+def test_check_with_digests_only_and_its_audit_event(banks: Banks) -> None:
+    import hashlib
+
+    data = b"a video's bytes"
+    md5, sha256 = hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest()
+    banks.create("video", label="ncii")
+    banks.add("video", [BankEntry(md5, kind="md5")])
+    hit = banks.check((), md5=md5, audit=True)
+    assert hit.status == "matched" and hit.pdq is None and hit.matches[0].kind == "md5"
+    miss = banks.check((), sha256=sha256, audit=True)
+    assert miss.status == "no_match" and "exact hashes only" in miss.explanation
+    events = banks.registry.audit_events()
+    assert [(e.kind, e.sha256, e.verdict) for e in events] == [("match", "0" * 64, "matched"), ("match", sha256, "no_match")]
+    assert events[0].detail["bank_matches"] == {"ncii": 1}
+    with pytest.raises(InvalidInputError):
+        banks.check(())
+
+
 def test_mirrored_copy_of_a_photo_matches_through_dihedrals(banks: Banks, shared_dir: Path, tmp_path: Path) -> None:
     from PIL import Image
 

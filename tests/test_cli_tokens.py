@@ -42,3 +42,12 @@ def test_errors(tmp_path: Path) -> None:
     assert bad_role.exit_code == 64 and "root" in bad_role.output
     missing = runner.invoke(main, ["tokens", "revoke", "0000abcd"], env=env)
     assert missing.exit_code == 1 and "error: No token has the ID 0000abcd" in missing.stderr
+
+
+def test_create_a_match_token(tmp_path: Path) -> None:
+    env = {"PROVENANCE_INSTANCE_PATH": str(tmp_path / "inst")}
+    runner = CliRunner()
+    made = runner.invoke(main, ["tokens", "create", "--role", "match", "--label", "reviewers", "--json"], env=env)
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.stdout)["role"] == "match"
+    assert "match: hash-bank results" in runner.invoke(main, ["tokens", "create", "--help"], env=env).stdout

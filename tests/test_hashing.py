@@ -330,6 +330,17 @@ def test_hash_file_accepts_path_bytes_and_file(shared_dir):
     assert by_path == pdq_hash_file(str(path)) == pdq_hash_file(data) == pdq_hash_file(io.BytesIO(data))
 
 
+def test_dihedral_hashes_of_a_file_start_with_its_hash(shared_dir):
+    data = (shared_dir / "samples" / "kodim03.png").read_bytes()
+    hashes = hashing.pdq_dihedral_hashes_file(data)
+    assert len(hashes) == 8 and hashes[0] == pdq_hash_file(data)
+    mirrored = io.BytesIO()
+    Image.open(io.BytesIO(data)).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(mirrored, "PNG")
+    assert pdq_hash_file(mirrored.getvalue()) - hashes[hashing.DIHEDRAL_NAMES.index("flip_y")] <= 16
+    with pytest.raises(ImageTooLargeError):
+        hashing.pdq_dihedral_hashes_file(data, max_pixels=1000)
+
+
 def test_hash_file_applies_exif_orientation(bridge):
     small = np.asarray(Image.fromarray(bridge).resize((400, 251)))
     stored = Image.fromarray(np.ascontiguousarray(np.rot90(small, 1)))  # stored sideways

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from provenance.errors import InvalidInputError
 from provenance.registry import Registry
-from provenance.tokens import TOKEN_PREFIX, TokenStore, hash_token
+from provenance.tokens import TOKEN_PREFIX, TOKEN_ROLES, TokenStore, hash_token
 
 PG_ENV = "PROVENANCE_TEST_POSTGRES_URL"
 
@@ -61,7 +61,19 @@ def test_create_authenticate_revoke(store: TokenStore) -> None:
 
 def test_admin_can_everything(store: TokenStore) -> None:
     admin = store.authenticate(store.create("admin").token)
-    assert admin.can("admin") and admin.can("stamp")
+    assert admin.can("admin") and admin.can("stamp") and admin.can("match")
+
+
+@pytest.mark.parametrize(("role", "grants"), [
+    ("match", {"match"}),
+    ("stamp", {"stamp"}),
+    ("admin", {"match", "stamp", "admin"}),
+])
+def test_match_and_stamp_do_not_include_each_other(store: TokenStore, role: str, grants: set[str]) -> None:
+    token = store.authenticate(store.create(role).token)
+    assert {r for r in TOKEN_ROLES if token.can(r)} == grants
+    with pytest.raises(InvalidInputError):
+        token.can("root")
 
 
 def test_only_the_hash_is_stored(store: TokenStore) -> None:

@@ -17,6 +17,8 @@ from playwright.sync_api import sync_playwright
 from werkzeug.serving import make_server
 
 from provenance import Settings
+from provenance.banks import Banks
+from provenance.hashing import pdq_hash_file
 from provenance.stamp import Stamper
 from webapp import create_app
 
@@ -50,10 +52,12 @@ def files(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path):
     settings = Settings(instance_path=root / "instance")
     with Stamper(settings) as stamper:
         stamped = stamper.stamp_image(shared_dir / "samples" / "kodim03.png", generator="e2e-diffusion 3", output_format="JPEG")
-    paths = {"stamped": root / "stamped.jpg", "stripped": root / "stripped.jpg", "text": root / "notes.txt"}
+    paths = {"stamped": root / "stamped.jpg", "stripped": root / "stripped.jpg", "text": root / "notes.txt",
+             "reported": root / "reported.jpg"}
     paths["stamped"].write_bytes(stamped.data)
     Image.open(io.BytesIO(stamped.data)).save(paths["stripped"], "JPEG", quality=88)  # no metadata kept
     paths["text"].write_text("not an image\n")
+    Image.open(shared_dir / "samples" / "kodim07.png").convert("RGB").save(paths["reported"], "JPEG", quality=90)
     return settings, paths
 
 
@@ -139,3 +143,32 @@ def test_form_is_usable_with_the_keyboard_and_on_a_phone(browser, server) -> Non
     assert page.evaluate("document.documentElement.scrollWidth") <= 375  # no sideways scrolling
     _shot(page, "e2e-phone-form")
     context.close()
+
+
+def test_transparency_page_shows_the_table(page, server) -> None:
+    page, errors = page
+    page.goto(server + "/")
+    page.click("footer >> text=Transparency")
+    page.wait_for_load_state("load")
+    assert page.inner_text("h1") == "Transparency"
+    assert page.is_visible("#per-day-table")
+    assert page.locator("#per-day-table tbody tr").count() == 30  # the last 30 days, quiet ones included
+    assert int(page.inner_text("#total-verifications")) >= 0
+    _shot(page, "e2e-transparency")
+    assert errors == []
+
+
+def test_reported_image_shows_no_bank_name_to_the_public(page, server, files) -> None:
+    page, errors = page
+    settings, paths = files
+    with Banks.open(settings) as banks:
+        if "e2e-helpline-bank" not in {b.name for b in banks.list()}:
+            banks.create("e2e-helpline-bank", label="e2e-label")
+            banks.add("e2e-helpline-bank", [pdq_hash_file(paths["reported"])])
+    _upload(page, server, paths["reported"])
+    card = page.inner_text("#hash-match")
+    assert "Shown to reviewers only" in page.inner_text("#hash-status") and "never proof" in card
+    html = page.content()
+    assert "e2e-helpline-bank" not in html and "e2e-label" not in html
+    _shot(page, "e2e-bank-public")
+    assert errors == []

@@ -12,7 +12,10 @@ Modules, one concern each:
 ``limits``         per-client rate limits (flask-limiter)
 ``errors``         every error as JSON under /api, as an HTML page elsewhere; never a traceback
 ``uploads``        reading an upload (multipart or raw body) into memory, checking its type
-``ui``, ``api``    the blueprints
+``auth``           bearer tokens: required (with a role) or optional (more detail for a role)
+``ui``, ``api``    the blueprints: the form, and the JSON API
+``hashbanks``      the hash-bank API: hash, match, bank management
+``transparency``   the public transparency page and its JSON
 ``gunicorn_conf``  the production server's settings, from :class:`provenance.Settings`
 
 Uploaded media are only held in memory for the request: never written to disk or logged.
@@ -27,7 +30,7 @@ from flask import Flask
 
 from provenance import Settings
 
-from . import api, errors, limits, security, services, ui, uploads
+from . import api, errors, hashbanks, limits, security, services, transparency, ui, uploads
 
 __all__ = ["create_app"]
 
@@ -76,6 +79,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     app.register_blueprint(ui.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(hashbanks.bp)
+    app.register_blueprint(transparency.bp)
     app.add_url_rule("/healthz", "healthz", api.healthz)
     limits.init_app(app)
     return app

@@ -17,11 +17,10 @@ import logging
 import re
 from pathlib import Path
 
-from flask import Blueprint, Response, g, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request, url_for
 
 from provenance import __version__
-from provenance.tokens import ApiToken
-
+from .auth import optional_token, require_token, requester
 from .errors import AppError
 from .services import get_services
 from .uploads import FORM_CONTENT_TYPES, check_fields, read_upload
@@ -38,33 +37,6 @@ OPENAPI_PATH = Path(__file__).resolve().parent / "openapi.json"
 _STAMP_ID = re.compile(r"[0-9a-fA-F]{16}")
 _STAMP_FIELDS = ("file", "generator", "format", "prompt_hash", "title", "response", "name")
 _SUFFIX = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/tiff": "tif"}
-_BEARER = 'Bearer realm="provenance"'
-
-
-# --------------------------------------------------------------------------- auth
-
-
-def _require_token(role: str) -> ApiToken:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if not header:
-        raise AppError(401, "unauthorized", "This endpoint needs a bearer token: 'Authorization: Bearer prov_...' "
-                       "(made with 'provenance tokens create').", headers={"WWW-Authenticate": _BEARER})
-    if scheme.lower() != "bearer" or not token.strip():
-        raise AppError(401, "unauthorized", "Send the token as 'Authorization: Bearer prov_...'.",
-                       headers={"WWW-Authenticate": _BEARER})
-    found = get_services().tokens.authenticate(token.strip())
-    if found is None:
-        raise AppError(401, "unauthorized", "The token is unknown or has been revoked.",
-                       headers={"WWW-Authenticate": f'{_BEARER}, error="invalid_token"'})
-    if not found.can(role):
-        raise AppError(403, "forbidden", f"This token's role ({found.role}) does not allow this; it needs {role}.")
-    g.api_token = found
-    return found
-
-
-def _requester(token: ApiToken) -> str:
-    return f"token:{token.token_id}"
 
 
 # --------------------------------------------------------------------------- endpoints
@@ -72,11 +44,20 @@ def _requester(token: ApiToken) -> str:
 
 @bp.post("/verify")
 def verify() -> Response:
-    """Verify the uploaded file; return the report (``schemas/verification-report.v1.json``)."""
+    """Verify the uploaded file; return the report (``schemas/verification-report.v1.json``).
+
+    Without a token (or with one that does not grant ``match``) the hash-bank outcome is
+    withheld (``report.to_dict(public=True)``): bank names, distances and even "no match"
+    would help someone evade a bank. A ``match`` or ``admin`` token gets the full report.
+    """
+    full = optional_token("match")
     check_fields(("file", "name"))
     upload = read_upload()
     report = get_services().verifier.verify(upload.data, name=upload.name)
-    return jsonify(report.to_dict())
+    response = jsonify(report.to_dict(public=not full))
+    response.headers["X-Provenance-View"] = "full" if full else "public"
+    response.headers["Vary"] = "Authorization"
+    return response
 
 
 def _stamp_value(name: str) -> str | None:
@@ -88,7 +69,7 @@ def _stamp_value(name: str) -> str | None:
 @bp.post("/stamp")
 def stamp() -> Response:
     """Watermark, sign and record the uploaded image; return the stamped file (or JSON with it)."""
-    token = _require_token("stamp")
+    token = require_token("stamp")
     check_fields(_STAMP_FIELDS)
     generator = _stamp_value("generator")
     if generator is None:
@@ -106,7 +87,7 @@ def stamp() -> Response:
         generator=generator,
         output_format=_stamp_value("format") or "PNG",
         prompt_hash=_stamp_value("prompt_hash"),
-        requester=_requester(token),
+        requester=requester(token),
         title=_stamp_value("title") or upload.name,
     )
     location = url_for("api.get_stamp", stamp_id=result.stamp_id)
@@ -132,14 +113,14 @@ def stamp() -> Response:
 @bp.get("/stamps/<stamp_id>")
 def get_stamp(stamp_id: str) -> Response:
     """The registry record of a stamp and its manifest (admin: any stamp; stamp role: its own)."""
-    token = _require_token("stamp")
+    token = require_token("stamp")
     check_fields(())
     if not _STAMP_ID.fullmatch(stamp_id):
         raise AppError(400, "invalid_input", f"A stamp ID is 16 hex characters; got {stamp_id[:40]!r}.")
     record = get_services().registry.get_stamp(stamp_id.lower())
     if record is None:
         raise AppError(404, "not_found", f"The registry has no stamp {stamp_id.lower()}.")
-    if not token.can("admin") and record.requester != _requester(token):
+    if not token.can("admin") and record.requester != requester(token):
         raise AppError(403, "forbidden", "This token may read only the stamps it made; use an admin token.")
     store = record.manifest_store
     return jsonify({

@@ -3,11 +3,13 @@
 =====  ==========================  ============================================================
 HTTP   code                        when
 =====  ==========================  ============================================================
-400    ``bad_request`` and others  missing or empty file, unknown field, bad value, corrupt image
+400    ``bad_request`` and others  missing or empty file, unknown field, bad value, corrupt image,
+                                   malformed JSON (``invalid_json``) or hash list (``invalid_hash_list``)
 401    ``unauthorized``            no bearer token, or an unknown or revoked one
 403    ``forbidden``               the token's role does not allow this
-404    ``not_found``               no such page or stamp
+404    ``not_found``               no such page, stamp or hash bank
 405    ``method_not_allowed``
+409    ``exists``                  a hash bank with this name exists already
 413    ``too_large``               upload over the byte limit, or image over the pixel limit
 415    ``unsupported_type``        not an image, PDF, video or audio file
 429    ``rate_limited``            too many requests from this client
@@ -32,6 +34,7 @@ from provenance import (
     ProvenanceError,
     RegistryError,
 )
+from provenance.banks import BankExistsError, BankNotFoundError, HashListError
 
 __all__ = ["AppError", "init_app", "from_provenance_error", "wants_json"]
 
@@ -39,11 +42,11 @@ logger = logging.getLogger(__name__)
 
 _HTTP_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-    413: "too_large", 415: "unsupported_type", 429: "rate_limited", 500: "internal_error", 503: "unavailable",
+    409: "exists", 413: "too_large", 415: "unsupported_type", 429: "rate_limited", 500: "internal_error", 503: "unavailable",
 }
 _TITLES = {
     400: "The upload could not be checked", 401: "Sign-in needed", 403: "Not allowed", 404: "Page not found",
-    405: "Not allowed here", 413: "The file is too large", 415: "This file type cannot be checked",
+    405: "Not allowed here", 409: "Already there", 413: "The file is too large", 415: "This file type cannot be checked",
     429: "Too many uploads", 500: "Something went wrong on our side", 503: "The service is unavailable",
 }
 
@@ -60,6 +63,12 @@ class AppError(Exception):
 def from_provenance_error(exc: ProvenanceError) -> AppError:
     """Map a library error to an :class:`AppError` (its message is meant for users, except config errors)."""
     message = " ".join(str(exc).split())
+    if isinstance(exc, BankNotFoundError):  # before InvalidInputError, their base
+        return AppError(404, "not_found", message)
+    if isinstance(exc, BankExistsError):
+        return AppError(409, "exists", message)
+    if isinstance(exc, HashListError):
+        return AppError(400, "invalid_hash_list", message)
     if isinstance(exc, ImageTooLargeError):
         return AppError(413, "too_large", message)
     if isinstance(exc, InvalidImageError):

@@ -1,4 +1,4 @@
-"""Per-client rate limits (flask-limiter) on every endpoint that takes an upload.
+"""Per-client rate limits (flask-limiter) on every endpoint that takes an upload or scans the audit log.
 
 Each limited endpoint allows ``PROVENANCE_RATE_LIMIT`` requests per client address, counted
 in ``PROVENANCE_RATE_LIMIT_STORAGE`` (default ``memory://``: each server worker counts on
@@ -15,8 +15,11 @@ from flask_limiter.util import get_remote_address
 
 __all__ = ["LIMITED_ENDPOINTS", "init_app"]
 
-#: Endpoints that take an upload (the expensive ones).
-LIMITED_ENDPOINTS = ("api.verify", "api.stamp", "ui.verify")
+#: Endpoints that take an upload or count the audit log (the expensive ones).
+LIMITED_ENDPOINTS = (
+    "api.verify", "api.stamp", "ui.verify", "hashes.hash_upload", "hashes.match",
+    "transparency.page", "transparency.as_json",
+)
 
 
 def init_app(app: Flask) -> Limiter:

@@ -1,4 +1,4 @@
-"""One :class:`Verifier`, :class:`Stamper` and :class:`TokenStore` per worker process.
+"""One :class:`Verifier`, :class:`Stamper`, :class:`Banks` and :class:`TokenStore` per worker process.
 
 They hold keys, trust settings and a registry connection pool, so they are made once, on
 first use (after the production server has forked its workers: a database pool must not
@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask, current_app
 
 from provenance import Settings
+from provenance.banks import Banks
 from provenance.registry import Registry
 from provenance.report import Verifier
 from provenance.stamp import Stamper
@@ -48,8 +49,10 @@ class Services:
                 if "registry" not in self._objects:
                     self._objects["registry"] = Registry.open(self.settings)
                 registry = self._objects["registry"]
+                if name in ("banks", "verifier") and "banks" not in self._objects:  # one loaded index, shared
+                    self._objects["banks"] = Banks(registry, max_import_rows=self.settings.bank_max_import_rows)
                 if name == "verifier":
-                    self._objects[name] = Verifier(self.settings, registry=registry)
+                    self._objects[name] = Verifier(self.settings, registry=registry, banks=self._objects["banks"])
                 elif name == "stamper":
                     self._objects[name] = Stamper(self.settings, registry=registry)
                 elif name == "tokens":
@@ -70,6 +73,11 @@ class Services:
     def stamper(self) -> Stamper:
         """The stamper (keys, signing credentials, registry)."""
         return self._get("stamper")
+
+    @property
+    def banks(self) -> Banks:
+        """The hash banks (their PDQ hashes are loaded on the first match; the verifier shares them)."""
+        return self._get("banks")
 
     @property
     def tokens(self) -> TokenStore:

@@ -1,7 +1,8 @@
 """The fact-checkers' form: upload a file, read a report in plain words. Works without JavaScript.
 
 ``GET /``         the upload form (file picker; drag-and-drop onto it)
-``POST /verify``  the report page, rendered from :meth:`VerificationReport.to_dict` plus thumbnails
+``POST /verify``  the report page, rendered from ``VerificationReport.to_dict(public=True)`` plus thumbnails
+                  (the form is unauthenticated, so hash-bank outcomes, bank names and distances are withheld)
 
 Nothing is stored: the report page carries its own preview (a small JPEG as a ``data:`` URL)
 and its JSON download (a ``data:`` URL too).
@@ -135,7 +136,7 @@ def _ingredients(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _view(report: VerificationReport, upload: Upload) -> dict[str, Any]:
-    data = report.to_dict()
+    data = report.to_dict(public=True)  # the form is unauthenticated: hash-bank outcomes are withheld
     manifest = data["manifest"]
     with_thumbs = report.manifest.to_dict(include_thumbnails=True)
     recovered = data["registry"].get("recovered_manifest")

@@ -8,8 +8,9 @@ touch the disk.
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass
-from typing import IO, Iterable
+from typing import IO, Any, Iterable
 
 from flask import Request, request
 
@@ -17,7 +18,7 @@ from provenance.manifest import detect_mime_type
 
 from .errors import AppError
 
-__all__ = ["InMemoryRequest", "Upload", "read_upload", "check_fields", "FORM_CONTENT_TYPES"]
+__all__ = ["InMemoryRequest", "Upload", "read_upload", "read_json_object", "is_json", "check_fields", "FORM_CONTENT_TYPES"]
 
 #: Content types whose body is a form, not the file itself.
 FORM_CONTENT_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
@@ -100,3 +101,37 @@ def read_upload(field: str = "file") -> Upload:
             "a PDF, a video (MP4, MOV) or audio (WAV, MP3, FLAC).",
         )
     return Upload(data, name, mime)
+
+
+def is_json() -> bool:
+    """True when the request body is declared JSON (``application/json``)."""
+    return (request.mimetype or "") == "application/json"
+
+
+def read_json_object(allowed: Iterable[str], *, required: Iterable[str] = ()) -> dict[str, Any]:
+    """The request body as a JSON object whose keys are all in `allowed` and include `required`.
+
+    Raises
+    ------
+    AppError
+        400 ``invalid_json`` when the body is not a JSON object, ``unknown_field`` for a key
+        outside `allowed`, ``missing_field`` for a missing required one.
+    """
+    try:
+        body = json.loads(request.get_data(cache=True) or b"")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise AppError(400, "invalid_json", f"The body is not valid JSON ({exc}).") from None
+    if not isinstance(body, dict):
+        raise AppError(400, "invalid_json", f"The body must be a JSON object; got {type(body).__name__}.")
+    allowed = set(allowed)
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise AppError(
+            400, "unknown_field",
+            f"Unknown field{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; this endpoint takes "
+            f"{', '.join(sorted(allowed))}.",
+        )
+    missing = [k for k in required if k not in body]
+    if missing:
+        raise AppError(400, "missing_field", f"Missing field{'s' if len(missing) > 1 else ''} {', '.join(missing)}.")
+    return body

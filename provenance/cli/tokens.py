@@ -16,14 +16,16 @@ __all__ = ["tokens_group"]
 def tokens_group() -> None:
     """Create, list and revoke API tokens (stored hashed in the registry).
 
-    A `stamp` token may stamp images through POST /api/v1/stamp and read the stamps it made;
-    an `admin` token may also read any stamp. The registry is the one PROVENANCE_DATABASE_URL
+    A `match` token may see hash-bank results (POST /api/v1/match, the full report of
+    POST /api/v1/verify); a `stamp` token may stamp images through POST /api/v1/stamp and read
+    the stamps it made; an `admin` token may do both, read any stamp and manage the hash banks.
+    `match` and `stamp` do not include each other. The registry is the one PROVENANCE_DATABASE_URL
     (or the instance folder) names.
     """
 
 
 @tokens_group.command("create")
-@click.option("--role", type=click.Choice(TOKEN_ROLES), required=True, help="What the token may do.")
+@click.option("--role", type=click.Choice(TOKEN_ROLES), required=True, help="match: hash-bank results; stamp: stamp images; admin: everything, including bank management.")
 @click.option("--label", help="Who or what the token is for, e.g. 'image service'.")
 @json_option
 @reports_errors
