@@ -141,6 +141,14 @@ def _open(source: ImageSource) -> Image.Image:
         raise InvalidImageError(f"The image could not be read: {exc}.") from exc
 
 
+def _needs_transpose(im: Image.Image) -> bool:
+    """True when EXIF orientation asks for a turn or flip (exif_transpose copies the image even when not)."""
+    return im.getexif().get(_EXIF_ORIENTATION, 1) not in (1, None)
+
+
+_EXIF_ORIENTATION = 0x0112
+
+
 def _to_uint8(im: Image.Image) -> Image.Image:
     """Bring 16-bit and float modes to 8 bits per channel without clipping."""
     if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
@@ -194,13 +202,13 @@ def decode_image(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 im.load()
-                im = ImageOps.exif_transpose(im)
+                im = ImageOps.exif_transpose(im) if _needs_transpose(im) else im
                 im = _to_uint8(im)
                 has_alpha = im.mode in ("RGBA", "LA", "PA") or (
                     im.mode == "P" and "transparency" in im.info
                 )
                 mode = "RGBA" if (keep_alpha and has_alpha) else "RGB"
-                arr = np.asarray(im.convert(mode))
+                arr = np.asarray(im if im.mode == mode else im.convert(mode))
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
             raise InvalidImageError(
                 f"The image data is corrupt or truncated ({exc}); re-export the original file."
