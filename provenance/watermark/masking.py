@@ -66,6 +66,7 @@ def upsample_mask(block_mask: np.ndarray, row0: int, rows: int, width: int) -> n
     y1, x1 = np.minimum(y0 + 1, hb - 1), np.minimum(x0 + 1, wb - 1)
     fy = np.clip(ys - y0, 0, 1)[:, None]
     fx = np.clip(xs - x0, 0, 1)[None, :]
-    top = block_mask[y0][:, x0] * (1 - fx) + block_mask[y0][:, x1] * fx
-    bottom = block_mask[y1][:, x0] * (1 - fx) + block_mask[y1][:, x1] * fx
-    return (top * (1 - fy) + bottom * fy).astype(np.float32)
+    # Separable: interpolate along x on the (few) block rows, then along y; the same
+    # arithmetic as interpolating all four corners per pixel, at a quarter of the cost.
+    across = block_mask[:, x0] * (1 - fx) + block_mask[:, x1] * fx
+    return (across[y0] * (1 - fy) + across[y1] * fy).astype(np.float32)
