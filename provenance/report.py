@@ -71,7 +71,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Version of the JSON layout of :meth:`VerificationReport.to_dict` (``schemas/verification-report.v1.json``).
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: hash-match details (banks), watermark.search
 
 #: Verdict codes, strongest signal first, with what each means.
 VERDICT_CODES: dict[str, str] = {
@@ -191,6 +191,7 @@ class WatermarkSection:
     scale: float | None = None
     rotation_degrees: float | None = None
     mirrored: bool | None = None
+    search: str | None = None
 
     @property
     def detected(self) -> bool:
@@ -219,6 +220,7 @@ class WatermarkSection:
             "score": None if self.score is None else round(self.score, 3),
             "strength": self.strength,
             "geometry": geometry,
+            "search": self.search,
         }
 
 
@@ -552,7 +554,7 @@ class Verifier:
             )
         best = None
         for n, key in enumerate(self.keyring, start=1):
-            result = watermark.detect(pixels, key=key.secret)
+            result = watermark.detect(pixels, key=key.secret, search=self.settings.watermark_search)
             if result.detected:
                 p = min(1.0, result.p_value * len(self.keyring))
                 payload = result.payload or b""
@@ -564,18 +566,24 @@ class Verifier:
                     keys_tried=n, key_id=key.key_id, stamp_id=stamp_id, payload=payload.hex(), p_value=p,
                     score=result.score, strength=evidence_strength(p), scale=result.scale,
                     rotation_degrees=result.rotation_degrees, mirrored=result.mirrored,
+                    search=self.settings.watermark_search,
                 )
             if best is None or result.score > best.score:
                 best = result
         keys = len(self.keyring)
+        quick = self.settings.watermark_search == "quick"
         return WatermarkSection(
             "not_detected",
             f"No watermark of ours was found (searched with {keys} key{'s' if keys > 1 else ''}). "
-            "The image may never have been stamped, or was changed too much.",
+            + ("The image may never have been stamped, or was changed too much."
+               if not quick else
+               "Only a quick search was made (PROVENANCE_WATERMARK_SEARCH=quick): resized or rotated copies "
+               "are not looked for."),
             keys_tried=keys,
             p_value=None if best is None else min(1.0, best.p_value * keys),
             score=None if best is None else best.score,
             strength="no evidence",
+            search=self.settings.watermark_search,
         )
 
     def _registry(

@@ -14,6 +14,7 @@ variable                           meaning                                      
 ``PROVENANCE_TRUST_ALLOWED``       PEM file of individually allowed certs       none
 ``PROVENANCE_TRUST_CONFIG``        trust config (EKU OIDs), one per line        none
 ``PROVENANCE_MAX_PIXELS``          decompression-bomb limit                     120,000,000
+``PROVENANCE_WATERMARK_SEARCH``   ``full`` (resized/rotated copies too) or ``quick`` ``full``
 ``PROVENANCE_FFT_WORKERS``         threads per FFT in watermark detection       -1 (every core); 1 under gunicorn
 ``PROVENANCE_BANK_MAX_IMPORT_ROWS`` most rows one hash-list import accepts       20,000,000
 ``PROVENANCE_MAX_UPLOAD_MB``       web upload limit in MiB                      50
@@ -67,6 +68,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number; got {raw!r}.") from None
     if value <= 0:
         raise ConfigError(f"{name} must be positive; got {value}.")
+    return value
+
+
+def _watermark_search(env: Mapping[str, str]) -> str:
+    value = (env.get("PROVENANCE_WATERMARK_SEARCH") or "full").strip().lower()
+    if value not in ("full", "quick"):
+        raise ConfigError(
+            f"PROVENANCE_WATERMARK_SEARCH must be 'full' (finds resized and rotated copies) or 'quick' "
+            f"(unchanged grid only, faster on unmarked images); got {value!r}."
+        )
     return value
 
 
@@ -129,6 +140,7 @@ class Settings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_upload_mb: int = 50
     bank_max_import_rows: int = 20_000_000
+    watermark_search: str = "full"
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     request_timeout_s: int = DEFAULT_REQUEST_TIMEOUT_S
     rate_limit: str = DEFAULT_RATE_LIMIT
@@ -169,6 +181,7 @@ class Settings:
             trust_config=_path(env, "PROVENANCE_TRUST_CONFIG"),
             max_pixels=_int(env, "PROVENANCE_MAX_PIXELS", DEFAULT_MAX_PIXELS),
             bank_max_import_rows=_int(env, "PROVENANCE_BANK_MAX_IMPORT_ROWS", 20_000_000),
+            watermark_search=_watermark_search(env),
             max_upload_mb=max_upload_mb,
             max_upload_bytes=_int(env, "PROVENANCE_MAX_UPLOAD_BYTES", max_upload_mb * 1024 * 1024),
             request_timeout_s=_int(env, "PROVENANCE_REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT_S),

@@ -278,7 +278,7 @@ def test_stripped_copy_is_recovered_from_postgresql(pg_url: str, shared_dir: Pat
 
 def test_verify_convenience_builds_its_own_verifier(settings: Settings, stamped) -> None:
     report = verify(stamped.data, settings=settings)
-    assert report.verdict.code == "ai_generated_trusted" and report.schema_version == "1.0"
+    assert report.verdict.code == "ai_generated_trusted" and report.schema_version == "1.1"
 
 
 @pytest.mark.parametrize(
@@ -350,3 +350,18 @@ def test_flat_upload_is_unmatchable_not_no_match(verifier: Verifier, schema) -> 
     Image.new("RGB", (400, 300), (120, 120, 120)).save(buf, "PNG")
     out = _check_schema(verifier.verify(buf.getvalue(), name="flat.png"), schema)
     assert out["hash_match"]["status"] == "unmatchable" and out["hash_match"]["pdq_matchable"] is False
+
+
+def test_quick_watermark_search_is_set_by_settings_and_reported(settings: Settings, stamped, schema) -> None:
+    from provenance.attacks import resize
+    from provenance.images import decode_image, encode_image
+
+    resized = encode_image(resize(decode_image(stamped.data), 0.75), "JPEG", quality=90)
+    with Verifier(replace(settings, watermark_search="quick"), use_registry=False) as quick:
+        kept = quick.verify(stamped.data, name="out.png")
+        lost = quick.verify(resized, name="resized.jpg")
+    assert kept.watermark.detected and _check_schema(kept, schema)["watermark"]["search"] == "quick"
+    assert not lost.watermark.detected and "quick search" in lost.watermark.explanation
+    with Verifier(settings, use_registry=False) as full:
+        found = full.verify(resized, name="resized.jpg")
+    assert found.watermark.detected and found.watermark.to_dict()["search"] == "full"

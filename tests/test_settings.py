@@ -165,3 +165,10 @@ def test_upload_limit_in_mib_sets_the_byte_limit_unless_bytes_are_given() -> Non
 def test_bad_web_values(name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Settings.from_env({name: value})
+
+
+def test_watermark_search_setting() -> None:
+    assert Settings.from_env({}).watermark_search == "full"
+    assert Settings.from_env({"PROVENANCE_WATERMARK_SEARCH": " Quick "}).watermark_search == "quick"
+    with pytest.raises(ConfigError, match="PROVENANCE_WATERMARK_SEARCH"):
+        Settings.from_env({"PROVENANCE_WATERMARK_SEARCH": "fast"})

@@ -188,3 +188,20 @@ def test_quick_look_finds_an_unresized_stamp_and_counts_its_geometry() -> None:
     assert missing.hypotheses >= 2 * _HYPOTHESES_PER_GEOMETRY
     small = np.ascontiguousarray(marked[:QUICK_WINDOW, :QUICK_WINDOW])
     assert watermark.detect(small, key="quick").hypotheses == _HYPOTHESES_PER_GEOMETRY  # no quick look at 512
+
+
+def test_quick_search_skips_the_lattice_and_rejects_unknown_modes() -> None:
+    from provenance.watermark.detection import _HYPOTHESES_PER_GEOMETRY
+
+    rng = np.random.default_rng(11)
+    image = np.kron(rng.integers(40, 220, size=(100, 100, 3), dtype=np.uint8), np.ones((8, 8, 1), dtype=np.uint8))
+    image = np.clip(image.astype(np.int16) + rng.integers(-10, 11, size=image.shape), 0, 255).astype(np.uint8)
+    marked = watermark.embed(image, b"\x07" * 8, key="q")
+    resized = attacks.resize(marked, 0.75)
+    assert watermark.detect(resized, key="q").detected
+    quick = watermark.detect(resized, key="q", search="quick")
+    assert not quick.detected
+    assert quick.hypotheses == 2 * _HYPOTHESES_PER_GEOMETRY  # the quick look and the full-window grid only
+    assert watermark.detect(attacks.jpeg(marked, 75), key="q", search="quick").payload == b"\x07" * 8
+    with pytest.raises(InvalidInputError, match="search"):
+        watermark.detect(marked, key="q", search="fast")
