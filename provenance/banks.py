@@ -1228,6 +1228,17 @@ def _copy_text(value: object) -> str:
     return str(value).translate(_COPY_ESCAPES)
 
 
+def _copy_column(values: list) -> list[str]:
+    """:func:`_copy_text` of a column: free text with nothing to escape is kept as is, and
+    repeated values (dates, sources, qualities) are converted once."""
+    if all(v is None or type(v) is str for v in values):
+        joined = "\x00".join(v for v in values if v is not None)
+        if not any(c in joined for c in "\\\t\n\r"):
+            return ["\\N" if v is None else v for v in values]
+    memo: dict[object, str] = {}
+    return [memo[v] if v in memo else memo.setdefault(v, _copy_text(v)) for v in values]
+
+
 def _bulk_insert(conn: Connection, bank_id: int, rows: _Rows, idx: np.ndarray, now: datetime) -> None:
     """Insert the selected rows: COPY on PostgreSQL, executemany on SQLite (both inside the caller's transaction)."""
     # Insert in (kind, value) order: the unique index then grows at its end, several times
@@ -1245,8 +1256,8 @@ def _bulk_insert(conn: Connection, bank_id: int, rows: _Rows, idx: np.ndarray, n
         # COPY text format built with joins (not a Python call per row): \N is NULL, and
         # backslash, tab and newlines in free text are escaped.
         prefix, suffix = f"{bank_id}\t", "\t" + now.isoformat() + "\n"
-        cols = [kinds, values, [_copy_text(q) for q in quality], [_copy_text(t) for t in source],
-                [_copy_text(t) for t in case_id], [_copy_text(d) for d in listed]]
+        cols = [kinds, values, _copy_column(quality), _copy_column(source), _copy_column(case_id),
+                _copy_column(listed)]
         body = "".join(prefix + "\t".join(fields) + suffix for fields in zip(*cols))
         with cursor.copy("COPY bank_entries (bank_id, kind, value, quality, source, case_id, listed_at, added_at) "
                          "FROM STDIN") as copy:
