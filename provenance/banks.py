@@ -371,6 +371,8 @@ class _Rows:
     case_id: list[str | None]
     listed_at: list[datetime | None]
     line: np.ndarray  # (N,) int64: line (CSV) or item (JSON) number of each row, for messages
+    order: np.ndarray | None = None  # (N,) rows sorted by kind + value, when known (insert order)
+    keys: np.ndarray | None = None  # (N,) kind + value strings, when known
 
     def __len__(self) -> int:
         return len(self.value)
@@ -606,6 +608,8 @@ def _check_rows(columns: dict[str, list], line: np.ndarray) -> _Rows:
         case_id=_text_column(columns.get("case_id", none), "case_id", numbers),
         listed_at=[_opt_date(v, k) for v, k in zip(columns.get("date", none), numbers)],
         line=line,
+        order=order,
+        keys=keys,
     )
 
 
@@ -855,7 +859,7 @@ class Banks:
         with self._tx("bank import", write=True) as conn:
             bank = self._bank_row(conn, name, lock=True)
             keep = np.ones(len(rows), dtype=bool)
-            keys = np.char.add(rows.kind, np.array(rows.value))
+            keys = rows.keys if rows.keys is not None else np.char.add(rows.kind, np.array(rows.value))
             existing = self._existing_keys(conn, bank.bank_id, rows.value, keys)
             if existing.size:
                 present = np.isin(keys, existing)
@@ -1243,7 +1247,12 @@ def _bulk_insert(conn: Connection, bank_id: int, rows: _Rows, idx: np.ndarray, n
     """Insert the selected rows: COPY on PostgreSQL, executemany on SQLite (both inside the caller's transaction)."""
     # Insert in (kind, value) order: the unique index then grows at its end, several times
     # faster than random inserts on both backends.
-    idx = idx[np.argsort(np.char.add(rows.kind[idx], np.array(rows.value)[idx]), kind="stable")]
+    if rows.order is not None:  # sorted once when the list was checked
+        chosen = np.zeros(len(rows), dtype=bool)
+        chosen[idx] = True
+        idx = rows.order[chosen[rows.order]]
+    else:
+        idx = idx[np.argsort(np.char.add(rows.kind[idx], np.array(rows.value)[idx]), kind="stable")]
     take = idx.tolist()
     kinds = rows.kind[idx].tolist()
     values = [rows.value[i] for i in take]
