@@ -474,7 +474,11 @@ def _csv_records(text: str) -> tuple[dict[str, list], list[int]]:
             f"{', '.join(_COLUMNS)}; got {', '.join(head)}."
         )
     numbers = [i + 1 for i in range(first + 1, len(lines)) if lines[i].strip(" \t,")]
-    rows = list(csv.reader([lines[n - 1] for n in numbers]))
+    body = [lines[n - 1] for n in numbers]
+    if '"' in text:
+        rows = list(csv.reader(body))
+    else:  # no quoting anywhere: a plain split gives what csv.reader would, several times faster
+        rows = [line.split(",") for line in body]
     widths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
     wrong = np.flatnonzero(widths != len(columns))
     if wrong.size:

@@ -341,3 +341,15 @@ def test_free_text_with_tabs_and_backslashes_survives_import(banks: Banks) -> No
     assert banks.import_hashes("b", json.dumps(doc).encode()).added == 1
     (entry,) = banks.entries("b")
     assert (entry.source, entry.case_id) == ("tab\there \\ back\\nslash", "line\nbreak")
+
+
+def test_quoted_csv_fields_keep_their_commas(banks: Banks) -> None:
+    banks.create("q", label="ncii")
+    hexes = _random_hexes(2, seed=21)
+    text = f'hash,source,case_id\n{hexes[0]},"Helpline, UK",case-1\n{hexes[1]},plain,"case ""2"""\n'
+    assert banks.import_hashes("q", text.encode(), format="csv").added == 2
+    got = {e.value: (e.source, e.case_id) for e in banks.entries("q")}
+    assert got == {hexes[0]: ("Helpline, UK", "case-1"), hexes[1]: ("plain", 'case "2"')}
+    with pytest.raises(HashListError, match="line 2"):  # unquoted, the comma makes a fourth field
+        banks.import_hashes("q", f"hash,source,case_id\n{_random_hexes(1, seed=22)[0]},Helpline, UK,c\n".encode())
+    assert len(banks.entries("q")) == 2  # unchanged
