@@ -84,9 +84,16 @@ def bench_search(n: int, queries: int, rng: np.random.Generator) -> list[str]:
     verdict = "" if bar is None else f"{'meets' if med <= bar else 'misses'} <= {bar:g} ms"
     return [
         f"| {n:,} | {med:.2f} | {p95:.2f} | {batch_ms:.1f} | {statistics.median(brute) * 1e3:.1f} | "
-        f"{per_hash:.1f} ({'meets' if per_hash <= BYTES_BAR else 'misses'} <= {BYTES_BAR}) | {build_s:.1f} | "
+        f"{per_hash:.1f}{memory_verdict(n, per_hash)} | {build_s:.1f} | "
         f"{found}/{queries} | {verdict} |"
     ]
+
+
+def memory_verdict(n: int, per_hash: float) -> str:
+    """The issue's memory bar is for the 10M bank (<= 64 bytes per hash)."""
+    if n < 10_000_000:
+        return ""
+    return f" ({'meets' if per_hash <= BYTES_BAR else 'misses'} <= {BYTES_BAR})"
 
 
 def bench_import(url: str, n: int, rng: np.random.Generator, name: str) -> str:

