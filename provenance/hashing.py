@@ -25,16 +25,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import warnings
 from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 from scipy.ndimage import uniform_filter1d
 
-from .errors import ImageTooLargeError, InvalidImageError, InvalidInputError
-from .images import DEFAULT_MAX_PIXELS, MIN_SIDE, ImageSource, _open, _to_uint8, check_rgb_uint8
+from .errors import InvalidInputError
+from .images import DEFAULT_MAX_PIXELS, REDUCING_GAP, ImageSource, check_rgb_uint8, decode_image
 
 __all__ = [
     "MIN_QUALITY",
@@ -77,7 +76,6 @@ _HEX_CHARS = HASH_BITS // 4
 _DIGEST_BYTES = HASH_BITS // 8
 _MIN_HASHABLE_SIDE = 5  # the reference returns an all-zero hash, quality 0, below this
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-_FILE_REDUCING_GAP = 1.0
 
 # The reference's 16x64 DCT matrix: rows are frequencies 1..16 of a 64-point DCT-II.
 _DCT = (
@@ -272,7 +270,7 @@ def _shrink(image: np.ndarray, max_side: int = MAX_SIDE) -> np.ndarray:
     im = Image.fromarray(image)
     # As for files: reduce() by the integer factor first, then resample the rest
     # (1024 -> 512 px: 2.5 ms instead of 24 ms for a full bicubic pass).
-    im.thumbnail((max_side, max_side), reducing_gap=_FILE_REDUCING_GAP)
+    im.thumbnail((max_side, max_side), reducing_gap=REDUCING_GAP)
     return np.asarray(im)
 
 
@@ -356,37 +354,6 @@ def pdq_dihedral_hashes(image: np.ndarray) -> tuple[PerceptualHash, ...]:
     return tuple(PerceptualHash(_digest_from_dct(v), quality) for v in variants)
 
 
-def _decode_for_hashing(source: ImageSource, *, max_pixels: int, max_side: int) -> np.ndarray:
-    """Decode straight to at most `max_side` px (JPEG draft mode), upright, as RGB uint8."""
-    im = _open(source)
-    try:
-        width, height = im.size
-        if width * height > max_pixels:
-            raise ImageTooLargeError(
-                f"The image is {width}x{height} = {width * height:,} pixels, over the limit of "
-                f"{max_pixels:,}; downscale it or raise PROVENANCE_MAX_PIXELS."
-            )
-        if min(width, height) < MIN_SIDE:
-            raise InvalidImageError(f"The image is {width}x{height} pixels; it is too small to analyse.")
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                # thumbnail() first asks JPEG for a reduced-scale decode (draft mode), as the
-                # reference Python tool does. reducing_gap=1.0 (the reference uses Pillow's 2.0)
-                # lets draft go down to 512 px: 3x faster on 2048 px JPEGs, <= 2 bits apart.
-                im.thumbnail((max_side, max_side), reducing_gap=_FILE_REDUCING_GAP)
-                im = ImageOps.exif_transpose(im)
-                im = _to_uint8(im)
-                arr = np.asarray(im.convert("RGB"))
-        except (OSError, ValueError, SyntaxError, EOFError) as exc:
-            raise InvalidImageError(
-                f"The image data is corrupt or truncated ({exc}); re-export the original file."
-            ) from exc
-    finally:
-        im.close()
-    return np.ascontiguousarray(arr, dtype=np.uint8)
-
-
 def pdq_hash_file(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> PerceptualHash:
     """Compute the PDQ hash of an image file, decoding it at reduced size.
 
@@ -412,7 +379,7 @@ def pdq_hash_file(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) 
     ImageTooLargeError
         If it has more than `max_pixels` pixels.
     """
-    image = _decode_for_hashing(source, max_pixels=max_pixels, max_side=MAX_SIDE)
+    image = decode_image(source, max_pixels=max_pixels, max_side=MAX_SIDE)
     return pdq_hash(image)
 
 
@@ -439,7 +406,7 @@ def pdq_dihedral_hashes_file(source: ImageSource, *, max_pixels: int = DEFAULT_M
     ImageTooLargeError
         If it has more than `max_pixels` pixels.
     """
-    return pdq_dihedral_hashes(_decode_for_hashing(source, max_pixels=max_pixels, max_side=MAX_SIDE))
+    return pdq_dihedral_hashes(decode_image(source, max_pixels=max_pixels, max_side=MAX_SIDE))
 
 
 def hamming_distance(a: PerceptualHash, b: PerceptualHash) -> int:
