@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import secrets
 from pathlib import Path
 
 import numpy as np
 import pytest
-import sqlalchemy as sa
 
 from provenance.banks import (
     BankEntry,
@@ -29,38 +26,6 @@ from provenance.errors import InvalidInputError
 from provenance.hashing import PerceptualHash, pdq_dihedral_hashes, pdq_hash
 from provenance.registry import STAMPED_OUTPUTS_BANK, Registry, StampRecord
 from provenance.search import HashIndex, brute_force_search
-
-PG_ENV = "PROVENANCE_TEST_POSTGRES_URL"
-
-
-@pytest.fixture(scope="module")
-def pg_admin() -> sa.Engine:
-    url = os.environ.get(PG_ENV, "").strip()
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail(f"{PG_ENV} is not set but CI is: export {PG_ENV}=\"$(scripts/postgres)\"")
-        pytest.skip(f"{PG_ENV} not set; export {PG_ENV}=\"$(scripts/postgres)\" to test PostgreSQL")
-    engine = sa.create_engine(url, connect_args={"connect_timeout": 5})
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'banks.sqlite'}"
-    admin = request.getfixturevalue("pg_admin")
-    schema = f"test_{secrets.token_hex(6)}"
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-
-    def drop() -> None:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-
-    request.addfinalizer(drop)
-    return admin.url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-
 
 @pytest.fixture
 def registry(db_url: str):

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import secrets
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -12,32 +9,6 @@ import sqlalchemy as sa
 from provenance.errors import InvalidInputError
 from provenance.registry import Registry
 from provenance.tokens import TOKEN_PREFIX, TOKEN_ROLES, TokenStore, hash_token
-
-PG_ENV = "PROVENANCE_TEST_POSTGRES_URL"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'tokens.sqlite'}"
-    url = os.environ.get(PG_ENV, "").strip()
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail(f"{PG_ENV} is not set but CI is")
-        pytest.skip(f"{PG_ENV} not set")
-    admin = sa.create_engine(url)
-    schema = f"test_{secrets.token_hex(6)}"
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-
-    def drop() -> None:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
-
-    request.addfinalizer(drop)
-    return admin.url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-
 
 @pytest.fixture
 def store(db_url: str):
