@@ -79,6 +79,3 @@ def tokens(web_settings: Settings):
     with Registry.open(web_settings) as registry:
         yield TokenStore(registry)
 
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}

@@ -20,28 +20,8 @@ from provenance.hashing import pdq_dihedral_hashes_file, pdq_hash_file
 from provenance.registry import Registry
 from provenance.tokens import TokenStore
 
-from werkzeug.datastructures import FileStorage
-from werkzeug.test import encode_multipart
+from api_helpers import bearer, error_of, form
 
-
-
-def form(fields: dict) -> dict:
-    """Multipart request arguments, encoded in memory (as in test_webapp_api)."""
-    boundary, body = encode_multipart(
-        {k: FileStorage(v[0], v[1]) if isinstance(v, tuple) else v for k, v in fields.items()}
-    )
-    return {"data": body, "content_type": f"multipart/form-data; boundary={boundary}"}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def error_of(response) -> tuple[int, str]:
-    body = response.get_json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
-    assert body["error"]["message"] and "Traceback" not in response.get_data(as_text=True)
-    return response.status_code, body["error"]["code"]
 
 
 BANK = "zz-secret-bank"  # a name that appears nowhere else, so its absence from a response means something
