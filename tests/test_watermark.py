@@ -205,3 +205,73 @@ def test_quick_search_skips_the_lattice_and_rejects_unknown_modes() -> None:
     assert watermark.detect(attacks.jpeg(marked, 75), key="q", search="quick").payload == b"\x07" * 8
     with pytest.raises(InvalidInputError, match="search"):
         watermark.detect(marked, key="q", search="fast")
+
+
+# ---- synchronisation internals: each fast path against its plain definition
+
+
+def test_search_shifts_matches_the_complex_correlation():
+    from provenance.watermark import sync
+    from provenance.watermark.patterns import TILE, keyed_pattern
+
+    pattern = keyed_pattern(KEY)
+    tile = np.random.default_rng(3).normal(size=(TILE, TILE)).astype(np.float32)
+    spectra = sync.dihedral_spectra(tile)
+    # Plain definition: the one-sided pilot spectrum, complex inverse FFT, real part.
+    z = np.zeros((sync.DIHEDRAL, TILE, TILE), dtype=np.complex128)
+    rows, cols = np.divmod(pattern.pilot_index, TILE // 2 + 1)
+    z[:, rows, cols] = spectra.reshape(sync.DIHEDRAL, -1)[:, pattern.pilot_index] * np.conj(pattern.pilot_phase)
+    corr = np.fft.ifft2(z).real * (TILE * TILE / np.sqrt(len(pattern.pilot_index) / 2.0))
+    peaks = {p.variant: p.score for p in sync.search_shifts(spectra, pattern)}
+    for v in range(sync.DIHEDRAL):
+        assert peaks[v] == pytest.approx(corr[v].max(), abs=1e-4)
+
+
+def test_dihedral_spectra_are_unit_phasors_of_each_orientation():
+    from provenance.watermark import sync
+
+    tile = np.random.default_rng(4).normal(size=(128, 128)).astype(np.float32)
+    spectra = sync.dihedral_spectra(tile)
+    assert np.allclose(np.abs(spectra), 1.0, atol=1e-5)
+    turned = np.fft.rfft2(np.rot90(tile, 1))
+    assert np.allclose(spectra[1], turned / np.abs(turned), atol=1e-5)
+
+
+def test_fold_affine_is_the_mean_per_tile_pixel():
+    from provenance.watermark import sync
+    from provenance.watermark.patterns import TILE
+
+    rng = np.random.default_rng(5)
+    yw = np.clip(rng.normal(0, 1.5, (300, 260)), -4, 4).astype(np.float32)
+    basis = np.array([[97.3, 8.1], [-8.1, 97.3]])
+    inverse = np.linalg.inv(basis.T / TILE)
+    tile = sync.fold_affine(yw, inverse)
+    # Plain definition: map every pixel to its tile pixel, then average.
+    ys, xs = np.mgrid[0:300, 0:260].astype(np.float64)
+    uv = np.einsum("ij,jhw->ihw", inverse, np.stack([ys - 150, xs - 130]))
+    iy = np.floor(uv[0] + 0.5).astype(int) % TILE
+    ix = np.floor(uv[1] + 0.5).astype(int) % TILE
+    idx = (iy * TILE + ix).ravel()
+    sums = np.bincount(idx, weights=yw.ravel().astype(np.float64), minlength=TILE * TILE)
+    counts = np.bincount(idx, minlength=TILE * TILE)
+    expected = (sums / np.maximum(counts, 1)).reshape(TILE, TILE)
+    agree = np.isclose(tile, expected, atol=1e-5)
+    assert agree.mean() > 0.995  # fixed-point rounding may move a pixel sitting on a bin edge
+    assert np.array_equal(tile, sync.fold_affine(yw, inverse, sync.fold_weights(yw)))
+
+
+def test_local_peaks_shortlist_finds_the_full_scan_maxima():
+    import scipy.ndimage as ndi
+
+    from provenance.watermark import sync
+
+    r = 200
+    region = ndi.gaussian_filter(np.random.default_rng(6).normal(size=(2 * r + 1, 2 * r + 1)), 1.5)
+    found = sync._local_peaks(region, r)
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    ok = (np.hypot(yy, xx) >= sync._MIN_PERIOD) & ((yy > 0) | ((yy == 0) & (xx > 0)))
+    is_max = ndi.maximum_filter(region, size=5, mode="wrap") == region
+    cand = np.flatnonzero((ok & is_max).ravel())
+    top = cand[np.argsort(region.ravel()[cand])[::-1][: sync._PEAKS]]
+    assert np.array_equal(found[:, 2], region.ravel()[top])
+    assert np.array_equal(found[:, 0] + r, top // (2 * r + 1))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import scipy.fft as sfft
@@ -68,15 +69,25 @@ def whiten(y: np.ndarray) -> np.ndarray:
     """High-pass and locally normalise luminance `y` (float32 (H, W), H and W multiples of 8)."""
     h, w = y.shape
     spec = sfft.rfft2(y, workers=_WORKERS)
-    fy = np.fft.fftfreq(h).astype(np.float32)[:, None]
-    fx = np.fft.rfftfreq(w).astype(np.float32)[None, :]
-    spec *= 1.0 - np.exp(-(fy * fy + fx * fx) / np.float32(_HIGHPASS_CUTOFF**2))
+    spec *= _highpass_gain(h, w)
     hp = sfft.irfft2(spec, s=(h, w), workers=_WORKERS).astype(np.float32, copy=False)
     blocks = hp.reshape(h // 8, 8, w // 8, 8)
-    sd = np.sqrt(np.mean(blocks * blocks, axis=(1, 3))) + np.float32(1.0)
+    # RMS of each 8x8 block (row sums first: contiguous reductions are 3x faster than axis=(1, 3)).
+    energy = np.square(hp).reshape(h // 8, 8, w).sum(axis=1).reshape(h // 8, w // 8, 8).sum(axis=2)
+    sd = np.sqrt(energy * np.float32(1 / 64)) + np.float32(1.0)
     blocks /= sd[:, None, :, None]
     np.clip(hp, -_CLIP_SD, _CLIP_SD, out=hp)
     return hp
+
+
+@lru_cache(maxsize=8)
+def _highpass_gain(h: int, w: int) -> np.ndarray:
+    """Gaussian high-pass gain on the rfft2 grid of an (h, w) image (read-only, cached per shape)."""
+    fy = np.fft.fftfreq(h).astype(np.float32)[:, None]
+    fx = np.fft.rfftfreq(w).astype(np.float32)[None, :]
+    gain = 1.0 - np.exp(-(fy * fy + fx * fx) / np.float32(_HIGHPASS_CUTOFF**2))
+    gain.flags.writeable = False
+    return gain
 
 
 def fold_identity(yw: np.ndarray) -> np.ndarray:
@@ -91,17 +102,32 @@ def fold_identity(yw: np.ndarray) -> np.ndarray:
 
 
 _FIXED = 1 << 16
+#: Offset added to every sample before folding so that one weighted bincount yields both the
+#: sums and the counts (``count = round(total / offset)``): exact while ``|sum| < offset / 2``,
+#: which whitened samples (``|x| <= _CLIP_SD``) guarantee for fewer than 8192 per tile pixel.
+_COUNT_OFFSET = float(1 << 16)
 
 
-def fold_affine(yw: np.ndarray, inverse: np.ndarray) -> np.ndarray:
-    """Fold `yw` into one tile along a lattice.
+def fold_weights(yw: np.ndarray) -> np.ndarray:
+    """`yw` prepared for :func:`fold_affine`: float64, offset by the count marker. Make it once per image."""
+    return yw.astype(np.float64).ravel() + _COUNT_OFFSET
+
+
+def fold_affine(yw: np.ndarray, inverse: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Fold `yw` into one tile along a lattice: the mean of the samples that land on each tile pixel.
 
     Parameters
     ----------
+    yw : (H, W) ndarray
+        Whitened luminance (values within +-``_CLIP_SD``).
     inverse : (2, 2) ndarray
         Maps image offsets ``(dy, dx)`` to tile coordinates ``(uy, ux)`` in tile pixels.
+    weights : ndarray, optional
+        ``fold_weights(yw)``, when several lattices are folded from one image.
     """
     h, w = yw.shape
+    if weights is None:
+        weights = fold_weights(yw)
     ys = np.arange(h, dtype=np.float64) - h / 2
     xs = np.arange(w, dtype=np.float64) - w / 2
     m = inverse * _FIXED
@@ -120,9 +146,9 @@ def fold_affine(yw: np.ndarray, inverse: np.ndarray) -> np.ndarray:
     ux >>= 16
     ux &= TILE - 1
     uy |= ux
-    idx = uy.ravel()
-    sums = np.bincount(idx, weights=yw.ravel(), minlength=TILE * TILE)
-    counts = np.bincount(idx, minlength=TILE * TILE)
+    total = np.bincount(uy.ravel(), weights=weights, minlength=TILE * TILE)
+    counts = np.rint(total / _COUNT_OFFSET)
+    sums = total - counts * _COUNT_OFFSET
     return (sums / np.maximum(counts, 1)).reshape(TILE, TILE).astype(np.float32)
 
 
@@ -136,8 +162,10 @@ def dihedral_spectra(tile: np.ndarray) -> np.ndarray:
     mirrored = tile[:, ::-1]
     variants += [np.rot90(mirrored, k) for k in range(4)]
     spec = sfft.rfft2(np.stack(variants), axes=(-2, -1))
-    mag = np.abs(spec)
-    return spec / np.maximum(mag, 1e-12)
+    inverse_mag = np.float32(1.0) / np.maximum(np.abs(spec), np.float32(1e-12))
+    spec.real *= inverse_mag  # scaling the parts in place: a third of the time of a complex division
+    spec.imag *= inverse_mag
+    return spec
 
 
 @dataclass(frozen=True)
@@ -158,10 +186,12 @@ def search_shifts(spectra: np.ndarray, pattern: KeyedPattern) -> list[ShiftPeak]
     """
     n = len(pattern.pilot_index)
     flat = spectra.reshape(DIHEDRAL, -1)
-    z = np.zeros((DIHEDRAL, TILE, TILE), dtype=np.complex64)
-    rows, cols = np.divmod(pattern.pilot_index, _HALF)
-    z[:, rows, cols] = flat[:, pattern.pilot_index] * np.conj(pattern.pilot_phase)
-    corr = sfft.ifft2(z, axes=(-2, -1)).real * (TILE * TILE / np.sqrt(n / 2.0))
+    z = np.zeros((DIHEDRAL, TILE * _HALF), dtype=np.complex64)
+    z[:, pattern.pilot_index] = flat[:, pattern.pilot_index] * np.conj(pattern.pilot_phase)
+    # The pilot avoids columns 0 and TILE/2, so the real part of the one-sided inverse FFT is
+    # half the Hermitian (real) inverse: one real transform instead of a complex one.
+    corr = sfft.irfft2(z.reshape(DIHEDRAL, TILE, _HALF), s=(TILE, TILE), axes=(-2, -1))
+    corr *= np.float32(0.5 * TILE * TILE / np.sqrt(n / 2.0))
     peaks = []
     for v in range(DIHEDRAL):
         c = corr[v]
@@ -211,16 +241,7 @@ def _autocorrelation(yw: np.ndarray) -> tuple[np.ndarray, int]:
     # Spectral whitening: a periodic tile is a comb of sharp lines, image content is smooth.
     power /= ndi.uniform_filter(power, size=_WHITEN_BINS, mode="wrap") + np.float32(1e-6 * power.mean() + 1e-12)
     np.minimum(power, np.float32(_LINE_CAP), out=power)
-    fy = np.abs(np.fft.fftfreq(h))[:, None]
-    fx = np.fft.rfftfreq(w)[None, :]
-    # Notch JPEG's 8x8 block harmonics (points where both frequencies are multiples of 1/8).
-    near_y = np.abs(fy * 8 - np.round(fy * 8)) * h / 8 < 1.5
-    near_x = np.abs(fx * 8 - np.round(fx * 8)) * w / 8 < 1.5
-    power[near_y & near_x] = 0
-    power[np.hypot(fy, fx) < 0.03] = 0
-    # The window's borders (and JPEG block edges) put energy on the frequency axes: drop them.
-    power[np.abs(fy[:, 0]) * h < 2.5, :] = 0
-    power[:, fx[0] * w < 2.5] = 0
+    power *= _acf_keep(h, w)
     acf = sfft.irfft2(power, s=(h, w), workers=_WORKERS)
     r = int(min(_MAX_LAG, h // 2 - 1, w // 2 - 1))
     rows = np.arange(-r, r + 1) % h
@@ -229,16 +250,60 @@ def _autocorrelation(yw: np.ndarray) -> tuple[np.ndarray, int]:
     return region / max(float(region[r, r]), 1e-12), r
 
 
-def _local_peaks(region: np.ndarray, r: int) -> np.ndarray:
-    """Strongest local maxima (dy, dx, value) in the upper half plane beyond the minimum period."""
+@lru_cache(maxsize=8)
+def _acf_keep(h: int, w: int) -> np.ndarray:
+    """1 where the power spectrum of an (h, w) window enters the autocorrelation, else 0 (cached per shape)."""
+    fy = np.abs(np.fft.fftfreq(h))[:, None]
+    fx = np.fft.rfftfreq(w)[None, :]
+    # Notch JPEG's 8x8 block harmonics (points where both frequencies are multiples of 1/8).
+    near_y = np.abs(fy * 8 - np.round(fy * 8)) * h / 8 < 1.5
+    near_x = np.abs(fx * 8 - np.round(fx * 8)) * w / 8 < 1.5
+    drop = (near_y & near_x) | (np.hypot(fy, fx) < 0.03)
+    # The window's borders (and JPEG block edges) put energy on the frequency axes: drop them.
+    drop |= (fy * h < 2.5) | (fx * w < 2.5)
+    keep = (~drop).astype(np.float32)
+    keep.flags.writeable = False
+    return keep
+
+
+@lru_cache(maxsize=4)
+def _peak_domain(r: int) -> np.ndarray:
+    """Flat indices of the lags a lattice peak may sit at: upper half plane, beyond the minimum period."""
     yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
     ok = (np.hypot(yy, xx) >= _MIN_PERIOD) & ((yy > 0) | ((yy == 0) & (xx > 0)))
-    is_max = ndi.maximum_filter(region, size=5, mode="wrap") == region
-    cand = np.flatnonzero((ok & is_max).ravel())
-    vals = region.ravel()[cand]
-    top = cand[np.argsort(vals)[::-1][:_PEAKS]]
-    py, px = np.divmod(top, 2 * r + 1)
-    return np.stack([py - r, px - r, region.ravel()[top]], axis=1)
+    idx = np.flatnonzero(ok.ravel())
+    idx.flags.writeable = False
+    return idx
+
+
+_NEIGHBOURS_5 = np.stack(np.mgrid[-2:3, -2:3], axis=-1).reshape(-1, 2)
+_NEIGHBOURS_3 = np.stack(np.mgrid[-1:2, -1:2], axis=-1).reshape(-1, 2)  # row-major: (-1,-1), (-1,0), ...
+_PEAK_SHORTLIST = 4096
+
+
+def _local_peaks(region: np.ndarray, r: int) -> np.ndarray:
+    """Strongest local maxima (dy, dx, value) in the upper half plane beyond the minimum period.
+
+    A local maximum is the largest value of its 5x5 neighbourhood (cyclic). Only the
+    ``_PEAK_SHORTLIST`` largest values are examined: when at least ``_PEAKS`` maxima are among
+    them, no maximum outside can rank higher, so the answer is that of a full scan.
+    """
+    n = 2 * r + 1
+    flat = region.ravel()
+    domain = _peak_domain(r)
+    vals = flat[domain]
+    k = min(_PEAK_SHORTLIST, len(vals))
+    while True:
+        cand = domain[np.argpartition(vals, len(vals) - k)[len(vals) - k :]] if k < len(vals) else domain
+        py, px = np.divmod(cand, n)
+        neigh = region[(py[:, None] + _NEIGHBOURS_5[:, 0]) % n, (px[:, None] + _NEIGHBOURS_5[:, 1]) % n]
+        cand = cand[flat[cand] >= neigh.max(axis=1)]
+        if len(cand) >= _PEAKS or k == len(vals):
+            break
+        k = min(4 * k, len(vals))
+    top = cand[np.argsort(flat[cand])[::-1][:_PEAKS]]
+    py, px = np.divmod(top, n)
+    return np.stack([py - r, px - r, flat[top]], axis=1)
 
 
 def _refine(region: np.ndarray, r: int, basis: np.ndarray) -> tuple[np.ndarray, float]:
@@ -250,8 +315,8 @@ def _refine(region: np.ndarray, r: int, basis: np.ndarray) -> tuple[np.ndarray, 
     ok = (np.max(np.abs(pts), axis=1) <= r - 2) & (iy >= 1) & (iy < 2 * r) & (ix >= 1) & (ix < 2 * r)
     mn, iy, ix = mn[ok], iy[ok], ix[ok]
     # Move each point to the largest value of its 3x3 neighbourhood.
-    win = np.stack([region[iy + dy, ix + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
-    j = np.argmax(win, axis=0)
+    win = region[iy[:, None] + _NEIGHBOURS_3[:, 0], ix[:, None] + _NEIGHBOURS_3[:, 1]]
+    j = np.argmax(win, axis=1)
     iy, ix = iy - 1 + j // 3, ix - 1 + j % 3
     ok = (iy >= 1) & (iy < 2 * r) & (ix >= 1) & (ix < 2 * r)
     mn, iy, ix = mn[ok], iy[ok], ix[ok]
@@ -306,8 +371,7 @@ def _acf_at(region: np.ndarray, r: int, pts: np.ndarray) -> np.ndarray:
     out = np.full(len(pts), -np.inf)
     ok = (iy >= 1) & (iy < 2 * r) & (ix >= 1) & (ix < 2 * r)
     if np.any(ok):
-        stack = [region[iy[ok] + dy, ix[ok] + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
-        out[ok] = np.max(stack, axis=0)
+        out[ok] = region[iy[ok, None] + _NEIGHBOURS_3[:, 0], ix[ok, None] + _NEIGHBOURS_3[:, 1]].max(axis=1)
     return out
 
 
@@ -339,7 +403,7 @@ def _promote(region: np.ndarray, r: int, basis: np.ndarray, noise: float) -> np.
     """
     for _ in range(2):
         halves = [basis[0] / 2, basis[1] / 2, (basis[0] + basis[1]) / 2]
-        vals = np.array([float(_acf_at(region, r, np.stack([h, -h]))[0]) for h in halves])
+        vals = _acf_at(region, r, np.stack(halves))
         best = int(np.argmax(vals))
         runner_up = float(np.max(np.delete(vals, best)))
         if vals[best] < _PROMOTE_Z * noise or vals[best] < 3 * max(runner_up, 0.0) or np.hypot(
@@ -394,11 +458,14 @@ def scored_lattices(yw: np.ndarray, *, limit: int = 5) -> list[tuple[np.ndarray,
         if partners:
             proposals.append(np.stack([v1, vecs[max(partners, key=lambda j: vals[j])]]))
     scored: list[tuple[float, np.ndarray]] = []
+    seen: set[bytes] = set()
     for proposal in proposals:
         proposal = _reduce(proposal)
-        if not _plausible(proposal):
+        if not _plausible(proposal) or proposal.tobytes() in seen:  # an exact repeat scores the same
             continue
-        for basis in (proposal, _promote(region, r, proposal, noise)):
+        seen.add(proposal.tobytes())
+        promoted = _promote(region, r, proposal, noise)
+        for basis in (proposal,) if promoted is proposal else (proposal, promoted):
             basis = _reduce(_refine(region, r, basis)[0])
             if _plausible(basis):
                 scored.append((_lattice_score(region, r, basis, noise), basis))
