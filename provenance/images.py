@@ -111,6 +111,19 @@ def check_image_array(image: np.ndarray, *, name: str = "image") -> np.ndarray:
     return image
 
 
+def _allow_in_pillow(max_pixels: int) -> None:
+    """Let Pillow open every image our own limit allows.
+
+    Pillow refuses images over ``2 * Image.MAX_IMAGE_PIXELS`` (179 MP by default) while
+    opening them, before our check could answer. When an operator raises
+    ``PROVENANCE_MAX_PIXELS`` above that, Pillow's process-wide guard is raised to match; it
+    is never lowered, and our limit is still checked before any pixel is decoded.
+    """
+    guard = Image.MAX_IMAGE_PIXELS
+    if guard is not None and 2 * guard < max_pixels:
+        Image.MAX_IMAGE_PIXELS = -(-max_pixels // 2)
+
+
 def _open(source: ImageSource) -> Image.Image:
     if isinstance(source, (bytes, bytearray, memoryview)):
         if len(source) == 0:
@@ -195,6 +208,7 @@ def decode_image(
     ImageTooLargeError
         If it has more than `max_pixels` pixels.
     """
+    _allow_in_pillow(max_pixels)
     im = _open(source)
     try:
         width, height = im.size
