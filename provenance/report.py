@@ -540,7 +540,7 @@ class Verifier:
                 raise InvalidImageError(f"{exc} The file looks like {mime} but its pixels cannot be read.") from exc
             return None, f"The image data is corrupt ({exc}), so no watermark search was made."
 
-    def _watermark(self, pixels: np.ndarray | None, is_image: bool, why_not: str | None) -> WatermarkSection:
+    def _watermark(self, pixels: np.ndarray | None, is_image: bool, why_not: str | None, search: str) -> WatermarkSection:
         if not is_image:
             return WatermarkSection("not_applicable", "Watermarks are not applicable to this file type (not an image).")
         if pixels is None:
@@ -554,7 +554,7 @@ class Verifier:
             )
         best = None
         for n, key in enumerate(self.keyring, start=1):
-            result = watermark.detect(pixels, key=key.secret, search=self.settings.watermark_search)
+            result = watermark.detect(pixels, key=key.secret, search=search)
             if result.detected:
                 p = min(1.0, result.p_value * len(self.keyring))
                 payload = result.payload or b""
@@ -566,24 +566,23 @@ class Verifier:
                     keys_tried=n, key_id=key.key_id, stamp_id=stamp_id, payload=payload.hex(), p_value=p,
                     score=result.score, strength=evidence_strength(p), scale=result.scale,
                     rotation_degrees=result.rotation_degrees, mirrored=result.mirrored,
-                    search=self.settings.watermark_search,
+                    search=search,
                 )
             if best is None or result.score > best.score:
                 best = result
         keys = len(self.keyring)
-        quick = self.settings.watermark_search == "quick"
+        quick = search == "quick"
         return WatermarkSection(
             "not_detected",
             f"No watermark of ours was found (searched with {keys} key{'s' if keys > 1 else ''}). "
             + ("The image may never have been stamped, or was changed too much."
                if not quick else
-               "Only a quick search was made (PROVENANCE_WATERMARK_SEARCH=quick): resized or rotated copies "
-               "are not looked for."),
+               "Only a quick search was made (search=quick): resized or rotated copies are not looked for."),
             keys_tried=keys,
             p_value=None if best is None else min(1.0, best.p_value * keys),
             score=None if best is None else best.score,
             strength="no evidence",
-            search=self.settings.watermark_search,
+            search=search,
         )
 
     def _registry(
@@ -746,7 +745,7 @@ class Verifier:
 
     # ---- public
 
-    def verify(self, source: VerifySource, *, name: str | None = None) -> VerificationReport:
+    def verify(self, source: VerifySource, *, name: str | None = None, search: str | None = None) -> VerificationReport:
         """Verify one file.
 
         Parameters
@@ -755,6 +754,9 @@ class Verifier:
             An image, or any file C2PA can carry credentials in (PDF, MP4, WAV, ...).
         name : str, optional
             The file name to report (default: the path's name).
+        search : {"full", "quick"}, optional
+            The watermark search for this file (default ``PROVENANCE_WATERMARK_SEARCH``):
+            ``quick`` skips the search for resized and rotated copies.
 
         Returns
         -------
@@ -763,7 +765,8 @@ class Verifier:
         Raises
         ------
         InvalidInputError
-            If the file is empty, missing, a folder, or of no type provenance can read.
+            If the file is empty, missing, a folder, or of no type provenance can read, or
+            `search` is not a search mode.
         InvalidImageError
             If an image's pixels are corrupt (PNG, JPEG, WebP, GIF, TIFF, BMP).
         ImageTooLargeError
@@ -775,6 +778,9 @@ class Verifier:
         """
         started = time.perf_counter()
         checked_at = datetime.now().astimezone()
+        search = self.settings.watermark_search if search is None else search
+        if search not in watermark.SEARCH_MODES:
+            raise InvalidInputError(f"search must be one of {', '.join(watermark.SEARCH_MODES)}; got {search!r}.")
         data, name = _read_source(source, name)
         sha256 = hashlib.sha256(data).hexdigest()
         mime = detect_mime_type(data[:SNIFF_BYTES])
@@ -786,7 +792,7 @@ class Verifier:
         is_image = mime.startswith("image/") and mime != "image/svg+xml"
         manifest = read_manifest(data, mime=mime, settings=self.settings, extra_trust_anchors=self._anchors)
         pixels, why_not = self._pixels(data, mime, manifest.has_manifest) if is_image else (None, None)
-        mark = self._watermark(pixels, is_image, why_not)
+        mark = self._watermark(pixels, is_image, why_not, search)
         dihedral = pdq_dihedral_hashes(pixels) if pixels is not None else ()
         phash = dihedral[0] if dihedral else None
         reg = self._registry(mark, sha256, phash, manifest)
@@ -824,6 +830,7 @@ def verify(
     settings: Settings | None = None,
     verifier: Verifier | None = None,
     name: str | None = None,
+    search: str | None = None,
 ) -> VerificationReport:
     """Verify one file and return a :class:`VerificationReport`.
 
@@ -837,6 +844,8 @@ def verify(
         A reusable verifier (keys, trust and registry loaded once).
     name : str, optional
         File name to report.
+    search : {"full", "quick"}, optional
+        The watermark search (default ``PROVENANCE_WATERMARK_SEARCH``).
 
     Raises
     ------
@@ -844,6 +853,6 @@ def verify(
         See :meth:`Verifier.verify` and :class:`Verifier`.
     """
     if verifier is not None:
-        return verifier.verify(source, name=name)
+        return verifier.verify(source, name=name, search=search)
     with Verifier(settings) as own:
-        return own.verify(source, name=name)
+        return own.verify(source, name=name, search=search)

@@ -60,6 +60,13 @@ def test_stamp_then_verify_json(runner: CliRunner, env: dict, photo: Path, tmp_p
     report = record["report"]
     assert report["verdict"]["code"] == "ai_generated_trusted"
     assert report["watermark"]["stamp_id"] == line["stamp"]["stamp_id"] == report["registry"]["record"]["stamp_id"]
+    assert report["watermark"]["search"] == "full"
+
+    quick = runner.invoke(main, ["verify", str(out), "--json", "--search", "quick"], env=env)
+    assert quick.exit_code == EXIT_OK, quick.output
+    assert _lines(quick.stdout)[0]["report"]["watermark"]["search"] == "quick"
+    bad = runner.invoke(main, ["verify", str(out), "--search", "fast"], env=env)
+    assert bad.exit_code == EXIT_USAGE and "'fast' is not one of 'full', 'quick'" in bad.stderr
 
 
 def test_verify_folder_text_output_and_partial_failure(

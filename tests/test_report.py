@@ -365,3 +365,10 @@ def test_quick_watermark_search_is_set_by_settings_and_reported(settings: Settin
     with Verifier(settings, use_registry=False) as full:
         found = full.verify(resized, name="resized.jpg")
     assert found.watermark.detected and found.watermark.to_dict()["search"] == "full"
+    # A per-call search overrides the setting, both ways; an unknown one is refused.
+    with Verifier(replace(settings, watermark_search="quick"), use_registry=False) as quick:
+        assert quick.verify(resized, name="resized.jpg", search="full").watermark.detected
+    with Verifier(settings, use_registry=False) as full:
+        assert full.verify(resized, name="resized.jpg", search="quick").watermark.search == "quick"
+        with pytest.raises(InvalidInputError, match="full, quick"):
+            full.verify(resized, search="fast")

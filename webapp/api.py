@@ -36,6 +36,7 @@ OPENAPI_PATH = Path(__file__).resolve().parent / "openapi.json"
 
 _STAMP_ID = re.compile(r"[0-9a-fA-F]{16}")
 _STAMP_FIELDS = ("file", "generator", "format", "prompt_hash", "title", "response", "name")
+_SEARCH_MODES = ("full", "quick")
 _SUFFIX = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/tiff": "tif"}
 
 
@@ -51,16 +52,20 @@ def verify() -> Response:
     would help someone evade a bank. A ``match`` or ``admin`` token gets the full report.
     """
     full = optional_token("match")
-    check_fields(("file", "name"))
+    check_fields(("file", "name", "search"))
+    search = request.values.get("search") or None  # query parameter or form field
+    if search is not None and search not in _SEARCH_MODES:
+        raise AppError(400, "invalid_input", f"'search' must be 'full' or 'quick'; got {search[:20]!r}.")
     upload = read_upload()
-    report = get_services().verifier.verify(upload.data, name=upload.name)
+    report = get_services().verifier.verify(upload.data, name=upload.name, search=search)
     response = jsonify(report.to_dict(public=not full))
     response.headers["X-Provenance-View"] = "full" if full else "public"
     response.headers["Vary"] = "Authorization"
     return response
 
 
-def _stamp_value(name: str) -> str | None:
+def _field(name: str) -> str | None:
+    """A form field (multipart uploads) or query parameter (raw bodies); None when absent or empty."""
     source = request.form if (request.mimetype or "") in FORM_CONTENT_TYPES else request.args
     value = source.get(name)
     return value if value not in (None, "") else None
@@ -71,10 +76,10 @@ def stamp() -> Response:
     """Watermark, sign and record the uploaded image; return the stamped file (or JSON with it)."""
     token = require_token("stamp")
     check_fields(_STAMP_FIELDS)
-    generator = _stamp_value("generator")
+    generator = _field("generator")
     if generator is None:
         raise AppError(400, "missing_field", "Say which model or service made the image: field 'generator', e.g. 'my-model 2.1'.")
-    want = (_stamp_value("response") or "").lower()
+    want = (_field("response") or "").lower()
     if want not in ("", "file", "json"):
         raise AppError(400, "invalid_input", "Field 'response' must be 'file' (the stamped file) or 'json'.")
     if want == "":  # an explicit 'Accept: application/json' asks for JSON; anything else gets the file
@@ -85,10 +90,10 @@ def stamp() -> Response:
     result = get_services().stamper.stamp_image(
         upload.data,
         generator=generator,
-        output_format=_stamp_value("format") or "PNG",
-        prompt_hash=_stamp_value("prompt_hash"),
+        output_format=_field("format") or "PNG",
+        prompt_hash=_field("prompt_hash"),
         requester=requester(token),
-        title=_stamp_value("title") or upload.name,
+        title=_field("title") or upload.name,
     )
     location = url_for("api.get_stamp", stamp_id=result.stamp_id)
     filename = f"{result.stamp_id}.{_SUFFIX.get(result.mime, 'bin')}"

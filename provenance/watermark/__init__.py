@@ -15,7 +15,7 @@ folding, shift search), :mod:`.embedding` and :mod:`.detection`.
 from __future__ import annotations
 
 from .coding import MAX_PAYLOAD_BYTES
-from .detection import SCORE_THRESHOLD, WatermarkResult, detect, false_positive_bound
+from .detection import SCORE_THRESHOLD, SEARCH_MODES, WatermarkResult, detect, false_positive_bound
 from .embedding import DEFAULT_PSNR, MIN_EMBED_SIDE, embed
 
 ALGORITHM = "io.github.provenance.watermark.v1"
@@ -26,6 +26,7 @@ __all__ = [
     "MAX_PAYLOAD_BYTES",
     "MIN_EMBED_SIDE",
     "SCORE_THRESHOLD",
+    "SEARCH_MODES",
     "WatermarkResult",
     "detect",
     "embed",

@@ -53,6 +53,24 @@ def test_verify_unmarked_photo(client, media) -> None:
     assert r.status_code == 200 and r.get_json()["verdict"]["code"] == "no_signals"
 
 
+def test_verify_search_mode_per_request(client, media) -> None:
+    # A resized, metadata-stripped copy: only the full search finds the lattice of a resized tile.
+    with Image.open(io.BytesIO(media.stripped_jpeg)) as im:
+        small = im.resize((im.width * 3 // 4, im.height * 3 // 4), Image.LANCZOS)
+        out = io.BytesIO()
+        small.save(out, "JPEG", quality=90)
+    resized = out.getvalue()
+    full = client.post("/api/v1/verify", data=resized, content_type="image/jpeg").get_json()
+    assert full["watermark"]["status"] == "detected" and full["watermark"]["search"] == "full"
+    quick = client.post("/api/v1/verify?search=quick", data=resized, content_type="image/jpeg").get_json()
+    assert quick["watermark"]["status"] == "not_detected" and quick["watermark"]["search"] == "quick"
+    assert "quick search" in quick["watermark"]["explanation"]
+    as_field = client.post("/api/v1/verify", **form({"file": (io.BytesIO(resized), "r.jpg"), "search": "quick"}))
+    assert as_field.get_json()["watermark"]["search"] == "quick"
+    bad = client.post("/api/v1/verify?search=fast", data=resized, content_type="image/jpeg")
+    assert error_of(bad) == (400, "invalid_input") and "'full' or 'quick'" in bad.get_json()["error"]["message"]
+
+
 def test_verify_reads_non_image_formats(client, shared_dir: Path) -> None:
     pdf = (shared_dir / "c2pa-fixtures" / "py_pdf-file.pdf").read_bytes()
     r = client.post("/api/v1/verify", **form({"file": (io.BytesIO(pdf), "doc.pdf")}))
