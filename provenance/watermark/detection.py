@@ -172,14 +172,12 @@ def detect(image: np.ndarray, *, key: bytes | str, search: str = "full") -> Wate
     decodes = 0
     best: tuple[ShiftPeak, np.ndarray] | None = None
 
-    # Luminance of the analysed window only (a per-pixel map, so crop first). The quick look's
-    # window is the centre of the full one.
-    y = luminance(_window(image))
+    # Luminance of the analysed window only (a per-pixel map, so crop first).
     quick = min(image.shape[:2]) // 8 * 8 > QUICK_WINDOW
     if quick:
         # Quick look: the unchanged grid in the centre window. Most stamped images arrive
         # re-encoded or cropped but not resized, and are found here.
-        spectra = dihedral_spectra(fold_identity(whiten(_window(y, QUICK_WINDOW))))
+        spectra = dihedral_spectra(fold_identity(whiten(luminance(_window(image, QUICK_WINDOW)))))
         peak = search_shifts(spectra, pattern)[0]
         best = (peak, identity)
         if peak.score >= SCORE_THRESHOLD:
@@ -188,7 +186,7 @@ def detect(image: np.ndarray, *, key: bytes | str, search: str = "full") -> Wate
             if payload is not None:
                 return _found(payload, peak, identity, 1, decodes)
 
-    yw = whiten(y)
+    yw = whiten(luminance(_window(image)))
     lattices: list[np.ndarray] | None = None
     weights: np.ndarray | None = None  # fold_affine's bincount input: made once
     max_geometries = MAX_GEOMETRIES if search == "full" else 1
