@@ -55,6 +55,7 @@ _PREV = np.empty((_STATES, 2), dtype=np.int64)
 for _ns in range(_STATES):
     _PREV[_ns] = [(_ns >> 1), (_ns >> 1) | (_STATES >> 1)]
 _PREV_SYMBOLS = np.stack([_SYMBOLS[_PREV[:, i], np.arange(_STATES) & 1] for i in range(2)], axis=1)  # (64, 2, 3)
+_PREV_SYMBOLS_64 = _PREV_SYMBOLS.astype(np.float64)
 
 
 def _crc(salt: bytes, length: int, body: bytes) -> int:
@@ -112,12 +113,12 @@ def _viterbi(soft: np.ndarray) -> np.ndarray:
     metric = np.full(_STATES, -np.inf, dtype=np.float64)
     metric[0] = 0.0
     choices = np.empty((steps, _STATES), dtype=np.uint8)
+    branches = np.einsum("sij,tj->tsi", _PREV_SYMBOLS_64, soft)  # (steps, 64, 2), all at once
     for t in range(steps):
-        branch = _PREV_SYMBOLS @ soft[t]  # (64, 2)
-        cand = metric[_PREV] + branch
-        pick = np.argmax(cand, axis=1)
+        cand = metric[_PREV] + branches[t]
+        pick = cand[:, 1] > cand[:, 0]  # ties keep the first predecessor
         choices[t] = pick
-        metric = cand[np.arange(_STATES), pick]
+        metric = np.where(pick, cand[:, 1], cand[:, 0])
     state = 0  # terminated with zero tail
     bits = np.empty(steps, dtype=np.uint8)
     for t in range(steps - 1, -1, -1):
