@@ -194,23 +194,38 @@ def _jarosz_window(old_side: int, new_side: int = 64) -> int:
     return (old_side + 2 * new_side - 1) // (2 * new_side)
 
 
-def _box_1d(x: np.ndarray, window: int, axis: int) -> np.ndarray:
-    """The reference's ``box1DFloat`` along `axis`.
+def _box_rows(x: np.ndarray, window: int, out: np.ndarray) -> np.ndarray:
+    """The reference's ``box1DFloat`` along each row of `x`, written to `out` (which may be `x`).
 
     Output ``i`` is the mean of inputs ``i - (window - half) .. i + half - 1``
     with ``half = (window + 2) // 2``, clipped to the array: a window that
     shrinks at the ends, exactly as the reference's four phases compute it.
+
+    Parameters
+    ----------
+    x : (M, N) float32 or float64 ndarray
+    window : int
+    out : (M, N) float64 ndarray
+
+    Returns
+    -------
+    (M, N) float64 ndarray
+        `out`.
     """
-    n = x.shape[axis]
+    n = x.shape[1]
     half = (window + 2) // 2
+    # uniform_filter1d with zero padding gives sum / window over the same (uncentred) span;
+    # origin -1 moves even windows one step right, as the reference's are. It reads float32
+    # rows as float64, so no converted copy of the image is needed.
+    uniform_filter1d(x, window, axis=1, output=out, mode="constant", cval=0.0, origin=(window % 2) - 1)
+    # Rescale to a mean over the clipped window, which is shorter only near the ends: the
+    # factor window / count is exactly 1 elsewhere, so only those few columns are touched.
     idx = np.arange(n)
     count = np.minimum(idx + half - 1, n - 1) - np.maximum(idx - (window - half), 0) + 1
-    # uniform_filter1d with zero padding gives sum / window over the same (uncentred) span;
-    # origin -1 moves even windows one step right, as the reference's are.
-    sums = uniform_filter1d(x, window, axis=axis, mode="constant", cval=0.0, origin=(window % 2) - 1)
-    shape = [1] * x.ndim
-    shape[axis] = n
-    return sums * (window / count).reshape(shape)
+    ends = np.flatnonzero(count != window)
+    if ends.size:
+        out[:, ends] *= window / count[ends]
+    return out
 
 
 def _downsample_64(luma: np.ndarray) -> np.ndarray:
@@ -226,10 +241,11 @@ def _downsample_64(luma: np.ndarray) -> np.ndarray:
     # Box filters along different axes commute, so the reference's row, column, row, column
     # passes equal two row passes then two column passes. After the row passes only the 64
     # kept columns matter; filter those, transposed so each pass runs along contiguous memory.
-    x = luma.astype(np.float64)
-    x = _box_1d(_box_1d(x, win_along_rows, axis=1), win_along_rows, axis=1)
+    # Every pass after the first works in place.
+    x = np.empty((rows, cols), dtype=np.float64)
+    _box_rows(_box_rows(luma, win_along_rows, x), win_along_rows, x)
     x = np.ascontiguousarray(x[:, keep_cols].T)
-    x = _box_1d(_box_1d(x, win_along_cols, axis=1), win_along_cols, axis=1)
+    _box_rows(_box_rows(x, win_along_cols, x), win_along_cols, x)
     return np.ascontiguousarray(x[:, keep_rows].T)
 
 

@@ -136,6 +136,42 @@ def test_does_not_modify_caller_array(bridge):
     assert np.array_equal(before, bridge)
 
 
+def _plain_downsample_64(luma: np.ndarray) -> np.ndarray:
+    """The Jarosz filter written plainly: full float64 copies, each pass along any axis, then decimation."""
+    from scipy.ndimage import uniform_filter1d
+
+    def box(x, window, axis):
+        n = x.shape[axis]
+        half = (window + 2) // 2
+        idx = np.arange(n)
+        count = np.minimum(idx + half - 1, n - 1) - np.maximum(idx - (window - half), 0) + 1
+        sums = uniform_filter1d(x, window, axis=axis, mode="constant", cval=0.0, origin=(window % 2) - 1)
+        shape = [1, 1]
+        shape[axis] = n
+        return sums * (window / count).reshape(shape)
+
+    rows, cols = luma.shape
+    x = luma.astype(np.float64)
+    x = box(box(x, hashing._jarosz_window(cols), 1), hashing._jarosz_window(cols), 1)
+    x = box(box(x, hashing._jarosz_window(rows), 0), hashing._jarosz_window(rows), 0)
+    keep_rows = (((np.arange(64) + 0.5) * rows) / 64).astype(np.intp)
+    keep_cols = (((np.arange(64) + 0.5) * cols) / 64).astype(np.intp)
+    return x[np.ix_(keep_rows, keep_cols)]
+
+
+def test_downsample_equals_plain_filter_bit_for_bit(rng):
+    # The in-place passes over the kept columns only must give the very same floats as the plain
+    # filter: stripes make many DCT coefficients zero up to rounding, and their hash bits then
+    # follow the exact floats (a different summation order flips dozens of them).
+    shapes = [(512, 512), (512, 383), (257, 511), (100, 5), (5, 64), (64, 65), (129, 128), (7, 300)]
+    for rows, cols in shapes + [tuple(rng.integers(5, 513, size=2)) for _ in range(20)]:
+        noise = rng.integers(0, 256, (rows, cols, 3), dtype=np.uint8)
+        stripes = np.repeat(((np.arange(cols) // 3) % 2 * 200 + 20).astype(np.uint8)[None, :, None], rows, axis=0)
+        for image in (noise, np.repeat(stripes, 3, axis=2)):
+            luma = hashing._luma(image)
+            assert np.array_equal(hashing._downsample_64(luma), _plain_downsample_64(luma)), (rows, cols)
+
+
 @pytest.mark.parametrize(
     "bad",
     [np.zeros((32, 32), np.uint8), np.zeros((32, 32, 3), np.float64), np.zeros((32, 32, 4), np.uint8), "x.png"],
