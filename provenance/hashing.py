@@ -29,11 +29,10 @@ from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
-from PIL import Image
 from scipy.ndimage import uniform_filter1d
 
 from .errors import InvalidInputError
-from .images import DEFAULT_MAX_PIXELS, REDUCING_GAP, ImageSource, check_rgb_uint8, decode_image
+from .images import DEFAULT_MAX_PIXELS, ImageSource, check_rgb_uint8, decode_image, shrink_image
 
 __all__ = [
     "MIN_QUALITY",
@@ -278,21 +277,10 @@ def _luma(image: np.ndarray) -> np.ndarray:
     return image @ _LUMA
 
 
-def _shrink(image: np.ndarray, max_side: int = MAX_SIDE) -> np.ndarray:
-    """Shrink an RGB array so its longer side is at most `max_side`, as the reference tools do."""
-    height, width = image.shape[:2]
-    if max(height, width) <= max_side:
-        return image
-    im = Image.fromarray(image)
-    # As for files: reduce() by the integer factor first, then resample the rest
-    # (1024 -> 512 px: 2.5 ms instead of 24 ms for a full bicubic pass).
-    im.thumbnail((max_side, max_side), reducing_gap=REDUCING_GAP)
-    return np.asarray(im)
-
-
 def _dct_and_quality(image: np.ndarray) -> tuple[np.ndarray | None, int]:
     """Return the 16x16 DCT block (None if too small to hash) and the quality of an RGB array."""
-    image = _shrink(image)
+    # Shrink to at most 512 px a side, as the reference tools do (a no-op for a shrunk image).
+    image = shrink_image(image, MAX_SIDE)
     if min(image.shape[:2]) < _MIN_HASHABLE_SIDE:
         return None, 0
     buffer64 = _downsample_64(_luma(image))
@@ -328,7 +316,7 @@ def pdq_hash(image: np.ndarray) -> PerceptualHash:
     return PerceptualHash(_digest_from_dct(dct), quality)
 
 
-def pdq_dihedral_hashes(image: np.ndarray) -> tuple[PerceptualHash, ...]:
+def pdq_dihedral_hashes(image: np.ndarray, *, shrunk: np.ndarray | None = None) -> tuple[PerceptualHash, ...]:
     """Compute the PDQ hashes of the 8 rotations and mirror images of an RGB image.
 
     The variants come from the DCT of the original (sign flips and
@@ -339,6 +327,10 @@ def pdq_dihedral_hashes(image: np.ndarray) -> tuple[PerceptualHash, ...]:
     ----------
     image : (H, W, 3) uint8 ndarray
         RGB, channels last. Not modified.
+    shrunk : (h, w, 3) uint8 ndarray, optional
+        `image` already shrunk to :data:`MAX_SIDE`, as
+        :func:`provenance.images.decode_image_and_shrink` gives it: saves shrinking `image`
+        again. It must come from `image`; the hashes are then the same.
 
     Returns
     -------
@@ -354,7 +346,7 @@ def pdq_dihedral_hashes(image: np.ndarray) -> tuple[PerceptualHash, ...]:
         If `image` is not an ``(H, W, 3)`` uint8 array.
     """
     check_rgb_uint8(image)
-    dct, quality = _dct_and_quality(image)
+    dct, quality = _dct_and_quality(image if shrunk is None else shrunk)
     if dct is None:
         return tuple(PerceptualHash(_ZERO_DIGEST, 0) for _ in DIHEDRAL_NAMES)
     variants = (

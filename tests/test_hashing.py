@@ -26,7 +26,7 @@ from provenance.hashing import (
     pdq_hash,
     pdq_hash_file,
 )
-from provenance.images import decode_image, encode_image
+from provenance.images import decode_image, decode_image_and_shrink, encode_image, shrink_image
 
 #: Meta's porting criterion (pdq-reference/README.md) and Meta's own Python test tolerance.
 CONFORMANCE_BITS = 10
@@ -127,6 +127,18 @@ def test_large_array_is_shrunk_like_the_file_path(bridge):
     data = encode_image(big, "JPEG", quality=95)
     assert pdq_hash(big) - pdq_hash_file(data) <= 6
     assert pdq_hash(big) - pdq_hash(bridge) <= 6
+
+
+def test_dihedral_hashes_from_a_shrunk_copy_are_the_same(shared_dir):
+    for name in ("kodim03.png", "kodim07.png"):
+        data = (shared_dir / "samples" / name).read_bytes()
+        big = np.asarray(Image.open(io.BytesIO(data)).convert("RGB").resize((1024, 1024)))
+        for source in (encode_image(big, "JPEG", quality=90), encode_image(big[:, :700], "PNG"), data):
+            decoded = decode_image_and_shrink(source, shrink_to=hashing.MAX_SIDE)
+            assert pdq_dihedral_hashes(decoded.pixels, shrunk=decoded.shrunk) == pdq_dihedral_hashes(decoded.pixels)
+    thin = np.zeros((1100, 2, 3), np.uint8)  # shrinks to 512 x 1: too small to hash, not an error
+    hashes = pdq_dihedral_hashes(thin, shrunk=shrink_image(thin, hashing.MAX_SIDE))
+    assert hashes == pdq_dihedral_hashes(thin) and hashes[0].quality == 0
 
 
 def test_does_not_modify_caller_array(bridge):
