@@ -637,8 +637,8 @@ class Verifier:
             result = self.banks.check(hashes, md5=md5, sha256=sha256)
             return HashMatchSection(status=result.status, matches=result.matches, explanation=result.explanation,
                                     banks_checked=result.banks_checked, **base)
-        matches = self.banks.match((), md5=md5, sha256=sha256)  # not an image: exact hashes only
-        checked = sum(1 for b in self.banks.list() if b.enabled)
+        exact = self.banks.check((), md5=md5, sha256=sha256)  # not an image: exact hashes only
+        matches, checked = exact.matches, exact.banks_checked
         if matches:
             text = f"The file's exact hash is in {len(matches)} bank entr{'ies' if len(matches) > 1 else 'y'}. {REVIEW_NOTE}"
             return HashMatchSection("matched", matches=matches, explanation=text, banks_checked=checked, **base)
