@@ -154,6 +154,18 @@ def test_decode_and_shrink_equals_decode_then_shrink(rng: np.random.Generator) -
         assert max(decoded.shrunk.shape[:2]) <= 512
 
 
+def test_images_become_the_same_arrays_as_numpy_makes(rng: np.random.Generator) -> None:
+    from provenance.images import _as_array
+
+    for shape in [(1, 1), (2, 3), (37, 1), (24, 32), (700, 1024), (1024, 1024), (130, 20_000)]:
+        pixels = rng.integers(0, 256, (*shape, 4), dtype=np.uint8)
+        for mode in ("RGB", "RGBA", "L", "P"):
+            im = Image.fromarray(pixels).convert(mode)
+            got, want = _as_array(im), np.asarray(im)
+            assert got.dtype == want.dtype and got.shape == want.shape and np.array_equal(got, want), (shape, mode)
+            assert not got.flags.writeable  # read-only, like np.asarray of an image
+
+
 def test_shrink_image_keeps_aspect_and_does_not_modify(rgb: np.ndarray) -> None:
     big = np.repeat(np.repeat(rgb, 40, axis=0), 40, axis=1)  # 960 x 1280
     before = big.copy()
