@@ -109,6 +109,33 @@ _ALIASES = {"pdq": "hash", "signal": "hash", "value": "hash", "case": "case_id",
             "listed_at": "date", "added": "date", "type": "kind"}
 _DELTA_MAX = 65_536  # appended PDQ hashes searched by brute force before the index is rebuilt
 
+# The statements every match runs, built once: SQLAlchemy then reuses their compiled form
+# without rebuilding and re-keying a new statement object per request.
+_REFRESH = sa.select(
+    _hash_banks.c.bank_id, _hash_banks.c.name, _hash_banks.c.label, _hash_banks.c.threshold,
+    _hash_banks.c.enabled, _hash_banks.c.version, _hash_banks.c.withdrawals, _hash_banks.c.pdq_count,
+    _hash_banks.c.entry_count,
+)
+_PDQ_DETAILS = sa.select(
+    _bank_entries.c.value, _bank_entries.c.source, _bank_entries.c.case_id, _bank_entries.c.listed_at,
+).where(
+    _bank_entries.c.bank_id == sa.bindparam("bank_id"), _bank_entries.c.kind == "pdq",
+    _bank_entries.c.value.in_(sa.bindparam("values", expanding=True)),
+)
+# A missing digest is bound as NULL, which equals nothing.
+_EXACT = (
+    sa.select(_hash_banks.c.name, _hash_banks.c.label, _hash_banks.c.threshold, _bank_entries.c.kind,
+              _bank_entries.c.value, _bank_entries.c.source, _bank_entries.c.case_id, _bank_entries.c.listed_at)
+    .join(_hash_banks, _hash_banks.c.bank_id == _bank_entries.c.bank_id)
+    .where(
+        _bank_entries.c.bank_id.in_(sa.select(_hash_banks.c.bank_id).where(_hash_banks.c.enabled.is_(True))
+                                    .scalar_subquery()),
+        _hash_banks.c.enabled.is_(True),
+        sa.or_(sa.and_(_bank_entries.c.kind == "md5", _bank_entries.c.value == sa.bindparam("md5")),
+               sa.and_(_bank_entries.c.kind == "sha256", _bank_entries.c.value == sa.bindparam("sha256"))),
+    )
+)
+
 HashListSource = Union[str, os.PathLike, bytes, IO[bytes], IO[str]]
 
 
@@ -996,14 +1023,20 @@ class Banks:
 
     # ---- loading
 
-    def _refresh(self) -> list[_Loaded]:
-        """Bring the loaded banks up to date with the database; return the enabled ones."""
-        with self._lock, self._tx("bank refresh", write=False) as conn:
-            rows = conn.execute(sa.select(
-                _hash_banks.c.bank_id, _hash_banks.c.name, _hash_banks.c.label, _hash_banks.c.threshold,
-                _hash_banks.c.enabled, _hash_banks.c.version, _hash_banks.c.withdrawals, _hash_banks.c.pdq_count,
-            )).all()
-            enabled = {r.bank_id: r for r in rows if r.enabled}
+    def _refresh(self, conn: Connection) -> tuple[list[_Loaded], bool]:
+        """Bring the loaded banks up to date with the database.
+
+        Returns
+        -------
+        list of _Loaded
+            The enabled banks.
+        bool
+            Whether any enabled bank holds MD5 or SHA-256 entries (its ``entry_count`` is more
+            than its ``pdq_count``); without them no exact lookup is needed.
+        """
+        rows = conn.execute(_REFRESH).all()
+        enabled = {r.bank_id: r for r in rows if r.enabled}
+        with self._lock:
             for bank_id in list(self._loaded):
                 if bank_id not in enabled:
                     del self._loaded[bank_id]
@@ -1018,7 +1051,8 @@ class Banks:
                 have.name, have.label, have.threshold = r.name, r.label, int(r.threshold)
                 have.version, have.withdrawals, have.pdq_count = int(r.version), int(r.withdrawals), int(r.pdq_count)
                 self._loaded[bank_id] = have
-            return list(self._loaded.values())
+            loaded = list(self._loaded.values())
+        return loaded, any(r.entry_count > r.pdq_count for r in enabled.values())
 
     def _load(self, conn: Connection, bank_id: int) -> _Loaded:
         e = _bank_entries
@@ -1066,6 +1100,11 @@ class Banks:
         InvalidInputError
             If an argument is malformed.
         """
+        return self._match(hashes, md5=md5, sha256=sha256, variants=variants)[0]
+
+    def _match(self, hashes: PerceptualHash | Sequence[PerceptualHash], *, md5: str | None, sha256: str | None,
+               variants: Sequence[str] | None = None) -> tuple[tuple[BankMatch, ...], int]:
+        """:meth:`match`, and how many enabled banks were checked, from one read transaction."""
         if isinstance(hashes, PerceptualHash):
             hashes = (hashes,)
         hashes = tuple(hashes)
@@ -1078,18 +1117,21 @@ class Banks:
         md5 = None if md5 is None else _check_hex_value(md5, "md5")
         sha256 = None if sha256 is None else _check_hex_value(sha256, "sha256")
         searchable = [i for i, h in enumerate(hashes) if h.is_matchable]
-        loaded = self._refresh()
         found: list[BankMatch] = []
-        if searchable and loaded:
-            queries = check_packed(_pack_hex([hashes[i].to_hex() for i in searchable]), "queries")
-            for bank in loaded:  # a few banks; each search is vectorised over all of the bank's hashes
-                found.extend(self._search_bank(bank, queries, [variants[i] for i in searchable]))
-        if md5 is not None or sha256 is not None:
-            found.extend(self._exact(md5, sha256))
+        with self._tx("bank match", write=False) as conn:
+            loaded, has_exact = self._refresh(conn)
+            if searchable and loaded:
+                queries = check_packed(_pack_hex([hashes[i].to_hex() for i in searchable]), "queries")
+                for bank in loaded:  # a few banks; each search is vectorised over all of the bank's hashes
+                    found.extend(self._search_bank(conn, bank, queries, [variants[i] for i in searchable]))
+            # No enabled bank holds an MD5 or SHA-256 (the common case): nothing to look up.
+            if has_exact and (md5 is not None or sha256 is not None):
+                found.extend(self._exact(conn, md5, sha256))
         found.sort(key=lambda m: (m.distance, m.label, m.bank, m.value))
-        return tuple(found)
+        return tuple(found), len(loaded)
 
-    def _search_bank(self, bank: _Loaded, queries: np.ndarray, names: list[str | None]) -> list[BankMatch]:
+    def _search_bank(self, conn: Connection, bank: _Loaded, queries: np.ndarray,
+                     names: list[str | None]) -> list[BankMatch]:
         hits = bank.index.search(queries, bank.threshold)
         codes = [bank.index.codes[hits.position]]
         qs, ds = [hits.query], [hits.distance]
@@ -1107,28 +1149,14 @@ class Banks:
         for value, q, d in zip(values, q_all.tolist(), d_all.tolist()):  # hits only (a handful), not the bank
             if value not in best or d < best[value][1]:
                 best[value] = (q, d)
-        e = _bank_entries
-        with self._tx("bank match", write=False) as conn:
-            rows = conn.execute(sa.select(e.c.value, e.c.source, e.c.case_id, e.c.listed_at).where(
-                e.c.bank_id == bank.bank_id, e.c.kind == "pdq", e.c.value.in_(sorted(best)))).all()
+        rows = conn.execute(_PDQ_DETAILS, {"bank_id": bank.bank_id, "values": sorted(best)}).all()
         # Rows withdrawn since the refresh are simply not found here.
         return [BankMatch(bank=bank.name, label=bank.label, kind="pdq", distance=best[r.value][1],
                           threshold=bank.threshold, value=r.value, variant=names[best[r.value][0]],
                           source=r.source, case_id=r.case_id, listed_at=r.listed_at) for r in rows]
 
-    def _exact(self, md5: str | None, sha256: str | None) -> list[BankMatch]:
-        e, b = _bank_entries, _hash_banks
-        conds = []
-        if md5 is not None:
-            conds.append(sa.and_(e.c.kind == "md5", e.c.value == md5))
-        if sha256 is not None:
-            conds.append(sa.and_(e.c.kind == "sha256", e.c.value == sha256))
-        enabled = sa.select(b.c.bank_id).where(b.c.enabled.is_(True)).scalar_subquery()
-        query = (sa.select(b.c.name, b.c.label, b.c.threshold, e.c.kind, e.c.value, e.c.source, e.c.case_id,
-                           e.c.listed_at).join(b, b.c.bank_id == e.c.bank_id)
-                 .where(e.c.bank_id.in_(enabled), b.c.enabled.is_(True), sa.or_(*conds)))
-        with self._tx("bank match", write=False) as conn:
-            rows = conn.execute(query).all()
+    def _exact(self, conn: Connection, md5: str | None, sha256: str | None) -> list[BankMatch]:
+        rows = conn.execute(_EXACT, {"md5": md5, "sha256": sha256}).all()
         return [BankMatch(bank=r.name, label=r.label, kind=r.kind, distance=0, threshold=int(r.threshold),
                           value=r.value, source=r.source, case_id=r.case_id, listed_at=r.listed_at) for r in rows]
 
@@ -1155,8 +1183,8 @@ class Banks:
         hashes = tuple(hashes)
         if not hashes and md5 is None and sha256 is None:
             raise InvalidInputError("check needs the upload's PDQ hash, its MD5 or its SHA-256.")
-        matches = self.match(hashes, md5=md5, sha256=sha256)
-        checked = sum(1 for b in self.list() if b.enabled)
+        # checked: the enabled banks that were searched, from the same snapshot as the matches
+        matches, checked = self._match(hashes, md5=md5, sha256=sha256)
         pdq = hashes[0] if hashes else None
         if matches:
             labels = sorted({m.label for m in matches})

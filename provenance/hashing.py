@@ -29,11 +29,10 @@ from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
-from PIL import Image
 from scipy.ndimage import uniform_filter1d
 
 from .errors import InvalidInputError
-from .images import DEFAULT_MAX_PIXELS, REDUCING_GAP, ImageSource, check_rgb_uint8, decode_image
+from .images import DEFAULT_MAX_PIXELS, ImageSource, check_rgb_uint8, decode_image, shrink_image
 
 __all__ = [
     "MIN_QUALITY",
@@ -194,23 +193,38 @@ def _jarosz_window(old_side: int, new_side: int = 64) -> int:
     return (old_side + 2 * new_side - 1) // (2 * new_side)
 
 
-def _box_1d(x: np.ndarray, window: int, axis: int) -> np.ndarray:
-    """The reference's ``box1DFloat`` along `axis`.
+def _box_rows(x: np.ndarray, window: int, out: np.ndarray) -> np.ndarray:
+    """The reference's ``box1DFloat`` along each row of `x`, written to `out` (which may be `x`).
 
     Output ``i`` is the mean of inputs ``i - (window - half) .. i + half - 1``
     with ``half = (window + 2) // 2``, clipped to the array: a window that
     shrinks at the ends, exactly as the reference's four phases compute it.
+
+    Parameters
+    ----------
+    x : (M, N) float32 or float64 ndarray
+    window : int
+    out : (M, N) float64 ndarray
+
+    Returns
+    -------
+    (M, N) float64 ndarray
+        `out`.
     """
-    n = x.shape[axis]
+    n = x.shape[1]
     half = (window + 2) // 2
+    # uniform_filter1d with zero padding gives sum / window over the same (uncentred) span;
+    # origin -1 moves even windows one step right, as the reference's are. It reads float32
+    # rows as float64, so no converted copy of the image is needed.
+    uniform_filter1d(x, window, axis=1, output=out, mode="constant", cval=0.0, origin=(window % 2) - 1)
+    # Rescale to a mean over the clipped window, which is shorter only near the ends: the
+    # factor window / count is exactly 1 elsewhere, so only those few columns are touched.
     idx = np.arange(n)
     count = np.minimum(idx + half - 1, n - 1) - np.maximum(idx - (window - half), 0) + 1
-    # uniform_filter1d with zero padding gives sum / window over the same (uncentred) span;
-    # origin -1 moves even windows one step right, as the reference's are.
-    sums = uniform_filter1d(x, window, axis=axis, mode="constant", cval=0.0, origin=(window % 2) - 1)
-    shape = [1] * x.ndim
-    shape[axis] = n
-    return sums * (window / count).reshape(shape)
+    ends = np.flatnonzero(count != window)
+    if ends.size:
+        out[:, ends] *= window / count[ends]
+    return out
 
 
 def _downsample_64(luma: np.ndarray) -> np.ndarray:
@@ -226,10 +240,11 @@ def _downsample_64(luma: np.ndarray) -> np.ndarray:
     # Box filters along different axes commute, so the reference's row, column, row, column
     # passes equal two row passes then two column passes. After the row passes only the 64
     # kept columns matter; filter those, transposed so each pass runs along contiguous memory.
-    x = luma.astype(np.float64)
-    x = _box_1d(_box_1d(x, win_along_rows, axis=1), win_along_rows, axis=1)
+    # Every pass after the first works in place.
+    x = np.empty((rows, cols), dtype=np.float64)
+    _box_rows(_box_rows(luma, win_along_rows, x), win_along_rows, x)
     x = np.ascontiguousarray(x[:, keep_cols].T)
-    x = _box_1d(_box_1d(x, win_along_cols, axis=1), win_along_cols, axis=1)
+    _box_rows(_box_rows(x, win_along_cols, x), win_along_cols, x)
     return np.ascontiguousarray(x[:, keep_rows].T)
 
 
@@ -262,21 +277,10 @@ def _luma(image: np.ndarray) -> np.ndarray:
     return image @ _LUMA
 
 
-def _shrink(image: np.ndarray, max_side: int = MAX_SIDE) -> np.ndarray:
-    """Shrink an RGB array so its longer side is at most `max_side`, as the reference tools do."""
-    height, width = image.shape[:2]
-    if max(height, width) <= max_side:
-        return image
-    im = Image.fromarray(image)
-    # As for files: reduce() by the integer factor first, then resample the rest
-    # (1024 -> 512 px: 2.5 ms instead of 24 ms for a full bicubic pass).
-    im.thumbnail((max_side, max_side), reducing_gap=REDUCING_GAP)
-    return np.asarray(im)
-
-
 def _dct_and_quality(image: np.ndarray) -> tuple[np.ndarray | None, int]:
     """Return the 16x16 DCT block (None if too small to hash) and the quality of an RGB array."""
-    image = _shrink(image)
+    # Shrink to at most 512 px a side, as the reference tools do (a no-op for a shrunk image).
+    image = shrink_image(image, MAX_SIDE)
     if min(image.shape[:2]) < _MIN_HASHABLE_SIDE:
         return None, 0
     buffer64 = _downsample_64(_luma(image))
@@ -312,7 +316,7 @@ def pdq_hash(image: np.ndarray) -> PerceptualHash:
     return PerceptualHash(_digest_from_dct(dct), quality)
 
 
-def pdq_dihedral_hashes(image: np.ndarray) -> tuple[PerceptualHash, ...]:
+def pdq_dihedral_hashes(image: np.ndarray, *, shrunk: np.ndarray | None = None) -> tuple[PerceptualHash, ...]:
     """Compute the PDQ hashes of the 8 rotations and mirror images of an RGB image.
 
     The variants come from the DCT of the original (sign flips and
@@ -323,6 +327,10 @@ def pdq_dihedral_hashes(image: np.ndarray) -> tuple[PerceptualHash, ...]:
     ----------
     image : (H, W, 3) uint8 ndarray
         RGB, channels last. Not modified.
+    shrunk : (h, w, 3) uint8 ndarray, optional
+        `image` already shrunk to :data:`MAX_SIDE`, as
+        :func:`provenance.images.decode_image_and_shrink` gives it: saves shrinking `image`
+        again. It must come from `image`; the hashes are then the same.
 
     Returns
     -------
@@ -338,7 +346,7 @@ def pdq_dihedral_hashes(image: np.ndarray) -> tuple[PerceptualHash, ...]:
         If `image` is not an ``(H, W, 3)`` uint8 array.
     """
     check_rgb_uint8(image)
-    dct, quality = _dct_and_quality(image)
+    dct, quality = _dct_and_quality(image if shrunk is None else shrunk)
     if dct is None:
         return tuple(PerceptualHash(_ZERO_DIGEST, 0) for _ in DIHEDRAL_NAMES)
     variants = (

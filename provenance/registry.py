@@ -372,6 +372,18 @@ _bank_entries = sa.Table(
 )
 
 
+# The statements of every verification, built once: SQLAlchemy then reuses their compiled
+# form without rebuilding and re-keying a new statement object per call.
+_GET_STAMP = sa.select(_stamps).where(_stamps.c.stamp_id == sa.bindparam("stamp_id"))
+_FIND_BY_SHA256 = (
+    sa.select(_stamps)
+    .where(_stamps.c.sha256 == sa.bindparam("sha256"))
+    .order_by(_stamps.c.created_at.desc(), _stamps.c.stamp_id)
+    .limit(1)
+)
+_INSERT_EVENT = _audit_log.insert()
+
+
 @dataclass(frozen=True)
 class Migration:
     """One schema step: `apply` runs inside the migration transaction.
@@ -993,7 +1005,7 @@ class Registry:
         """
         stamp_id = _check_stamp_id(stamp_id)
         with self._transaction("lookup", write=False) as conn:
-            row = conn.execute(sa.select(_stamps).where(_stamps.c.stamp_id == stamp_id)).first()
+            row = conn.execute(_GET_STAMP, {"stamp_id": stamp_id}).first()
         return None if row is None else _row_to_record(row)
 
     def find_by_sha256(self, sha256: str) -> StampRecord | None:
@@ -1005,14 +1017,8 @@ class Registry:
             If `sha256` is not 64 hex characters.
         """
         sha256 = _check_sha256(sha256)
-        query = (
-            sa.select(_stamps)
-            .where(_stamps.c.sha256 == sha256)
-            .order_by(_stamps.c.created_at.desc(), _stamps.c.stamp_id)
-            .limit(1)
-        )
         with self._transaction("lookup", write=False) as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_FIND_BY_SHA256, {"sha256": sha256}).first()
         return None if row is None else _row_to_record(row)
 
     def count_stamps(self) -> int:
@@ -1064,7 +1070,7 @@ class Registry:
             "detail_json": _encode_detail(detail),
         }
         with self._transaction("audit", write=True) as conn:
-            conn.execute(_audit_log.insert().values(**values))
+            conn.execute(_INSERT_EVENT, values)
 
     def audit_events(self, *, since: datetime | None = None, limit: int | None = None) -> list[AuditEvent]:
         """Return audit events, oldest first.

@@ -45,8 +45,8 @@ from . import watermark
 from .errors import ImageTooLargeError, InvalidImageError, InvalidInputError
 from .watermark.detection import MIN_DETECT_SIDE
 from .banks import REVIEW_NOTE, BankMatch, Banks
-from .hashing import MIN_QUALITY, PerceptualHash, pdq_dihedral_hashes
-from .images import decode_image
+from .hashing import MAX_SIDE, MIN_QUALITY, PerceptualHash, pdq_dihedral_hashes
+from .images import DecodedImage, decode_image_and_shrink
 from .keys import KeyRing, load_keyring
 from .manifest import SNIFF_BYTES, ManifestSummary, detect_mime_type, read_manifest
 from .metadata import read_metadata
@@ -523,14 +523,14 @@ class Verifier:
 
     # ---- sections
 
-    def _pixels(self, data: bytes, mime: str, has_manifest: bool) -> tuple[np.ndarray | None, str | None]:
-        """Decoded RGB pixels, or None and why not.
+    def _pixels(self, data: bytes, mime: str, has_manifest: bool) -> tuple[DecodedImage | None, str | None]:
+        """Decoded RGB pixels (and their copy shrunk for PDQ), or None and why not.
 
         Corrupt pixels of a common image type are an error, unless the file carries Content
         Credentials: then the report is still worth having (they will usually say why).
         """
         try:
-            return decode_image(data, max_pixels=self.settings.max_pixels), None
+            return decode_image_and_shrink(data, shrink_to=MAX_SIDE, max_pixels=self.settings.max_pixels), None
         except ImageTooLargeError:
             raise
         except InvalidImageError as exc:
@@ -636,8 +636,8 @@ class Verifier:
             result = self.banks.check(hashes, md5=md5, sha256=sha256)
             return HashMatchSection(status=result.status, matches=result.matches, explanation=result.explanation,
                                     banks_checked=result.banks_checked, **base)
-        matches = self.banks.match((), md5=md5, sha256=sha256)  # not an image: exact hashes only
-        checked = sum(1 for b in self.banks.list() if b.enabled)
+        exact = self.banks.check((), md5=md5, sha256=sha256)  # not an image: exact hashes only
+        matches, checked = exact.matches, exact.banks_checked
         if matches:
             text = f"The file's exact hash is in {len(matches)} bank entr{'ies' if len(matches) > 1 else 'y'}. {REVIEW_NOTE}"
             return HashMatchSection("matched", matches=matches, explanation=text, banks_checked=checked, **base)
@@ -791,9 +791,10 @@ class Verifier:
             )
         is_image = mime.startswith("image/") and mime != "image/svg+xml"
         manifest = read_manifest(data, mime=mime, settings=self.settings, extra_trust_anchors=self._anchors)
-        pixels, why_not = self._pixels(data, mime, manifest.has_manifest) if is_image else (None, None)
+        decoded, why_not = self._pixels(data, mime, manifest.has_manifest) if is_image else (None, None)
+        pixels = None if decoded is None else decoded.pixels
         mark = self._watermark(pixels, is_image, why_not, search)
-        dihedral = pdq_dihedral_hashes(pixels) if pixels is not None else ()
+        dihedral = pdq_dihedral_hashes(pixels, shrunk=decoded.shrunk) if decoded is not None else ()
         phash = dihedral[0] if dihedral else None
         reg = self._registry(mark, sha256, phash, manifest)
         metadata = read_metadata(data)

@@ -70,6 +70,8 @@ _api_tokens = sa.Table(
     sa.Column("created_at", _UTCDateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", _UTCDateTime(timezone=True), nullable=True),
 )
+# Run on every authenticated request; built once so SQLAlchemy reuses its compiled form.
+_BY_DIGEST = sa.select(_api_tokens).where(_api_tokens.c.token_sha256 == sa.bindparam("digest"))
 
 
 def hash_token(token: str) -> str:
@@ -204,9 +206,8 @@ class TokenStore:
         if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > _MAX_TOKEN_CHARS:
             return None
         digest = hash_token(token)
-        query = sa.select(_api_tokens).where(_api_tokens.c.token_sha256 == digest)
         with self.registry._transaction("token check", write=False) as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_BY_DIGEST, {"digest": digest}).first()
         if row is None or not hmac.compare_digest(row._mapping["token_sha256"], digest):
             return None
         found = _row(row)

@@ -262,6 +262,49 @@ def test_exact_md5_and_sha256_match(banks: Banks, tmp_path: Path) -> None:
     assert (m.kind, m.distance, m.case_id, m.variant) == ("md5", 0, "v1", None)
 
 
+def test_exact_hashes_added_or_withdrawn_by_another_process_are_seen(banks: Banks, db_url: str) -> None:
+    # Without MD5/SHA-256 entries in any enabled bank, no exact lookup runs; each match decides
+    # that afresh from the database, so another process's changes apply on the next match.
+    import hashlib
+
+    data = b"a file reported by its digests"
+    md5, sha256 = hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest()
+    banks.create("pdq-only", label="ncii")
+    banks.add("pdq-only", _random_hexes(5, seed=11))
+    assert banks.match((), md5=md5, sha256=sha256) == ()
+    assert banks.check((), md5=md5, sha256=sha256).status == "no_match"
+    with Registry(db_url) as other_registry:  # another process
+        other = Banks(other_registry)
+        other.add("pdq-only", [BankEntry(sha256, kind="sha256", case_id="s1")])
+        (m,) = banks.match((), md5=md5, sha256=sha256)
+        assert (m.bank, m.kind, m.value, m.case_id) == ("pdq-only", "sha256", sha256, "s1")
+        other.create("digests", label="csam")
+        other.add("digests", [BankEntry(md5, kind="md5")])
+        assert [(x.bank, x.kind) for x in banks.match((), md5=md5, sha256=sha256)] == [
+            ("digests", "md5"), ("pdq-only", "sha256")]  # same distance: by label, then bank
+        other.update("digests", enabled=False)
+        assert [x.kind for x in banks.check((), md5=md5, sha256=sha256).matches] == ["sha256"]
+        assert other.withdraw("pdq-only", [sha256], kind="sha256") == 1
+        assert banks.match((), md5=md5, sha256=sha256) == ()
+        other.update("digests", enabled=True)
+        assert [x.kind for x in banks.match((), md5=md5)] == ["md5"]
+
+
+def test_banks_checked_follows_banks_made_or_disabled_elsewhere(banks: Banks, db_url: str) -> None:
+    query = PerceptualHash.from_hex(_random_hexes(1, seed=12)[0])
+    assert banks.check([query]).banks_checked == 1  # stamped-outputs
+    with Registry(db_url) as other_registry:
+        other = Banks(other_registry)
+        other.create("new", label="ncii")
+        other.create("off", label="csam", enabled=False)
+        result = banks.check([query])
+        assert (result.status, result.banks_checked) == ("no_match", 2)
+        assert "No match in 2 enabled hash banks." == result.explanation
+        other.update(STAMPED_OUTPUTS_BANK, enabled=False)
+        other.update("new", enabled=False)
+        assert banks.check([query]).status == "not_configured" and banks.check([query]).banks_checked == 0
+
+
 def test_check_with_digests_only_and_its_audit_event(banks: Banks) -> None:
     import hashlib
 

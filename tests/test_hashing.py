@@ -26,7 +26,7 @@ from provenance.hashing import (
     pdq_hash,
     pdq_hash_file,
 )
-from provenance.images import decode_image, encode_image
+from provenance.images import decode_image, decode_image_and_shrink, encode_image, shrink_image
 
 #: Meta's porting criterion (pdq-reference/README.md) and Meta's own Python test tolerance.
 CONFORMANCE_BITS = 10
@@ -129,11 +129,59 @@ def test_large_array_is_shrunk_like_the_file_path(bridge):
     assert pdq_hash(big) - pdq_hash(bridge) <= 6
 
 
+def test_dihedral_hashes_from_a_shrunk_copy_are_the_same(shared_dir):
+    for name in ("kodim03.png", "kodim07.png"):
+        data = (shared_dir / "samples" / name).read_bytes()
+        big = np.asarray(Image.open(io.BytesIO(data)).convert("RGB").resize((1024, 1024)))
+        for source in (encode_image(big, "JPEG", quality=90), encode_image(big[:, :700], "PNG"), data):
+            decoded = decode_image_and_shrink(source, shrink_to=hashing.MAX_SIDE)
+            assert pdq_dihedral_hashes(decoded.pixels, shrunk=decoded.shrunk) == pdq_dihedral_hashes(decoded.pixels)
+    thin = np.zeros((1100, 2, 3), np.uint8)  # shrinks to 512 x 1: too small to hash, not an error
+    hashes = pdq_dihedral_hashes(thin, shrunk=shrink_image(thin, hashing.MAX_SIDE))
+    assert hashes == pdq_dihedral_hashes(thin) and hashes[0].quality == 0
+
+
 def test_does_not_modify_caller_array(bridge):
     before = bridge.copy()
     pdq_hash(bridge)
     pdq_dihedral_hashes(bridge)
     assert np.array_equal(before, bridge)
+
+
+def _plain_downsample_64(luma: np.ndarray) -> np.ndarray:
+    """The Jarosz filter written plainly: full float64 copies, each pass along any axis, then decimation."""
+    from scipy.ndimage import uniform_filter1d
+
+    def box(x, window, axis):
+        n = x.shape[axis]
+        half = (window + 2) // 2
+        idx = np.arange(n)
+        count = np.minimum(idx + half - 1, n - 1) - np.maximum(idx - (window - half), 0) + 1
+        sums = uniform_filter1d(x, window, axis=axis, mode="constant", cval=0.0, origin=(window % 2) - 1)
+        shape = [1, 1]
+        shape[axis] = n
+        return sums * (window / count).reshape(shape)
+
+    rows, cols = luma.shape
+    x = luma.astype(np.float64)
+    x = box(box(x, hashing._jarosz_window(cols), 1), hashing._jarosz_window(cols), 1)
+    x = box(box(x, hashing._jarosz_window(rows), 0), hashing._jarosz_window(rows), 0)
+    keep_rows = (((np.arange(64) + 0.5) * rows) / 64).astype(np.intp)
+    keep_cols = (((np.arange(64) + 0.5) * cols) / 64).astype(np.intp)
+    return x[np.ix_(keep_rows, keep_cols)]
+
+
+def test_downsample_equals_plain_filter_bit_for_bit(rng):
+    # The in-place passes over the kept columns only must give the very same floats as the plain
+    # filter: stripes make many DCT coefficients zero up to rounding, and their hash bits then
+    # follow the exact floats (a different summation order flips dozens of them).
+    shapes = [(512, 512), (512, 383), (257, 511), (100, 5), (5, 64), (64, 65), (129, 128), (7, 300)]
+    for rows, cols in shapes + [tuple(rng.integers(5, 513, size=2)) for _ in range(20)]:
+        noise = rng.integers(0, 256, (rows, cols, 3), dtype=np.uint8)
+        stripes = np.repeat(((np.arange(cols) // 3) % 2 * 200 + 20).astype(np.uint8)[None, :, None], rows, axis=0)
+        for image in (noise, np.repeat(stripes, 3, axis=2)):
+            luma = hashing._luma(image)
+            assert np.array_equal(hashing._downsample_64(luma), _plain_downsample_64(luma)), (rows, cols)
 
 
 @pytest.mark.parametrize(

@@ -19,9 +19,11 @@ from provenance.images import (
     check_image_array,
     check_rgb_uint8,
     decode_image,
+    decode_image_and_shrink,
     encode_image,
     image_format,
     save_image,
+    shrink_image,
 )
 
 
@@ -120,6 +122,65 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     assert out.shape == (40, 20, 3)
     assert out[5, 10, 0] > 200 and out[5, 10, 2] < 50  # top is red
     assert out[35, 10, 2] > 200 and out[35, 10, 0] < 50  # bottom is blue
+
+
+def _shrink_cases(rng: np.random.Generator) -> dict[str, bytes]:
+    photo = np.repeat(np.repeat(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8), 11, axis=0), 13, axis=1)
+    big = Image.fromarray(np.ascontiguousarray(photo[:700, :1024]))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    cases = {
+        "jpeg 1024x700": _encode(big, "JPEG", quality=90),
+        "png 1024x700": _encode(big, "PNG"),
+        "jpeg exif-rotated": _encode(big, "JPEG", quality=90, exif=exif.tobytes()),
+        "gray png": _encode(big.convert("L"), "PNG"),
+        "palette png": _encode(big.convert("P"), "PNG"),
+        "rgba png": _encode(big.convert("RGBA"), "PNG"),
+        "jpeg 1500x1100 (reduce, then resample)": _encode(big.resize((1100, 1500)), "JPEG", quality=85),
+        "png 512x300 (fits)": _encode(big.resize((512, 300)), "PNG"),
+        "png 2x1100 (a 1 px side once shrunk)": _encode(big.resize((2, 1100)), "PNG"),
+    }
+    return cases
+
+
+def test_decode_and_shrink_equals_decode_then_shrink(rng: np.random.Generator) -> None:
+    for what, data in _shrink_cases(rng).items():
+        pixels = decode_image(data)
+        decoded = decode_image_and_shrink(data, shrink_to=512)
+        assert np.array_equal(decoded.pixels, pixels), what
+        assert decoded.pixels.flags.c_contiguous and decoded.pixels.dtype == np.uint8
+        expected = shrink_image(pixels, 512)
+        assert decoded.shrunk.shape == expected.shape and np.array_equal(decoded.shrunk, expected), what
+        assert max(decoded.shrunk.shape[:2]) <= 512
+
+
+def test_images_become_the_same_arrays_as_numpy_makes(rng: np.random.Generator) -> None:
+    from provenance.images import _as_array
+
+    for shape in [(1, 1), (2, 3), (37, 1), (24, 32), (700, 1024), (1024, 1024), (130, 20_000)]:
+        pixels = rng.integers(0, 256, (*shape, 4), dtype=np.uint8)
+        for mode in ("RGB", "RGBA", "L", "P"):
+            im = Image.fromarray(pixels).convert(mode)
+            got, want = _as_array(im), np.asarray(im)
+            assert got.dtype == want.dtype and got.shape == want.shape and np.array_equal(got, want), (shape, mode)
+            assert not got.flags.writeable  # read-only, like np.asarray of an image
+
+
+def test_shrink_image_keeps_aspect_and_does_not_modify(rgb: np.ndarray) -> None:
+    big = np.repeat(np.repeat(rgb, 40, axis=0), 40, axis=1)  # 960 x 1280
+    before = big.copy()
+    small = shrink_image(big, 512)
+    assert small.shape == (384, 512, 3) and small.dtype == np.uint8
+    assert np.array_equal(big, before)
+    assert shrink_image(rgb, 512) is rgb
+
+
+def test_decode_and_shrink_errors_are_decode_image_errors(rgb: np.ndarray) -> None:
+    data = _encode(Image.fromarray(rgb), "PNG")
+    with pytest.raises(InvalidImageError):
+        decode_image_and_shrink(data[: len(data) // 2], shrink_to=512)
+    with pytest.raises(ImageTooLargeError):
+        decode_image_and_shrink(data, shrink_to=512, max_pixels=100)
 
 
 @pytest.mark.parametrize("width, height", [(100_000, 100_000), (12_000, 12_000)])
