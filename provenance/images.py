@@ -230,15 +230,17 @@ def _as_array(im: Image.Image) -> np.ndarray:
 
     ``np.asarray`` goes through ``Image.tobytes()``, which packs 64 KB at a time and joins the
     pieces: some 50 encoder calls and a second copy of the whole image (a third of the
-    conversion's time for 1024x1024 RGB). The same raw encoder, given a buffer the size of the
-    image, packs it in one call; the bytes are the same.
+    conversion's time for 1024x1024 RGB). The same raw encoder (Pillow's ``_getencoder``, as
+    ``tobytes`` uses it), given a buffer the size of the image, packs it in one call; the bytes
+    are the same. Anything unexpected falls back to ``np.asarray``.
     """
-    if im.mode not in ("RGB", "RGBA"):
+    get_encoder = getattr(Image, "_getencoder", None)
+    if im.mode not in ("RGB", "RGBA") or get_encoder is None:
         return np.asarray(im)
     im.load()  # a draft-mode JPEG whose draft needed no resampling is not loaded yet
     bands = len(im.mode)
     size = im.width * im.height * bands
-    encoder = Image._getencoder(im.mode, "raw", im.mode)
+    encoder = get_encoder(im.mode, "raw", im.mode)
     try:
         encoder.setimage(im.im, (0, 0, *im.size))
         _, status, data = encoder.encode(size)

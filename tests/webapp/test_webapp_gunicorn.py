@@ -31,6 +31,20 @@ def test_conf_reads_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (conf["bind"], conf["workers"], conf["timeout"], conf["worker_class"]) == ("0.0.0.0:9123", 3, 17, "sync")
 
 
+def test_workers_fix_the_allocator_thresholds_unless_the_environment_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PROVENANCE_FFT_WORKERS"):
+        monkeypatch.setenv(name, "1")
+    for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES"):
+        monkeypatch.delenv(name, raising=False)
+    conf = runpy.run_path(str(CONF))
+    assert conf["MALLOC_MMAP_THRESHOLD_BYTES"] == 32 * 1024 * 1024  # glibc's largest
+    assert callable(conf["post_fork"])
+    if "CS_GNU_LIBC_VERSION" in os.confstr_names and os.confstr("CS_GNU_LIBC_VERSION"):
+        assert conf["tune_malloc"]() is True  # glibc accepted both thresholds
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", str(64 * 1024 * 1024))
+    assert conf["tune_malloc"]() is False  # the operator's setting stands
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
