@@ -207,8 +207,7 @@ def _subpixel(c: np.ndarray, iy: int, ix: int, axis: int) -> float:
         a, b, d = c[(iy - 1) % TILE, ix], c[iy, ix], c[(iy + 1) % TILE, ix]
     else:
         a, b, d = c[iy, (ix - 1) % TILE], c[iy, ix], c[iy, (ix + 1) % TILE]
-    denom = a - 2 * b + d
-    return float(np.clip(0.5 * (a - d) / denom, -0.5, 0.5)) if denom < 0 else 0.0
+    return _parabola(a, b, d)
 
 
 def payload_soft_bits(spectra: np.ndarray, peak: ShiftPeak, pattern: KeyedPattern, n_bits: int) -> np.ndarray:
