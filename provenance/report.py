@@ -43,7 +43,7 @@ import numpy as np
 
 from . import watermark
 from .errors import ImageTooLargeError, InvalidImageError, InvalidInputError
-from .watermark.detection import MIN_DETECT_SIDE
+from .watermark.detection import MIN_DETECT_SIDE, check_search
 from .banks import REVIEW_NOTE, BankMatch, Banks
 from .hashing import MAX_SIDE, MIN_QUALITY, PerceptualHash, pdq_dihedral_hashes
 from .images import DecodedImage, decode_image_and_shrink
@@ -778,9 +778,8 @@ class Verifier:
         """
         started = time.perf_counter()
         checked_at = datetime.now().astimezone()
-        search = self.settings.watermark_search if search is None else search
-        if search not in watermark.SEARCH_MODES:
-            raise InvalidInputError(f"search must be one of {', '.join(watermark.SEARCH_MODES)}; got {search!r}.")
+        # Checked before any work: a non-image never reaches detect(), which checks it too.
+        search = check_search(self.settings.watermark_search if search is None else search)
         data, name = _read_source(source, name)
         sha256 = hashlib.sha256(data).hexdigest()
         mime = detect_mime_type(data[:SNIFF_BYTES])

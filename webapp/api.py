@@ -20,6 +20,7 @@ from pathlib import Path
 from flask import Blueprint, Response, jsonify, request, url_for
 
 from provenance import __version__
+from provenance.watermark import SEARCH_MODES
 from .auth import optional_token, require_token, requester
 from .errors import AppError
 from .services import get_services
@@ -36,7 +37,6 @@ OPENAPI_PATH = Path(__file__).resolve().parent / "openapi.json"
 
 _STAMP_ID = re.compile(r"[0-9a-fA-F]{16}")
 _STAMP_FIELDS = ("file", "generator", "format", "prompt_hash", "title", "response", "name")
-_SEARCH_MODES = ("full", "quick")
 _SUFFIX = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/tiff": "tif"}
 
 
@@ -54,7 +54,7 @@ def verify() -> Response:
     full = optional_token("match")
     check_fields(("file", "name", "search"))
     search = request.values.get("search") or None  # query parameter or form field
-    if search is not None and search not in _SEARCH_MODES:
+    if search is not None and search not in SEARCH_MODES:
         raise AppError(400, "invalid_input", f"'search' must be 'full' or 'quick'; got {search[:20]!r}.")
     upload = read_upload()
     report = get_services().verifier.verify(upload.data, name=upload.name, search=search)

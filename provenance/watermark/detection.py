@@ -35,7 +35,7 @@ from .sync import (
     whiten,
 )
 
-__all__ = ["SCORE_THRESHOLD", "MIN_DETECT_SIDE", "MAX_GEOMETRIES", "QUICK_WINDOW", "SEARCH_MODES", "WatermarkResult", "detect", "false_positive_bound"]
+__all__ = ["SCORE_THRESHOLD", "MIN_DETECT_SIDE", "MAX_GEOMETRIES", "QUICK_WINDOW", "SEARCH_MODES", "WatermarkResult", "check_search", "detect", "false_positive_bound"]
 
 #: Pilot score (standard deviations) a hypothesis needs before its payload is decoded.
 SCORE_THRESHOLD = 4.5
@@ -134,6 +134,19 @@ def _geometry(basis: np.ndarray, variant: int) -> tuple[float, float, bool]:
     return scale, rot, bool(mirrored)
 
 
+def check_search(search: str) -> str:
+    """Return `search` if it is one of :data:`SEARCH_MODES`.
+
+    Raises
+    ------
+    InvalidInputError
+        If it is not.
+    """
+    if search not in SEARCH_MODES:
+        raise InvalidInputError(f"search must be one of {', '.join(SEARCH_MODES)}; got {search!r}.")
+    return search
+
+
 def detect(image: np.ndarray, *, key: bytes | str, search: str = "full") -> WatermarkResult:
     """Look for a watermark made with `key`, without the original.
 
@@ -160,8 +173,7 @@ def detect(image: np.ndarray, *, key: bytes | str, search: str = "full") -> Wate
         If the key is empty.
     """
     check_image_array(image)
-    if search not in SEARCH_MODES:
-        raise InvalidInputError(f"search must be one of {', '.join(SEARCH_MODES)}; got {search!r}.")
+    check_search(search)
     if min(image.shape[:2]) < MIN_DETECT_SIDE:
         raise InvalidImageError(
             f"The image is {image.shape[1]}x{image.shape[0]}; watermark detection needs at least "
@@ -199,6 +211,7 @@ def detect(image: np.ndarray, *, key: bytes | str, search: str = "full") -> Wate
             basis, tile = identity, fold_identity(yw)
         else:
             if lattices is None:
+                # One candidate more than are tried, in case one of them is the unchanged grid.
                 lattices = [b for b in candidate_lattices(yw, limit=MAX_GEOMETRIES) if not _is_identity(b)]
             if geometries - 1 >= len(lattices):
                 break
