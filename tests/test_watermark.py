@@ -237,27 +237,46 @@ def test_dihedral_spectra_are_unit_phasors_of_each_orientation():
     assert np.allclose(spectra[1], turned / np.abs(turned), atol=1e-5)
 
 
-def test_fold_affine_is_the_mean_per_tile_pixel():
+def test_fold_spectral_recovers_the_tile_of_a_resized_rotated_lattice():
     from provenance.watermark import sync
     from provenance.watermark.patterns import TILE
 
+    # A periodic window: 300 random band coefficients of a tile, laid on a lattice scaled by
+    # 0.76 and turned by 4.8 degrees, sampled on a 256x320 grid (origin at the centre).
     rng = np.random.default_rng(5)
-    yw = np.clip(rng.normal(0, 1.5, (300, 260)), -4, 4).astype(np.float32)
+    idx, k = sync._fold_band()
+    pick = rng.choice(len(idx), 300, replace=False)
+    coeffs = np.exp(2j * np.pi * rng.random(300))
     basis = np.array([[97.3, 8.1], [-8.1, 97.3]])
     inverse = np.linalg.inv(basis.T / TILE)
-    tile = sync.fold_affine(yw, inverse)
-    # Plain definition: map every pixel to its tile pixel, then average.
-    ys, xs = np.mgrid[0:300, 0:260].astype(np.float64)
-    uv = np.einsum("ij,jhw->ihw", inverse, np.stack([ys - 150, xs - 130]))
-    iy = np.floor(uv[0] + 0.5).astype(int) % TILE
-    ix = np.floor(uv[1] + 0.5).astype(int) % TILE
-    idx = (iy * TILE + ix).ravel()
-    sums = np.bincount(idx, weights=yw.ravel().astype(np.float64), minlength=TILE * TILE)
-    counts = np.bincount(idx, minlength=TILE * TILE)
-    expected = (sums / np.maximum(counts, 1)).reshape(TILE, TILE)
-    agree = np.isclose(tile, expected, atol=1e-5)
-    assert agree.mean() > 0.995  # fixed-point rounding may move a pixel sitting on a bin edge
-    assert np.array_equal(tile, sync.fold_affine(yw, inverse, sync.fold_weights(yw)))
+    h, w = 256, 320
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    uv = np.einsum("ij,jhw->hwi", inverse, np.stack([ys - h / 2, xs - w / 2]))  # tile coordinates
+    phase = uv @ k[pick].T / TILE  # (h, w, 300)
+    yw = np.real(np.exp(2j * np.pi * phase) @ coeffs).astype(np.float32)
+
+    tile = sync.fold_spectral(sync.spectrum(yw), (h, w), inverse)
+    band = np.fft.rfft2(tile).reshape(-1)[idx]
+    chosen = band[pick]
+    # The chosen coefficients come back with their phases, the others near zero.
+    assert np.mean(np.cos(np.angle(chosen) - np.angle(coeffs))) > 0.95
+    others = np.delete(band, pick)
+    assert np.median(np.abs(others)) < 0.15 * np.median(np.abs(chosen))
+
+
+def test_fold_spectral_of_the_unchanged_grid_is_the_tile_sum():
+    from provenance.watermark import sync
+    from provenance.watermark.patterns import TILE
+
+    # On the unchanged grid every tile frequency is an exact DFT bin: the band equals that of the plain fold.
+    yw = np.random.default_rng(6).normal(size=(384, 512)).astype(np.float32)
+    tile = sync.fold_spectral(sync.spectrum(yw), yw.shape, np.eye(2))
+    # The origin sits at the window centre (192, 256): a whole number of tiles from (0, 0) along x, half a tile along y.
+    expected = np.roll(sync.fold_identity(yw), (-192 % TILE, -256 % TILE), axis=(0, 1))
+    idx, _ = sync._fold_band()
+    got = np.fft.rfft2(tile).reshape(-1)[idx]
+    want = np.fft.rfft2(expected).reshape(-1)[idx]
+    assert np.allclose(got, want, rtol=1e-3, atol=1e-2 * np.abs(want).mean())
 
 
 def test_local_peaks_shortlist_finds_the_full_scan_maxima():

@@ -27,11 +27,11 @@ from .sync import (
     ShiftPeak,
     candidate_lattices,
     dihedral_spectra,
-    fold_affine,
-    fold_weights,
     fold_identity,
+    fold_spectral,
     payload_soft_bits,
     search_shifts,
+    spectrum,
     whiten,
 )
 
@@ -204,7 +204,7 @@ def detect(image: np.ndarray, *, key: bytes | str, search: str = "full") -> Wate
 
     yw = whiten(luminance(_window(image)))
     lattices: list[np.ndarray] | None = None
-    weights: np.ndarray | None = None  # fold_affine's bincount input: made once
+    spec: np.ndarray | None = None  # the window's spectrum: the lattice search and the folds share it
     max_geometries = MAX_GEOMETRIES if search == "full" else 1
     while geometries < max_geometries:
         if geometries == 0:
@@ -212,13 +212,12 @@ def detect(image: np.ndarray, *, key: bytes | str, search: str = "full") -> Wate
         else:
             if lattices is None:
                 # One candidate more than are tried, in case one of them is the unchanged grid.
-                lattices = [b for b in candidate_lattices(yw, limit=MAX_GEOMETRIES) if not _is_identity(b)]
+                spec = spectrum(yw)
+                lattices = [b for b in candidate_lattices(yw, limit=MAX_GEOMETRIES, spec=spec) if not _is_identity(b)]
             if geometries - 1 >= len(lattices):
                 break
             basis = lattices[geometries - 1]
-            if weights is None:
-                weights = fold_weights(yw)
-            tile = fold_affine(yw, np.linalg.inv(basis.T / TILE), weights)
+            tile = fold_spectral(spec, yw.shape, np.linalg.inv(basis.T / TILE))
         geometries += 1
         spectra = dihedral_spectra(tile)
         peak = search_shifts(spectra, pattern)[0]

@@ -9,7 +9,9 @@ the lattice the tiles sit on. Detection therefore
    whitened image (JPEG's 8x8 block frequencies notched out), refined by a
    least-squares fit over many lattice points;
 3. folds the whitened image modulo each candidate lattice into one
-   ``TILE x TILE`` tile (summing the signal of every tile);
+   ``TILE x TILE`` tile (summing the signal of every tile): a reshape-sum for the
+   unchanged grid, and for other lattices a few thousand reads of the window's
+   spectrum (the folded tile's band is the window's spectrum on the lattice's dual);
 4. correlates the folded tile with the keyed pilot over every cyclic shift
    and the 8 dihedral orientations (flips, 90-degree turns) at once, by FFT.
 """
@@ -24,7 +26,7 @@ import numpy as np
 import scipy.fft as sfft
 import scipy.ndimage as ndi
 
-from .patterns import TILE, KeyedPattern
+from .patterns import BAND_CYCLES_PER_PIXEL, TILE, KeyedPattern
 
 __all__ = [
     "MAX_WINDOW",
@@ -32,7 +34,8 @@ __all__ = [
     "ShiftPeak",
     "whiten",
     "fold_identity",
-    "fold_affine",
+    "spectrum",
+    "fold_spectral",
     "dihedral_spectra",
     "search_shifts",
     "payload_soft_bits",
@@ -90,6 +93,11 @@ def _highpass_gain(h: int, w: int) -> np.ndarray:
     return gain
 
 
+def spectrum(yw: np.ndarray) -> np.ndarray:
+    """``rfft2`` of the whitened window: shared by the lattice search and the spectral folds."""
+    return sfft.rfft2(yw, workers=_WORKERS)
+
+
 def fold_identity(yw: np.ndarray) -> np.ndarray:
     """Sum all TILE x TILE tiles of `yw` (zero-padded) into one tile."""
     h, w = yw.shape
@@ -101,59 +109,74 @@ def fold_identity(yw: np.ndarray) -> np.ndarray:
     return yw.reshape(hp // TILE, TILE, wp // TILE, TILE).sum(axis=(0, 2))
 
 
-_FIXED = 1 << 16
-#: Offset added to every sample before folding so that one weighted bincount yields both the
-#: sums and the counts (``count = round(total / offset)``): exact while ``|sum| < offset / 2``,
-#: which whitened samples (``|x| <= _CLIP_SD``) guarantee for fewer than 8192 per tile pixel.
-_COUNT_OFFSET = float(1 << 16)
+@lru_cache(maxsize=1)
+def _fold_band() -> tuple[np.ndarray, np.ndarray]:
+    """Tile frequencies a spectral fold computes: the pattern band in the rfft2 half plane.
+
+    Returns the flat indices into ``(TILE, TILE // 2 + 1)`` and the signed ``(ky, kx)`` of each.
+    Columns 0 and ``TILE // 2`` and JPEG's grid are included: the dihedral turns of the
+    pattern's coefficients land there.
+    """
+    ky = np.fft.fftfreq(TILE, 1.0 / TILE)[:, None] * np.ones((1, _HALF))
+    kx = np.arange(_HALF)[None, :] * np.ones((TILE, 1))
+    lo, hi = BAND_CYCLES_PER_PIXEL
+    radius = np.hypot(ky, kx) / TILE
+    idx = np.flatnonzero(((radius >= lo - 1 / TILE) & (radius <= hi + 1 / TILE)).ravel())
+    k = np.stack([ky.ravel()[idx], kx.ravel()[idx]], axis=1)
+    idx.flags.writeable = False
+    k.flags.writeable = False
+    return idx, k
 
 
-def fold_weights(yw: np.ndarray) -> np.ndarray:
-    """`yw` prepared for :func:`fold_affine`: float64, offset by the count marker. Make it once per image."""
-    return yw.astype(np.float64).ravel() + _COUNT_OFFSET
+def fold_spectral(spectrum: np.ndarray, shape: tuple[int, int], inverse: np.ndarray) -> np.ndarray:
+    """Fold along a lattice in the frequency domain: the band of the folded tile, as a tile.
 
-
-def fold_affine(yw: np.ndarray, inverse: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """Fold `yw` into one tile along a lattice: the mean of the samples that land on each tile pixel.
+    Folding ``yw`` modulo the lattice and taking the tile's DFT at tile frequency ``k`` is the
+    window's Fourier transform at image frequency ``inverse.T @ k / TILE`` (cycles per pixel,
+    origin at the window centre). That is read off ``rfft2(yw)`` by
+    bilinear interpolation between the four nearest bins, for the band's coefficients only:
+    a few thousand reads instead of a pass over every pixel (0.6 ms instead of 11 at 1024x1024).
+    Aliased frequencies (a downscaled tile) wrap around, as sampling does.
 
     Parameters
     ----------
-    yw : (H, W) ndarray
-        Whitened luminance (values within +-``_CLIP_SD``).
+    spectrum : (H, W // 2 + 1) complex ndarray
+        ``rfft2`` of the whitened window.
+    shape : (int, int)
+        ``(H, W)``, both even.
     inverse : (2, 2) ndarray
-        Maps image offsets ``(dy, dx)`` to tile coordinates ``(uy, ux)`` in tile pixels.
-    weights : ndarray, optional
-        ``fold_weights(yw)``, when several lattices are folded from one image.
+        Maps image offsets ``(dy, dx)`` from the window centre to tile coordinates
+        ``(uy, ux)`` in tile pixels (the inverse of ``basis.T / TILE``).
     """
-    h, w = yw.shape
-    if weights is None:
-        weights = fold_weights(yw)
-    ys = np.arange(h, dtype=np.float64) - h / 2
-    xs = np.arange(w, dtype=np.float64) - w / 2
-    m = inverse * _FIXED
-    if np.max(np.abs(m)) * (h + w) >= 2**30:
-        raise ValueError("fold_affine: lattice too fine for 32-bit fixed point")
-    half = _FIXED // 2
-    # Tile coordinates in 16.16 fixed point, int32 (the window is at most MAX_WINDOW wide).
-    row_y = (np.round(m[0, 0] * ys) + half).astype(np.int32)
-    col_y = np.round(m[0, 1] * xs).astype(np.int32)
-    row_x = (np.round(m[1, 0] * ys) + half).astype(np.int32)
-    col_x = np.round(m[1, 1] * xs).astype(np.int32)
-    uy = np.add.outer(row_y, col_y)
-    ux = np.add.outer(row_x, col_x)
-    uy >>= 16 - _TILE_BITS  # keep the integer part, times TILE
-    uy &= (TILE - 1) << _TILE_BITS
-    ux >>= 16
-    ux &= TILE - 1
-    uy |= ux
-    total = np.bincount(uy.ravel(), weights=weights, minlength=TILE * TILE)
-    counts = np.rint(total / _COUNT_OFFSET)
-    sums = total - counts * _COUNT_OFFSET
-    return (sums / np.maximum(counts, 1)).reshape(TILE, TILE).astype(np.float32)
+    h, w = shape
+    idx, k = _fold_band()
+    freq = k @ inverse / TILE  # (M, 2): (fy, fx) in cycles per pixel
+    by = freq[:, 0] * h
+    bx = freq[:, 1] * w
+    y0 = np.floor(by)
+    x0 = np.floor(bx)
+    wy = by - y0
+    wx = bx - x0
+    y0 = y0.astype(np.int64)
+    x0 = x0.astype(np.int64)
+    values = np.zeros(len(idx), dtype=np.complex128)
+    for dy, dx, weight in ((0, 0, (1 - wy) * (1 - wx)), (0, 1, (1 - wy) * wx), (1, 0, wy * (1 - wx)), (1, 1, wy * wx)):
+        values += weight * _bin(spectrum, h, w, y0 + dy, x0 + dx)
+    out = np.zeros((TILE, _HALF), dtype=np.complex128)
+    out.reshape(-1)[idx] = values
+    return sfft.irfft2(out, s=(TILE, TILE)).astype(np.float32)
 
 
-_TILE_BITS = TILE.bit_length() - 1
-assert 1 << _TILE_BITS == TILE
+def _bin(spectrum: np.ndarray, h: int, w: int, iy: np.ndarray, ix: np.ndarray) -> np.ndarray:
+    """Centred-origin DFT bins ``(iy, ix)`` (any integers: periodic, Hermitian) of a real window."""
+    sign = 1 - 2 * ((iy + ix) & 1)  # origin at (h/2, w/2): (-1)**(iy + ix)
+    iy = iy % h
+    ix = ix % w
+    mirror = ix > w // 2
+    iy = np.where(mirror, (h - iy) % h, iy)
+    ix = np.where(mirror, w - ix, ix)
+    v = spectrum[iy, ix]
+    return np.where(mirror, np.conj(v), v) * sign
 
 
 def dihedral_spectra(tile: np.ndarray) -> np.ndarray:
@@ -232,10 +255,9 @@ _LINE_CAP = 30.0
 _PROMOTE_Z = 5.0
 
 
-def _autocorrelation(yw: np.ndarray) -> tuple[np.ndarray, int]:
-    """Normalised autocorrelation around lag 0, shape (2R+1, 2R+1), and R."""
-    h, w = yw.shape
-    spec = sfft.rfft2(yw, workers=_WORKERS)
+def _autocorrelation(spec: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, int]:
+    """Normalised autocorrelation around lag 0, shape (2R+1, 2R+1), and R, from :func:`spectrum`."""
+    h, w = shape
     power = (spec.real**2 + spec.imag**2).astype(np.float32)
     # Spectral whitening: a periodic tile is a comb of sharp lines, image content is smooth.
     power /= ndi.uniform_filter(power, size=_WHITEN_BINS, mode="wrap") + np.float32(1e-6 * power.mean() + 1e-12)
@@ -415,12 +437,14 @@ def _promote(region: np.ndarray, r: int, basis: np.ndarray, noise: float) -> np.
     return basis
 
 
-def candidate_lattices(yw: np.ndarray, *, limit: int = 5) -> list[np.ndarray]:
+def candidate_lattices(yw: np.ndarray, *, limit: int = 5, spec: np.ndarray | None = None) -> list[np.ndarray]:
     """Candidate tile lattices of `yw`, most plausible first (see :func:`scored_lattices`)."""
-    return [basis for basis, _ in scored_lattices(yw, limit=limit)]
+    return [basis for basis, _ in scored_lattices(yw, limit=limit, spec=spec)]
 
 
-def scored_lattices(yw: np.ndarray, *, limit: int = 5) -> list[tuple[np.ndarray, float]]:
+def scored_lattices(
+    yw: np.ndarray, *, limit: int = 5, spec: np.ndarray | None = None
+) -> list[tuple[np.ndarray, float]]:
     """Candidate tile lattices of `yw`, most plausible first.
 
     Each strong autocorrelation peak ``v`` proposes a square lattice
@@ -429,6 +453,15 @@ def scored_lattices(yw: np.ndarray, *, limit: int = 5) -> list[tuple[np.ndarray,
     least squares over their lattice points and ranked by the autocorrelation
     summed over all those points, so a lone content peak ranks low.
 
+    Parameters
+    ----------
+    yw : (H, W) float32 ndarray
+        Whitened window, H and W even.
+    limit : int
+        Most candidates returned.
+    spec : ndarray, optional
+        ``spectrum(yw)``, when the caller already has it.
+
     Returns
     -------
     list of ((2, 2) ndarray, float)
@@ -436,7 +469,7 @@ def scored_lattices(yw: np.ndarray, *, limit: int = 5) -> list[tuple[np.ndarray,
         each tile axis) with its lattice score: the autocorrelation summed over the
         lattice points, in standard deviations of the autocorrelation.
     """
-    region, r = _autocorrelation(yw)
+    region, r = _autocorrelation(spectrum(yw) if spec is None else spec, yw.shape)
     if r < _MIN_PERIOD + 4:
         return []
     peaks = _local_peaks(region, r)
