@@ -216,7 +216,7 @@ def test_search_shifts_matches_the_complex_correlation():
 
     pattern = keyed_pattern(KEY)
     tile = np.random.default_rng(3).normal(size=(TILE, TILE)).astype(np.float32)
-    spectra = sync.dihedral_spectra(tile)
+    spectra = sync.dihedral_spectra(sync.tile_band(tile))
     # Plain definition: the one-sided pilot spectrum, complex inverse FFT, real part.
     z = np.zeros((sync.DIHEDRAL, TILE, TILE), dtype=np.complex128)
     rows, cols = np.divmod(pattern.pilot_index, TILE // 2 + 1)
@@ -227,14 +227,19 @@ def test_search_shifts_matches_the_complex_correlation():
         assert peaks[v] == pytest.approx(corr[v].max(), abs=1e-4)
 
 
-def test_dihedral_spectra_are_unit_phasors_of_each_orientation():
+def test_dihedral_spectra_are_the_phases_of_each_orientation_on_the_band():
     from provenance.watermark import sync
+    from provenance.watermark.patterns import BAND_INDEX
 
     tile = np.random.default_rng(4).normal(size=(128, 128)).astype(np.float32)
-    spectra = sync.dihedral_spectra(tile)
-    assert np.allclose(np.abs(spectra), 1.0, atol=1e-5)
-    turned = np.fft.rfft2(np.rot90(tile, 1))
-    assert np.allclose(spectra[1], turned / np.abs(turned), atol=1e-5)
+    spectra = sync.dihedral_spectra(sync.tile_band(tile)).reshape(sync.DIHEDRAL, -1)
+    # Plain definition: turn or flip the tile, FFT it, keep the phases.
+    mirrored = tile[:, ::-1]
+    for v, turned in enumerate([np.rot90(tile, k) for k in range(4)] + [np.rot90(mirrored, k) for k in range(4)]):
+        f = np.fft.rfft2(turned).reshape(-1)[BAND_INDEX]
+        assert np.allclose(spectra[v, BAND_INDEX], f / np.abs(f), atol=1e-5)
+    outside = np.setdiff1d(np.arange(spectra.shape[1]), BAND_INDEX)
+    assert not np.any(spectra[:, outside])
 
 
 def test_fold_spectral_recovers_the_tile_of_a_resized_rotated_lattice():
@@ -255,8 +260,7 @@ def test_fold_spectral_recovers_the_tile_of_a_resized_rotated_lattice():
     phase = uv @ k[pick].T / TILE  # (h, w, 300)
     yw = np.real(np.exp(2j * np.pi * phase) @ coeffs).astype(np.float32)
 
-    tile = sync.fold_spectral(sync.spectrum(yw), (h, w), inverse)
-    band = np.fft.rfft2(tile).reshape(-1)[idx]
+    band = sync.fold_spectral(sync.spectrum(yw), (h, w), inverse)
     chosen = band[pick]
     # The chosen coefficients come back with their phases, the others near zero.
     assert np.mean(np.cos(np.angle(chosen) - np.angle(coeffs))) > 0.95
@@ -270,12 +274,10 @@ def test_fold_spectral_of_the_unchanged_grid_is_the_tile_sum():
 
     # On the unchanged grid every tile frequency is an exact DFT bin: the band equals that of the plain fold.
     yw = np.random.default_rng(6).normal(size=(384, 512)).astype(np.float32)
-    tile = sync.fold_spectral(sync.spectrum(yw), yw.shape, np.eye(2))
+    got = sync.fold_spectral(sync.spectrum(yw), yw.shape, np.eye(2))
     # The origin sits at the window centre (192, 256): a whole number of tiles from (0, 0) along x, half a tile along y.
     expected = np.roll(sync.fold_identity(yw), (-192 % TILE, -256 % TILE), axis=(0, 1))
-    idx, _ = sync._fold_band()
-    got = np.fft.rfft2(tile).reshape(-1)[idx]
-    want = np.fft.rfft2(expected).reshape(-1)[idx]
+    want = sync.tile_band(expected)
     assert np.allclose(got, want, rtol=1e-3, atol=1e-2 * np.abs(want).mean())
 
 

@@ -32,6 +32,7 @@ from .sync import (
     payload_soft_bits,
     search_shifts,
     spectrum,
+    tile_band,
     whiten,
 )
 
@@ -193,7 +194,7 @@ def detect(image: np.ndarray, *, key: bytes | str, search: str = "full") -> Wate
     if quick:
         # Quick look: the unchanged grid in the centre window. Most stamped images arrive
         # re-encoded or cropped but not resized, and are found here.
-        spectra = dihedral_spectra(fold_identity(whiten(luminance(_window(image, QUICK_WINDOW)))))
+        spectra = dihedral_spectra(tile_band(fold_identity(whiten(luminance(_window(image, QUICK_WINDOW))))))
         peak = search_shifts(spectra, pattern)[0]
         best = (peak, identity)
         if peak.score >= SCORE_THRESHOLD:
@@ -208,7 +209,7 @@ def detect(image: np.ndarray, *, key: bytes | str, search: str = "full") -> Wate
     max_geometries = MAX_GEOMETRIES if search == "full" else 1
     while geometries < max_geometries:
         if geometries == 0:
-            basis, tile = identity, fold_identity(yw)
+            basis, band = identity, tile_band(fold_identity(yw))
         else:
             if lattices is None:
                 # One candidate more than are tried, in case one of them is the unchanged grid.
@@ -217,9 +218,9 @@ def detect(image: np.ndarray, *, key: bytes | str, search: str = "full") -> Wate
             if geometries - 1 >= len(lattices):
                 break
             basis = lattices[geometries - 1]
-            tile = fold_spectral(spec, yw.shape, np.linalg.inv(basis.T / TILE))
+            band = fold_spectral(spec, yw.shape, np.linalg.inv(basis.T / TILE))
         geometries += 1
-        spectra = dihedral_spectra(tile)
+        spectra = dihedral_spectra(band)
         peak = search_shifts(spectra, pattern)[0]
         if best is None or peak.score > best[0].score:
             best = (peak, basis)

@@ -20,7 +20,7 @@ import scipy.fft as sfft
 from ..errors import InvalidInputError
 from .coding import CODED_BITS
 
-__all__ = ["TILE", "BAND_CYCLES_PER_PIXEL", "KeyedPattern", "keyed_pattern", "normalise_key"]
+__all__ = ["TILE", "BAND_CYCLES_PER_PIXEL", "BAND_INDEX", "KeyedPattern", "keyed_pattern", "normalise_key"]
 
 TILE = 128
 BAND_CYCLES_PER_PIXEL = (0.09, 0.31)
@@ -96,6 +96,10 @@ def _band_indices() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 _BAND, _KY, _KX = _band_indices()
+_BAND.flags.writeable = False
+#: Flat indices into the tile's ``(TILE, TILE // 2 + 1)`` rfft2 array of every coefficient a
+#: pattern uses (pilot and payload, for any key).
+BAND_INDEX = _BAND
 
 
 @lru_cache(maxsize=64)
