@@ -191,10 +191,11 @@ def detect(image: np.ndarray, *, key: bytes | str, search: str = "full") -> Wate
     # cost); the quick search is for streams of mostly unmarked images, where it would only add
     # its cost to every one: that search goes straight to the full-window grid.
     quick = search == "full" and min(image.shape[:2]) // 8 * 8 > QUICK_WINDOW
+    y = luminance(_window(image))  # the quick look's window is the centre of this one
     if quick:
         # Quick look: the unchanged grid in the centre window. Most stamped images arrive
         # re-encoded or cropped but not resized, and are found here.
-        spectra = dihedral_spectra(tile_band(fold_identity(whiten(luminance(_window(image, QUICK_WINDOW))))))
+        spectra = dihedral_spectra(tile_band(fold_identity(whiten(_window(y, QUICK_WINDOW)))))
         peak = search_shifts(spectra, pattern)[0]
         best = (peak, identity)
         if peak.score >= SCORE_THRESHOLD:
@@ -203,7 +204,7 @@ def detect(image: np.ndarray, *, key: bytes | str, search: str = "full") -> Wate
             if payload is not None:
                 return _found(payload, peak, identity, 1, decodes)
 
-    yw = whiten(luminance(_window(image)))
+    yw = whiten(y)
     lattices: list[np.ndarray] | None = None
     spec: np.ndarray | None = None  # the window's spectrum: the lattice search and the folds share it
     max_geometries = MAX_GEOMETRIES if search == "full" else 1
