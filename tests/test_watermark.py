@@ -301,6 +301,19 @@ def test_lowpass_at_quarter_resolution_matches_the_full_resolution_filter(shared
     assert whitened.dtype == np.float32 and np.abs(whitened).max() <= 4.0
 
 
+def test_autocorrelation_peaks_at_the_period_of_a_repeated_tile():
+    from provenance.watermark import sync
+
+    rng = np.random.default_rng(9)
+    tile = rng.normal(size=(100, 100))
+    yw = (np.tile(tile, (6, 6))[:512, :576] + rng.normal(size=(512, 576))).astype(np.float32)
+    region, r = sync._autocorrelation(sync.spectrum(yw), yw.shape)
+    assert region.shape == (2 * r + 1, 2 * r + 1) and region[r, r] == pytest.approx(1.0)
+    assert np.allclose(region, region[::-1, ::-1], atol=1e-6)  # ACF(-l) = ACF(l)
+    peaks = {(int(dy), int(dx)) for dy, dx, _ in sync._local_peaks(region, r)[:4]}
+    assert {(100, 0), (0, 100)} <= peaks | {(-dy, -dx) for dy, dx in peaks}
+
+
 def test_local_peaks_shortlist_finds_the_full_scan_maxima():
     import scipy.ndimage as ndi
 

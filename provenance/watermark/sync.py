@@ -368,10 +368,15 @@ def _autocorrelation(spec: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarr
     power /= ndi.uniform_filter(power, size=_WHITEN_BINS, mode="wrap") + np.float32(1e-6 * power.mean() + 1e-12)
     np.minimum(power, np.float32(_LINE_CAP), out=power)
     power *= _acf_keep(h, w)
-    acf = sfft.irfft2(power, s=(h, w), workers=_WORKERS)
     r = int(min(_MAX_LAG, h // 2 - 1, w // 2 - 1))
-    rows = np.concatenate([acf[h - r :], acf[: r + 1]])  # lags -r..r, by slicing (a third of np.ix_'s time)
-    region = np.concatenate([rows[:, w - r :], rows[:, : r + 1]], axis=1)
+    # The inverse FFT, for row lags 0..r only: `power` is real, so along the rows a real
+    # forward FFT (conjugated) is the inverse; the negative row lags follow from the
+    # symmetry ACF(-ly, lx) = ACF(ly, -lx). A third of the time of a full irfft2.
+    rows = sfft.rfft(power, axis=0, workers=_WORKERS)[: r + 1]
+    np.conjugate(rows, out=rows)
+    half = sfft.irfft(rows, n=w, axis=1, workers=_WORKERS)  # row lags 0..r (times h), all column lags
+    top = np.concatenate([half[:, w - r :], half[:, : r + 1]], axis=1)  # column lags -r..r
+    region = np.concatenate([top[:0:-1, ::-1], top])
     return region / max(float(region[r, r]), 1e-12), r
 
 
