@@ -227,10 +227,21 @@ def test_search_shifts_matches_the_complex_correlation():
         assert peaks[v] == pytest.approx(corr[v].max(), abs=1e-4)
 
 
+def test_sync_exports_exist_and_dihedral_spectra_rejects_a_tile():
+    from provenance.watermark import sync
+
+    assert all(hasattr(sync, name) for name in sync.__all__)
+    with pytest.raises(ValueError, match="band"):
+        sync.dihedral_spectra(np.zeros((128, 128), dtype=np.float32))
+    with pytest.raises(ValueError, match="even"):
+        sync.fold_spectral(np.zeros((9, 5), dtype=np.complex64), (9, 8), np.eye(2))
+
+
 def test_dihedral_spectra_are_the_phases_of_each_orientation_on_the_band():
     from provenance.watermark import sync
     from provenance.watermark.patterns import BAND_INDEX
 
+    assert np.all(sync._dihedral_maps()[1] >= 0)  # every orientation's coefficients come from the band
     tile = np.random.default_rng(4).normal(size=(128, 128)).astype(np.float32)
     spectra = sync.dihedral_spectra(sync.tile_band(tile)).reshape(sync.DIHEDRAL, -1)
     # Plain definition: turn or flip the tile, FFT it, keep the phases.
@@ -297,21 +308,30 @@ def test_lowpass_at_quarter_resolution_matches_the_full_resolution_filter(shared
     inner = (slice(8, -8), slice(8, -8))  # the borders differ: repeated edges instead of wrap-around
     # 2-4% on these photos (texture aliased by the 4x4 averaging); detection scores move by under 0.3%.
     assert np.sqrt(np.mean((got[inner] - exact[inner]) ** 2)) < 0.05 * np.std(exact[inner])
-    whitened = sync.whiten(y)
-    assert whitened.dtype == np.float32 and np.abs(whitened).max() <= 4.0
+    assert sync.whiten(y.astype(np.float64)).dtype == np.float32
 
 
-def test_autocorrelation_peaks_at_the_period_of_a_repeated_tile():
+def test_autocorrelation_is_the_inverse_fft_of_the_whitened_power_on_the_lag_window():
+    import scipy.ndimage as ndi
+
     from provenance.watermark import sync
 
+    # A sheared lattice on a window with H != W: a mirrored negative half would show.
     rng = np.random.default_rng(9)
-    tile = rng.normal(size=(100, 100))
-    yw = (np.tile(tile, (6, 6))[:512, :576] + rng.normal(size=(512, 576))).astype(np.float32)
-    region, r = sync._autocorrelation(sync.spectrum(yw), yw.shape)
-    assert region.shape == (2 * r + 1, 2 * r + 1) and region[r, r] == pytest.approx(1.0)
-    assert np.allclose(region, region[::-1, ::-1], atol=1e-6)  # ACF(-l) = ACF(l)
-    peaks = {(int(dy), int(dx)) for dy, dx, _ in sync._local_peaks(region, r)[:4]}
-    assert {(100, 0), (0, 100)} <= peaks | {(-dy, -dx) for dy, dx in peaks}
+    ys, xs = np.mgrid[0:320, 0:448].astype(np.float64)
+    yw = np.sin(2 * np.pi * (ys * 0.031 + xs * 0.012)) + np.sin(2 * np.pi * (xs * 0.027 - ys * 0.009))
+    yw = (yw + rng.normal(size=yw.shape)).astype(np.float32)
+    spec = sync.spectrum(yw)
+    region, r = sync._autocorrelation(spec, yw.shape)
+    # Plain definition: the same whitened power, a full inverse FFT, lags -r..r on both axes.
+    power = np.abs(spec).astype(np.float64) ** 2
+    power /= ndi.uniform_filter(power, size=sync._WHITEN_BINS, mode="wrap") + 1e-6 * power.mean() + 1e-12
+    power = np.minimum(power, sync._LINE_CAP) * sync._acf_keep(*yw.shape)
+    acf = np.fft.irfft2(power, s=yw.shape)
+    lags = np.arange(-r, r + 1)
+    expected = acf[np.ix_(lags % yw.shape[0], lags % yw.shape[1])]
+    assert r == 159
+    assert np.allclose(region, expected / expected[r, r], atol=1e-4)
 
 
 def test_local_peaks_shortlist_finds_the_full_scan_maxima():

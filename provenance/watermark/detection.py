@@ -205,17 +205,18 @@ def detect(image: np.ndarray, *, key: bytes | str, search: str = "full") -> Wate
                 return _found(payload, peak, identity, 1, decodes)
 
     yw = whiten(y)
-    lattices: list[np.ndarray] | None = None
-    spec: np.ndarray | None = None  # the window's spectrum: the lattice search and the folds share it
+    # The window's spectrum and the lattices found in it, made once: the search and the folds share it.
+    searched: tuple[np.ndarray, list[np.ndarray]] | None = None
     max_geometries = MAX_GEOMETRIES if search == "full" else 1
     while geometries < max_geometries:
         if geometries == 0:
             basis, band = identity, tile_band(fold_identity(yw))
         else:
-            if lattices is None:
+            if searched is None:
                 # One candidate more than are tried, in case one of them is the unchanged grid.
                 spec = spectrum(yw)
-                lattices = [b for b in candidate_lattices(yw, limit=MAX_GEOMETRIES, spec=spec) if not _is_identity(b)]
+                searched = spec, [b for b in candidate_lattices(yw, limit=MAX_GEOMETRIES, spec=spec) if not _is_identity(b)]
+            spec, lattices = searched
             if geometries - 1 >= len(lattices):
                 break
             basis = lattices[geometries - 1]

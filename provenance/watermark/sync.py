@@ -75,6 +75,7 @@ def whiten(y: np.ndarray) -> np.ndarray:
     The high-pass is `y` minus its Gaussian low-pass (:func:`_lowpass`); each 8x8 block is
     then divided by its RMS (plus one grey level) and clipped at +-4.
     """
+    y = np.asarray(y, dtype=np.float32)
     h, w = y.shape
     hp = y - _lowpass(y)
     blocks = hp.reshape(h // 8, 8, w // 8, 8)
@@ -152,24 +153,25 @@ def fold_identity(yw: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _fold_band() -> tuple[np.ndarray, np.ndarray]:
-    """Tile frequencies a spectral fold computes: the pattern band in the rfft2 half plane.
+    """Tile frequencies a spectral fold computes, in the rfft2 half plane.
 
-    Returns the flat indices into ``(TILE, TILE // 2 + 1)`` and the signed ``(ky, kx)`` of each.
-    Columns 0 and ``TILE // 2`` and JPEG's grid are included: the dihedral turns of the
-    pattern's coefficients land there.
+    The pattern's band (:data:`~provenance.watermark.patterns.BAND_INDEX`) plus column 0,
+    where turns of the pattern's coefficients land. Returns the flat indices into
+    ``(TILE, TILE // 2 + 1)`` and the signed ``(ky, kx)`` of each.
     """
-    ky = np.fft.fftfreq(TILE, 1.0 / TILE)[:, None] * np.ones((1, _HALF))
-    kx = np.arange(_HALF)[None, :] * np.ones((TILE, 1))
+    ky = np.fft.fftfreq(TILE, 1.0 / TILE).astype(int)[:, None] * np.ones((1, _HALF), int)
+    kx = np.arange(_HALF)[None, :] * np.ones((TILE, 1), int)
     lo, hi = BAND_CYCLES_PER_PIXEL
-    radius = np.hypot(ky, kx) / TILE
-    idx = np.flatnonzero(((radius >= lo - 1 / TILE) & (radius <= hi + 1 / TILE)).ravel())
-    k = np.stack([ky.ravel()[idx], kx.ravel()[idx]], axis=1)
+    radius = np.hypot(ky, kx) / TILE  # as patterns.py computes it: turns and flips keep it exactly
+    jpeg_grid = (ky % (TILE // 8) == 0) & (kx % (TILE // 8) == 0)  # turns and flips keep these on the grid
+    idx = np.flatnonzero(((radius >= lo) & (radius <= hi) & ~jpeg_grid).ravel())
+    k = np.stack([ky.ravel()[idx], kx.ravel()[idx]], axis=1).astype(np.float64)
     idx.flags.writeable = False
     k.flags.writeable = False
     return idx, k
 
 
-def fold_spectral(spectrum: np.ndarray, shape: tuple[int, int], inverse: np.ndarray) -> np.ndarray:
+def fold_spectral(spec: np.ndarray, shape: tuple[int, int], inverse: np.ndarray) -> np.ndarray:
     """Fold along a lattice in the frequency domain: the folded tile's band (see :func:`tile_band`).
 
     Folding ``yw`` modulo the lattice and taking the tile's DFT at tile frequency ``k`` is the
@@ -181,15 +183,28 @@ def fold_spectral(spectrum: np.ndarray, shape: tuple[int, int], inverse: np.ndar
 
     Parameters
     ----------
-    spectrum : (H, W // 2 + 1) complex ndarray
+    spec : (H, W // 2 + 1) complex ndarray
         ``rfft2`` of the whitened window (:func:`spectrum`).
     shape : (int, int)
         ``(H, W)``, both even.
     inverse : (2, 2) ndarray
         Maps image offsets ``(dy, dx)`` from the window centre to tile coordinates
-        ``(uy, ux)`` in tile pixels (the inverse of ``basis.T / TILE``).
+        ``(uy, ux)`` in tile pixels (the inverse of ``basis.T / TILE``); the image frequency
+        of tile frequency ``k`` is then ``basis^-1 k`` cycles per pixel.
+
+    Returns
+    -------
+    (M,) complex ndarray
+        The folded tile's DFT at the band's coefficients, in :func:`tile_band`'s order.
+
+    Raises
+    ------
+    ValueError
+        If a side is odd or `spec` is not the rfft2 of an (H, W) window.
     """
     h, w = shape
+    if h % 2 or w % 2 or spec.shape != (h, w // 2 + 1):
+        raise ValueError(f"fold_spectral needs the rfft2 of an even-sided window; got {spec.shape} for {shape}.")
     _, k = _fold_band()
     freq = k @ inverse / TILE  # (M, 2): (fy, fx) in cycles per pixel
     by = freq[:, 0] * h
@@ -202,11 +217,11 @@ def fold_spectral(spectrum: np.ndarray, shape: tuple[int, int], inverse: np.ndar
     x0 = x0.astype(np.int64)
     values = np.zeros(len(k), dtype=np.complex128)
     for dy, dx, weight in ((0, 0, (1 - wy) * (1 - wx)), (0, 1, (1 - wy) * wx), (1, 0, wy * (1 - wx)), (1, 1, wy * wx)):
-        values += weight * _bin(spectrum, h, w, y0 + dy, x0 + dx)
+        values += weight * _bin(spec, h, w, y0 + dy, x0 + dx)
     return values
 
 
-def _bin(spectrum: np.ndarray, h: int, w: int, iy: np.ndarray, ix: np.ndarray) -> np.ndarray:
+def _bin(spec: np.ndarray, h: int, w: int, iy: np.ndarray, ix: np.ndarray) -> np.ndarray:
     """Centred-origin DFT bins ``(iy, ix)`` (any integers: periodic, Hermitian) of a real window."""
     sign = 1 - 2 * ((iy + ix) & 1)  # origin at (h/2, w/2): (-1)**(iy + ix)
     iy = iy % h
@@ -214,7 +229,7 @@ def _bin(spectrum: np.ndarray, h: int, w: int, iy: np.ndarray, ix: np.ndarray) -
     mirror = ix > w // 2
     iy = np.where(mirror, (h - iy) % h, iy)
     ix = np.where(mirror, w - ix, ix)
-    v = spectrum[iy, ix]
+    v = spec[iy, ix]
     return np.where(mirror, np.conj(v), v) * sign
 
 
@@ -259,8 +274,7 @@ def _dihedral_maps() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         phase = np.exp(2j * np.pi * (ks @ b) / TILE)
         conj = ks[:, 1] < 0  # the half plane holds column 0 for both signs of the row frequency
         ks = np.where(conj[:, None], -ks, ks)
-        src = position[(ks[:, 0] % TILE) * _HALF + ks[:, 1]]
-        assert np.all(src >= 0)
+        src = position[(ks[:, 0] % TILE) * _HALF + ks[:, 1]]  # all in the band: tests/test_watermark.py checks
         sources.append(src)
         conjs.append(conj)
         factors.append(phase.astype(np.complex64))
@@ -288,6 +302,8 @@ def dihedral_spectra(band: np.ndarray) -> np.ndarray:
         :func:`tile_band` of the tile, or :func:`fold_spectral`.
     """
     dest, source, conj, factor = _dihedral_maps()
+    if band.shape != (len(_fold_band()[0]),):
+        raise ValueError(f"dihedral_spectra takes a tile's band (tile_band or fold_spectral); got shape {band.shape}.")
     unit = (band / np.maximum(np.abs(band), 1e-12)).astype(np.complex64)
     values = unit[source]
     values = np.where(conj, np.conj(values), values) * factor
