@@ -5,7 +5,9 @@ For each of two bodies, a stamped JPEG (watermark found, registry hit) and an un
 webapp/gunicorn_conf.py``, ``--workers`` sync workers) on a free loopback port with a fresh
 instance folder, warms it up, drives ``--connections`` closed-loop connections with wrk for
 ``--duration`` seconds, and reports requests/s, p50/p90/p99 latency, errors (socket errors and
-non-200 answers) and the workers' RSS at the start and the end of the run.
+non-200 answers) and the workers' RSS at the start and the end of the run. With ``--repeat N``
+the bodies take turns N times (stamped, unmarked, unmarked quick, stamped, ...), so a machine
+whose speed drifts shows it as spread, and a summary gives each body's median and range.
 
 The images are Kodak photographs from ``../shared/samples`` resized to 1024x1024 and saved as
 JPEG 90 (the stamped one through the real Stamper, into the server's registry). The rate
@@ -18,12 +20,14 @@ Usage::
     python benchmarks/load.py --duration 30     # shorter
     python benchmarks/load.py --workers 3 --connections 4 --no-write
     python benchmarks/load.py --no-quick        # skip the unmarked run with PROVENANCE_WATERMARK_SEARCH=quick
+    python benchmarks/load.py --repeat 3        # every body three times, interleaved; medians and ranges
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import statistics
 import os
 import re
 import shutil
@@ -200,6 +204,29 @@ def run_one(wrk: str, name: str, body: Path, args: argparse.Namespace, folder: P
     }
 
 
+def _met(r: dict) -> bool:
+    return r["rps"] >= TARGET_RPS and r["p99"] <= TARGET_P99_MS and r["errors"] == 0
+
+
+def _summary(rows: list[dict]) -> list[str]:
+    """Markdown lines: per body, the median and range of req/s and p99 over its runs."""
+    lines = [
+        "| body | runs | req/s median (min-max) | p50 ms median | p99 ms median (min-max) | errors | target met |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for name in dict.fromkeys(r["name"] for r in rows):
+        runs = [r for r in rows if r["name"] == name]
+        rps = [r["rps"] for r in runs]
+        p99 = [r["p99"] for r in runs]
+        met = sum(_met(r) for r in runs)
+        lines.append(
+            f"| {name} | {len(runs)} | {statistics.median(rps):.1f} ({min(rps):.1f}-{max(rps):.1f}) "
+            f"| {statistics.median(r['p50'] for r in runs):.0f} | {statistics.median(p99):.0f} "
+            f"({min(p99):.0f}-{max(p99):.0f}) | {sum(r['errors'] for r in runs)} | in {met} of {len(runs)} runs |"
+        )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=120, help="seconds of load per body (default 120)")
@@ -208,38 +235,48 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=("stamped", "unmarked"), help="run one body only")
     parser.add_argument("--no-quick", action="store_true",
                         help="skip the extra unmarked run with PROVENANCE_WATERMARK_SEARCH=quick")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run every body this many times, interleaved, and summarise medians (default 1)")
     parser.add_argument("--no-write", action="store_true", help="leave RESULTS.md alone")
     args = parser.parse_args(argv)
     args.connections = args.connections or args.workers
+    if args.repeat < 1 or args.duration < 1:
+        parser.error("--repeat and --duration must be at least 1")
     wrk = _ensure_wrk()
     rows = []
     with tempfile.TemporaryDirectory(prefix="provenance-load-") as tmp:
         folder = Path(tmp)
         instance = folder / "instance"
         bodies = make_bodies(instance, folder)
-        for name, body in bodies.items():
-            if args.only and name != args.only:
-                continue
-            print(f"{name}: {args.duration} s of load ...", file=sys.stderr, flush=True)
-            rows.append(run_one(wrk, name, body, args, folder, instance))
-            if name == "unmarked" and not args.no_quick:
-                print(f"{name}, search=quick: {args.duration} s of load ...", file=sys.stderr, flush=True)
-                rows.append(run_one(wrk, name, body, args, folder, instance, "quick"))
+        runs = [(name, body, "full") for name, body in bodies.items() if not args.only or name == args.only]
+        if not args.no_quick and any(name == "unmarked" for name, _, _ in runs):
+            runs.append(("unmarked", bodies["unmarked"], "quick"))
+        for round_ in range(1, args.repeat + 1):
+            for name, body, search in runs:
+                label = name if search == "full" else f"{name}, search=quick"
+                turn = f" (run {round_} of {args.repeat})" if args.repeat > 1 else ""
+                print(f"{label}: {args.duration} s of load{turn} ...", file=sys.stderr, flush=True)
+                rows.append({**run_one(wrk, name, body, args, folder, instance, search), "run": round_})
     fmt_rss = lambda v: "/".join(f"{x:.0f}" for x in v)  # noqa: E731
+    repeats = f", each body {args.repeat} times, interleaved" if args.repeat > 1 else ""
     lines = [
         f"POST /api/v1/verify, 1024x1024 JPEG bodies, gunicorn {args.workers} sync workers, wrk {args.connections} "
-        f"connections, {args.duration} s per body, loopback, {os.cpu_count()} CPUs shared with the load generator.",
+        f"connections, {args.duration} s per run{repeats}, loopback, {os.cpu_count()} CPUs shared with the load "
+        "generator.",
         "",
-        "| body | size KiB | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | worker RSS start MiB | end MiB "
-        "| load avg before/after | target met |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    if args.repeat > 1:
+        lines += _summary(rows) + ["", "Every run, in the order they ran:", ""]
+    lines += [
+        "| body | run | size KiB | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | worker RSS start MiB "
+        "| end MiB | load avg before/after | target met |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
-        met = r["rps"] >= TARGET_RPS and r["p99"] <= TARGET_P99_MS and r["errors"] == 0
         lines.append(
-            f"| {r['name']} | {r['size_kib']:.0f} | {r['requests']} | {r['rps']:.1f} | {r['p50']:.0f} | {r['p90']:.0f} "
-            f"| {r['p99']:.0f} | {r['max']:.0f} | {r['errors']} | {fmt_rss(r['rss_start'])} | {fmt_rss(r['rss_end'])} "
-            f"| {r['load'][0]:.1f}/{r['load'][1]:.1f} | {'yes' if met else 'no'} |"
+            f"| {r['name']} | {r['run']} | {r['size_kib']:.0f} | {r['requests']} | {r['rps']:.1f} | {r['p50']:.0f} "
+            f"| {r['p90']:.0f} | {r['p99']:.0f} | {r['max']:.0f} | {r['errors']} | {fmt_rss(r['rss_start'])} "
+            f"| {fmt_rss(r['rss_end'])} | {r['load'][0]:.1f}/{r['load'][1]:.1f} | {'yes' if _met(r) else 'no'} |"
         )
     lines += [
         "",
