@@ -36,7 +36,7 @@ from .sync import (
     whiten,
 )
 
-__all__ = ["SCORE_THRESHOLD", "MIN_DETECT_SIDE", "MAX_GEOMETRIES", "QUICK_WINDOW", "SEARCH_MODES", "WatermarkResult", "check_search", "detect", "false_positive_bound"]
+__all__ = ["SCORE_THRESHOLD", "MIN_DETECT_SIDE", "MAX_GEOMETRIES", "QUICK_WINDOW", "LATTICE_WINDOW", "SEARCH_MODES", "WatermarkResult", "check_search", "detect", "false_positive_bound"]
 
 #: Pilot score (standard deviations) a hypothesis needs before its payload is decoded.
 SCORE_THRESHOLD = 4.5
@@ -50,6 +50,11 @@ MAX_GEOMETRIES = 4
 #: than it: a stamped image that was not resized or rotated is found there in a quarter of the
 #: time. It counts as one more geometry in the false-positive bound.
 QUICK_WINDOW = 512
+#: Side of the centre window the lattice search (autocorrelation, candidate lattices, spectral
+#: folds) works on, for windows larger than it. Over the regression set (22 photos x 6
+#: resize/rotate attacks) it finds what the full 1024 px window finds, in 14% less time on a
+#: 1024 x 1024 unmarked image (and one more resize0.5 copy); at 640 px three copies are lost.
+LATTICE_WINDOW = 768
 #: ``full`` (a quick look at the centre window first, then the unchanged grid over the full
 #: window, then the tile lattice of resized and rotated copies); ``quick`` tries only the
 #: unchanged grid over the full window (re-encoded, cropped, flipped, tone-changed copies):
@@ -205,22 +210,26 @@ def detect(image: np.ndarray, *, key: bytes | str, search: str = "full") -> Wate
                 return _found(payload, peak, identity, 1, decodes)
 
     yw = whiten(y)
-    # The window's spectrum and the lattices found in it, made once: the search and the folds share it.
-    searched: tuple[np.ndarray, list[np.ndarray]] | None = None
+    # The lattice window's shape, its spectrum and the lattices found in it, made once: the
+    # search and the folds share them.
+    searched: tuple[tuple[int, int], np.ndarray, list[np.ndarray]] | None = None
     max_geometries = MAX_GEOMETRIES if search == "full" else 1
     while geometries < max_geometries:
         if geometries == 0:
             basis, band = identity, tile_band(fold_identity(yw))
         else:
             if searched is None:
+                # The lattice search and its folds use the centre of the window (LATTICE_WINDOW).
                 # One candidate more than are tried, in case one of them is the unchanged grid.
-                spec = spectrum(yw)
-                searched = spec, [b for b in candidate_lattices(yw, limit=MAX_GEOMETRIES, spec=spec) if not _is_identity(b)]
-            spec, lattices = searched
+                yl = _window(yw, LATTICE_WINDOW)
+                spec = spectrum(yl)
+                lattices = [b for b in candidate_lattices(yl, limit=MAX_GEOMETRIES, spec=spec) if not _is_identity(b)]
+                searched = yl.shape, spec, lattices
+            shape, spec, lattices = searched
             if geometries - 1 >= len(lattices):
                 break
             basis = lattices[geometries - 1]
-            band = fold_spectral(spec, yw.shape, np.linalg.inv(basis.T / TILE))
+            band = fold_spectral(spec, shape, np.linalg.inv(basis.T / TILE))
         geometries += 1
         spectra = dihedral_spectra(band)
         peak = search_shifts(spectra, pattern)[0]
