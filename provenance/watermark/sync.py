@@ -351,7 +351,7 @@ def _subpixel(c: np.ndarray, iy: int, ix: int, axis: int) -> float:
         a, b, d = c[(iy - 1) % TILE, ix], c[iy, ix], c[(iy + 1) % TILE, ix]
     else:
         a, b, d = c[iy, (ix - 1) % TILE], c[iy, ix], c[iy, (ix + 1) % TILE]
-    return _parabola(a, b, d)
+    return float(_parabolas(a, b, d))
 
 
 def payload_soft_bits(spectra: np.ndarray, peak: ShiftPeak, pattern: KeyedPattern, n_bits: int) -> np.ndarray:
@@ -500,9 +500,7 @@ def _lattice_scores(region: np.ndarray, r: int, bases: np.ndarray, noise: float)
     """
     pts = np.einsum("kj,pjd->pkd", _COEFFS, bases)
     ok = np.max(np.abs(pts), axis=2) <= r - 2
-    iy = np.where(ok, np.round(pts[..., 0]).astype(np.intp), 0) + r
-    ix = np.where(ok, np.round(pts[..., 1]).astype(np.intp), 0) + r
-    vals = region[iy[..., None] + _NEIGHBOURS_3[:, 0], ix[..., None] + _NEIGHBOURS_3[:, 1]].max(axis=2)
+    vals = _acf_at(region, r, pts.reshape(-1, 2)).reshape(ok.shape)  # -inf only where not ok
     count = ok.sum(axis=1)
     mean = np.where(ok, vals, 0.0).sum(axis=1) / np.maximum(count, 1)
     return np.where(count >= 4, mean / (noise + 1e-12) * np.sqrt(count), -np.inf)
@@ -514,16 +512,11 @@ del _m, _n
 
 
 def _parabolas(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Vectorised :func:`_parabola`."""
+    """Offset in -0.5..0.5 of the vertex of the parabola through (-1, a), (0, b), (1, c); 0 unless it is a maximum."""
     d = a - 2 * b + c
     with np.errstate(divide="ignore", invalid="ignore"):
         off = np.clip(0.5 * (a - c) / d, -0.5, 0.5)
     return np.where(d < 0, off, 0.0)
-
-
-def _parabola(a: float, b: float, c: float) -> float:
-    d = a - 2 * b + c
-    return float(np.clip(0.5 * (a - c) / d, -0.5, 0.5)) if d < 0 else 0.0
 
 
 def _reduce(basis: np.ndarray) -> np.ndarray:
