@@ -55,7 +55,8 @@ def verify() -> Response:
     check_fields(("file", "name", "search"))
     search = request.values.get("search") or None  # query parameter or form field
     if search is not None and search not in SEARCH_MODES:
-        raise AppError(400, "invalid_input", f"'search' must be 'full' or 'quick'; got {search[:20]!r}.")
+        modes = " or ".join(f"'{m}'" for m in SEARCH_MODES)
+        raise AppError(400, "invalid_input", f"'search' must be {modes}; got {search[:20]!r}.")
     upload = read_upload()
     report = get_services().verifier.verify(upload.data, name=upload.name, search=search)
     response = jsonify(report.to_dict(public=not full))

@@ -10,6 +10,7 @@ import click
 from ..errors import InvalidInputError, ProvenanceError, RegistryError
 from ..report import VerificationReport, Verifier
 from ..settings import Settings
+from ..watermark import SEARCH_MODES
 from .common import (
     echo_file_error,
     EXIT_ERROR,
@@ -47,7 +48,7 @@ def describe_report(report: VerificationReport) -> list[str]:
 @click.argument("paths", metavar="FILE...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--offline-registry", "no_registry", is_flag=True,
               help="Do not use the registry (no recovery of stripped credentials, no audit log).")
-@click.option("--search", type=click.Choice(["full", "quick"]), default=None,
+@click.option("--search", type=click.Choice(SEARCH_MODES), default=None,
               help="Watermark search: full also finds resized and rotated copies; quick is several times "
                    "faster on unmarked images. Default: PROVENANCE_WATERMARK_SEARCH, else full.")
 @json_option
