@@ -59,14 +59,10 @@ from sqlalchemy.engine import Connection
 from .errors import InvalidInputError, ProvenanceError
 from .hashing import DIHEDRAL_NAMES, MIN_QUALITY, PerceptualHash, file_digests, pdq_dihedral_hashes_file
 from .images import DEFAULT_MAX_PIXELS, ImageSource
-from .registry import (
-    DEFAULT_BANK_THRESHOLD,
-    STAMPED_OUTPUTS_BANK,
-    Registry,
-    _bank_entries,
-    _hash_banks,
-    _utc_now,
-)
+from .registry import Registry, transaction
+from .registry.schema import DEFAULT_BANK_THRESHOLD, STAMPED_OUTPUTS_BANK, utc_now
+from .registry.schema import bank_entries as _bank_entries
+from .registry.schema import hash_banks as _hash_banks
 from .search import MAX_SEARCH_DISTANCE, HashIndex, brute_force_search, check_packed
 
 __all__ = [
@@ -771,7 +767,7 @@ class Banks:
     # ---- plumbing
 
     def _tx(self, action: str, *, write: bool):  # noqa: ANN202 (a context manager)
-        return self.registry._transaction(action, write=write)
+        return transaction(self.registry, action, write=write)
 
     def _bank_row(self, conn: Connection, name: str, *, lock: bool = False) -> sa.Row:
         query = sa.select(_hash_banks).where(_hash_banks.c.name == _check_name(name))
@@ -798,7 +794,7 @@ class Banks:
         """
         name, label = _check_name(name), _check_label(label)
         threshold, description = _check_threshold(threshold), _check_description(description)
-        now = _utc_now()
+        now = utc_now()
         with self._tx("bank create", write=True) as conn:
             if conn.scalar(sa.select(_hash_banks.c.bank_id).where(_hash_banks.c.name == name)) is not None:
                 raise BankExistsError(f"A bank named {name!r} exists already; pick another name.")
@@ -844,7 +840,7 @@ class Banks:
             row = self._bank_row(conn, name, lock=True)
             if values:
                 conn.execute(_hash_banks.update().where(_hash_banks.c.bank_id == row.bank_id).values(
-                    version=_hash_banks.c.version + 1, updated_at=_utc_now(), **values))
+                    version=_hash_banks.c.version + 1, updated_at=utc_now(), **values))
             return _row_to_bank(self._bank_row(conn, name))
 
     # ---- entries
@@ -886,7 +882,7 @@ class Banks:
     def _insert(self, name: str, rows: _Rows, *, skip_existing: bool) -> ImportResult:
         if len(rows) > self.max_import_rows:
             raise HashListError(f"{len(rows):,} hashes is more than one import takes ({self.max_import_rows:,}).")
-        now = _utc_now()
+        now = utc_now()
         with self._tx("bank import", write=True) as conn:
             bank = self._bank_row(conn, name, lock=True)
             keep = np.ones(len(rows), dtype=bool)
@@ -977,7 +973,7 @@ class Banks:
             if doomed:
                 conn.execute(_hash_banks.update().where(_hash_banks.c.bank_id == bank.bank_id).values(
                     version=_hash_banks.c.version + 1, withdrawals=_hash_banks.c.withdrawals + 1,
-                    updated_at=_utc_now(), entry_count=_hash_banks.c.entry_count - len(doomed),
+                    updated_at=utc_now(), entry_count=_hash_banks.c.entry_count - len(doomed),
                     pdq_count=_hash_banks.c.pdq_count - (len(doomed) if kind == "pdq" else 0),
                 ))
         logger.info("bank %s: %d %s hashes withdrawn", name, len(doomed), kind)

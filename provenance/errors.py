@@ -1,18 +1,28 @@
 """The exceptions provenance raises.
 
-Every error the library raises on bad input or bad configuration is a
-:class:`ProvenanceError`, so callers (the CLI, the web app) can catch one type
-and show its message. Messages say what is wrong and what to do.
+Every error the library raises on purpose is a :class:`ProvenanceError`, so callers (the CLI,
+the web app) can catch one type and show its message. Messages say what is wrong and what to
+do. Two branches matter to a caller: bad input (the request is wrong; a 4xx in the web app)
+and :class:`ServerFault` (the service is wrong or a service it needs is down; a 5xx). Settings,
+keys and certificates are the operator's input: :class:`ConfigError` sits on its own.
 
 ::
 
     ProvenanceError
-    ├── InvalidImageError      (also a ValueError) unreadable, hostile or wrong-shaped image
-    │   └── ImageTooLargeError decompression-bomb guard: too many pixels or bytes
-    ├── InvalidInputError      (also a ValueError) a bad argument that is not an image
-    ├── ManifestError          C2PA reading or signing failed
-    ├── RegistryError          the registry database is unreachable or inconsistent
-    └── ConfigError            settings, keys or certificates are missing or wrong
+    ├── InvalidImageError          (also a ValueError) unreadable, hostile or wrong-shaped image
+    │   └── ImageTooLargeError     decompression-bomb guard: too many pixels or bytes
+    ├── InvalidInputError          (also a ValueError) a bad argument that is not an image
+    │   ├── HashListError          a malformed hash list; nothing was imported
+    │   ├── BankNotFoundError      no hash bank has this name
+    │   └── BankExistsError        a hash bank with this name exists already
+    ├── ManifestError              a C2PA manifest could not be read or built from this input
+    ├── ConfigError                settings, keys or certificates are missing or wrong
+    └── ServerFault                not the caller's fault: retry later or tell the operator
+        ├── RegistryError          the registry database failed
+        │   ├── RegistryUnavailable    it cannot be reached (server down, file unopenable)
+        │   └── DuplicateStampError    a stamp ID collided; draw a new one and retry
+        └── SigningError           (also a ManifestError) signing failed on our side
+            └── TimestampAuthorityError  the time-stamp authority did not answer
 
 "No watermark" and "no manifest" are results, not errors.
 """
@@ -24,9 +34,17 @@ __all__ = [
     "InvalidImageError",
     "ImageTooLargeError",
     "InvalidInputError",
+    "HashListError",
+    "BankNotFoundError",
+    "BankExistsError",
     "ManifestError",
-    "RegistryError",
     "ConfigError",
+    "ServerFault",
+    "RegistryError",
+    "RegistryUnavailable",
+    "DuplicateStampError",
+    "SigningError",
+    "TimestampAuthorityError",
 ]
 
 
@@ -46,13 +64,45 @@ class InvalidInputError(ProvenanceError, ValueError):
     """An argument other than an image is wrong: a payload, a key, a hex string."""
 
 
+class HashListError(InvalidInputError):
+    """A hash list is malformed (bad hex, wrong length, duplicate, too many rows); nothing was imported."""
+
+
+class BankNotFoundError(InvalidInputError):
+    """No bank has this name; ``provenance bank list`` shows the banks."""
+
+
+class BankExistsError(InvalidInputError):
+    """A bank with this name exists already."""
+
+
 class ManifestError(ProvenanceError):
-    """A C2PA manifest could not be read, built or signed."""
-
-
-class RegistryError(ProvenanceError):
-    """The registry database could not be reached or a write failed."""
+    """A C2PA manifest could not be read or built from the input."""
 
 
 class ConfigError(ProvenanceError):
     """A setting, key file or certificate is missing or invalid."""
+
+
+class ServerFault(ProvenanceError):
+    """The service, not the request, failed: a database or signing service is down or broken."""
+
+
+class RegistryError(ServerFault):
+    """The registry database could not be reached or a write failed."""
+
+
+class RegistryUnavailable(RegistryError):
+    """The registry database cannot be reached (server down, file cannot be opened); retry later."""
+
+
+class DuplicateStampError(RegistryError):
+    """A stamp with this ID is already recorded; draw a new ID and retry."""
+
+
+class SigningError(ServerFault, ManifestError):
+    """Signing the C2PA manifest failed on the server's side (certificate, key, signer)."""
+
+
+class TimestampAuthorityError(SigningError):
+    """The time-stamp authority (``PROVENANCE_TSA_URL``) did not answer or refused the request."""

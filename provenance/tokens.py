@@ -22,7 +22,8 @@ Tokens are revoked, never deleted, so the table keeps who could do what and when
         store.authenticate(issued.token)                         # -> ApiToken, or None
         store.revoke(issued.info.token_id)
 
-The table is made by registry migration 4 ("api tokens"). The command line is
+The table is defined in :mod:`provenance.registry.schema` and made by registry migration 4
+("api tokens"). The command line is
 ``provenance tokens create|list|revoke``.
 """
 
@@ -40,7 +41,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from .errors import InvalidInputError
-from .registry import Registry, _UTCDateTime
+from .registry import Registry, transaction
+from .registry.schema import api_tokens as _api_tokens
 
 __all__ = ["TOKEN_ROLES", "ROLE_GRANTS", "TOKEN_PREFIX", "ApiToken", "IssuedToken", "TokenStore", "hash_token"]
 
@@ -60,16 +62,6 @@ _MAX_LABEL = 200
 _MAX_TOKEN_CHARS = 200
 _TOKEN_ID = re.compile(r"[0-9a-f]{8}")
 
-_api_tokens = sa.Table(
-    "api_tokens",
-    sa.MetaData(),
-    sa.Column("token_id", sa.String(16), primary_key=True),
-    sa.Column("token_sha256", sa.String(64), nullable=False, unique=True),
-    sa.Column("role", sa.String(16), nullable=False),
-    sa.Column("label", sa.Text, nullable=True),
-    sa.Column("created_at", _UTCDateTime(timezone=True), nullable=False),
-    sa.Column("revoked_at", _UTCDateTime(timezone=True), nullable=True),
-)
 # Run on every authenticated request; built once so SQLAlchemy reuses its compiled form.
 _BY_DIGEST = sa.select(_api_tokens).where(_api_tokens.c.token_sha256 == sa.bindparam("digest"))
 
@@ -185,7 +177,7 @@ class TokenStore:
             label = label.strip() or None
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         info = ApiToken(secrets.token_hex(4), role, label, datetime.now(timezone.utc))
-        with self.registry._transaction("token create", write=True) as conn:
+        with transaction(self.registry, "token create", write=True) as conn:
             conn.execute(
                 _api_tokens.insert().values(
                     token_id=info.token_id, token_sha256=hash_token(token), role=role, label=label,
@@ -206,7 +198,7 @@ class TokenStore:
         if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > _MAX_TOKEN_CHARS:
             return None
         digest = hash_token(token)
-        with self.registry._transaction("token check", write=False) as conn:
+        with transaction(self.registry, "token check", write=False) as conn:
             row = conn.execute(_BY_DIGEST, {"digest": digest}).first()
         if row is None or not hmac.compare_digest(row._mapping["token_sha256"], digest):
             return None
@@ -218,13 +210,13 @@ class TokenStore:
         query = sa.select(_api_tokens).order_by(_api_tokens.c.created_at, _api_tokens.c.token_id)
         if not include_revoked:
             query = query.where(_api_tokens.c.revoked_at.is_(None))
-        with self.registry._transaction("token list", write=False) as conn:
+        with transaction(self.registry, "token list", write=False) as conn:
             return [_row(r) for r in conn.execute(query)]
 
     def get(self, token_id: str) -> ApiToken | None:
         """The token with this ID, or None."""
         token_id = _check_token_id(token_id)
-        with self.registry._transaction("token read", write=False) as conn:
+        with transaction(self.registry, "token read", write=False) as conn:
             row = conn.execute(sa.select(_api_tokens).where(_api_tokens.c.token_id == token_id)).first()
         return None if row is None else _row(row)
 
@@ -238,7 +230,7 @@ class TokenStore:
         """
         token_id = _check_token_id(token_id)
         now = datetime.now(timezone.utc)
-        with self.registry._transaction("token revoke", write=True) as conn:
+        with transaction(self.registry, "token revoke", write=True) as conn:
             row = conn.execute(sa.select(_api_tokens).where(_api_tokens.c.token_id == token_id)).first()
             if row is None:
                 raise InvalidInputError(f"No token has the ID {token_id}; see 'provenance tokens list'.")

@@ -21,7 +21,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from .errors import InvalidInputError
-from .registry import Registry, _audit_log, _stamps
+from .registry import Registry, transaction
+from .registry.schema import audit_log as audit_table
+from .registry.schema import stamps as stamps_table
 
 __all__ = ["DayCounts", "TransparencyReport", "transparency_report", "parse_since"]
 
@@ -123,7 +125,7 @@ def transparency_report(registry: Registry, since: date | datetime, until: date 
     end = _as_utc(until, "until") or datetime.now(timezone.utc)
     if start is None or start >= end:
         raise InvalidInputError(f"since ({start}) must be before until ({end}).")
-    a, s = _audit_log, _stamps
+    a, s = audit_table, stamps_table
     query = (
         sa.select(a.c.occurred_at, a.c.kind, a.c.verdict, a.c.detail_json, s.c.generator)
         .select_from(a.outerjoin(s, s.c.stamp_id == a.c.stamp_id))
@@ -135,7 +137,7 @@ def transparency_report(registry: Registry, since: date | datetime, until: date 
     matches: dict[date, Counter] = defaultdict(Counter)
     verifications: Counter = Counter()
     checks: Counter = Counter()
-    with registry._transaction("transparency", write=False) as conn:
+    with transaction(registry, "transparency", write=False) as conn:
         for occurred, kind, verdict, detail_json, generator in conn.execute(query):
             day = occurred.date()
             if kind == "stamp":

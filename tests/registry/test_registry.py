@@ -34,6 +34,8 @@ from provenance.registry import (
     StampRecord,
     new_stamp_id,
 )
+from provenance.registry.engine import parse_url
+from provenance.registry.migrations import apply_migrations
 from provenance.settings import Settings
 
 PG_ENV = "PROVENANCE_TEST_POSTGRES_URL"
@@ -226,7 +228,7 @@ def test_concurrent_opens_migrate_once(request, tmp_path, backend):
 def test_upgrade_applies_only_missing_steps(db_url):
     engine = _raw_engine(db_url)
     try:
-        assert registry_module._apply_migrations(engine, MIGRATIONS[:1]) == 1
+        assert apply_migrations(engine, MIGRATIONS[:1]) == 1
         with engine.begin() as conn:  # v1 alone: the audit log is not yet protected
             conn.execute(sa.text(
                 "INSERT INTO audit_log (occurred_at, kind, sha256, verdict) VALUES (:t, 'verify', :s, 'old')"
@@ -541,9 +543,9 @@ def test_unsupported_urls_are_registry_errors(url):
 
 
 def test_plain_postgresql_scheme_means_psycopg():
-    url = registry_module._parse_url("postgresql://u:p@h:1/d")
+    url = parse_url("postgresql://u:p@h:1/d")
     assert url.drivername == "postgresql+psycopg"
-    assert registry_module._parse_url("postgres://u:p@h/d").drivername == "postgresql+psycopg"
+    assert parse_url("postgres://u:p@h/d").drivername == "postgresql+psycopg"
 
 
 def test_close_is_idempotent_and_final(tmp_path):
