@@ -12,7 +12,7 @@ from typing import Any, Mapping
 import sqlalchemy as sa
 
 from ..errors import InvalidInputError
-from .schema import MAX_VERDICT, utc_now
+from .schema import utc_now
 
 __all__ = [
     "AUDIT_KINDS",
