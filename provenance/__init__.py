@@ -1,27 +1,66 @@
 """provenance: invisible keyed watermarks, C2PA Content Credentials and verification.
 
-Public API::
+Public API (everything the web app uses; pinned by ``tests/test_exported_members.py``)::
+
+    from provenance import Settings, Stamper, Verifier, Registry, Banks
+    with Stamper(settings) as stamper:
+        stamped = stamper.stamp_image("in.png", generator="my-diffusion-v2")
+    report = Verifier(settings).verify(stamped.data)
 
     from provenance import watermark
-    marked = watermark.embed(image, payload, key=key)
     result = watermark.detect(image, key=key)
+
+The heavier names (stamping, verification, banks, the registry) are imported on first use, so
+``import provenance`` stays cheap for the command line.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from . import errors, images, watermark
 from .errors import (
+    BankExistsError,
+    BankNotFoundError,
     ConfigError,
+    DuplicateStampError,
+    HashListError,
     ImageTooLargeError,
     InvalidImageError,
     InvalidInputError,
     ManifestError,
     ProvenanceError,
     RegistryError,
+    RegistryUnavailable,
+    ServerFault,
+    SigningError,
+    TimestampAuthorityError,
 )
 from .settings import Settings
+from .watermark import SEARCH_MODES
 
 __version__ = "0.1.0"
+
+# name -> module it lives in, imported on first access (PEP 562).
+_LAZY = {
+    "Stamper": "stamp",
+    "Verifier": "report",
+    "VerificationReport": "report",
+    "VERDICT_CODES": "report",
+    "Registry": "registry",
+    "Banks": "banks",
+    "HASH_KINDS": "banks",
+    "REVIEW_NOTE": "banks",
+    "ApiToken": "tokens",
+    "TokenStore": "tokens",
+    "transparency_report": "transparency",
+    "parse_since": "transparency",
+    "PerceptualHash": "hashing",
+    "file_digests": "hashing",
+    "pdq_dihedral_hashes_file": "hashing",
+    "detect_mime_type": "manifest",
+}
 
 __all__ = [
     "__version__",
@@ -29,11 +68,34 @@ __all__ = [
     "images",
     "watermark",
     "Settings",
+    "SEARCH_MODES",
+    *_LAZY,
     "ProvenanceError",
     "InvalidImageError",
     "ImageTooLargeError",
     "InvalidInputError",
+    "HashListError",
+    "BankNotFoundError",
+    "BankExistsError",
     "ManifestError",
-    "RegistryError",
     "ConfigError",
+    "ServerFault",
+    "RegistryError",
+    "RegistryUnavailable",
+    "DuplicateStampError",
+    "SigningError",
+    "TimestampAuthorityError",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'provenance' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .errors import ConfigError, InvalidInputError, ManifestError
+from .errors import ConfigError, InvalidInputError, ManifestError, SigningError, TimestampAuthorityError
 from .settings import Settings
 
 try:  # POSIX; without it (Windows) dev credentials are still written atomically, just unlocked.
@@ -690,8 +690,11 @@ def sign_asset(
     ------
     InvalidInputError
         If `data` is empty, `mime` is not signable, or `manifest` is not a dict.
+    SigningError
+        If the signer fails (key and certificate do not match, a signing service fails): a
+        server fault; :class:`TimestampAuthorityError` when the time-stamp authority is down.
     ManifestError
-        If c2pa rejects the manifest, the credentials or the file.
+        If c2pa rejects the manifest or the file.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)) or len(data) == 0:
         raise InvalidInputError("data must be the non-empty bytes of the file to sign.")
@@ -711,6 +714,16 @@ def sign_asset(
             with c2pa.Context.from_dict(_context_settings(thumbnail=thumbnail)) as context:
                 with c2pa.Builder(manifest, context) as builder:
                     builder.sign(signer, mime_norm, io.BytesIO(bytes(data)), out)
+    except c2pa.C2paError.Signature as exc:  # the signer failed, not the file: a server fault
+        if credentials.tsa_url and _signs_without_tsa(data, mime_norm, manifest, credentials):
+            raise TimestampAuthorityError(
+                f"C2PA signing failed: the time-stamp authority {credentials.tsa_url} did not answer ({exc}); "
+                "retry later, or check PROVENANCE_TSA_URL (unset it to sign without a time-stamp)."
+            ) from exc
+        raise SigningError(
+            f"C2PA signing failed on the server ({exc}); check PROVENANCE_SIGNING_CERT, PROVENANCE_SIGNING_KEY "
+            "and PROVENANCE_SIGNING_ALG (the key must match the certificate)."
+        ) from exc
     except c2pa.C2paError as exc:
         raise ManifestError(_explain(exc, mime_norm, credentials)) from exc
     signed = out.getvalue()
@@ -719,6 +732,18 @@ def sign_asset(
         mime_norm, len(data), len(signed), credentials.signer_name, 1000 * (time.perf_counter() - started),
     )
     return signed
+
+
+def _signs_without_tsa(data: bytes, mime: str, manifest: dict, credentials: SigningCredentials) -> bool:
+    """Whether signing succeeds once the time-stamp authority is left out (then it was the TSA that failed)."""
+    info = c2pa.C2paSignerInfo(credentials.alg, credentials.cert_chain_pem, credentials.private_key_pem, None)
+    try:
+        with c2pa.Signer.from_info(info) as signer, c2pa.Context.from_dict(_context_settings(thumbnail=False)) as context:
+            with c2pa.Builder(manifest, context) as builder:
+                builder.sign(signer, mime, io.BytesIO(bytes(data)), io.BytesIO())
+    except c2pa.C2paError:
+        return False
+    return True
 
 
 def _explain(exc: c2pa.C2paError, mime: str, credentials: SigningCredentials) -> str:

@@ -19,8 +19,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from provenance import __version__
-from provenance.watermark import SEARCH_MODES
+from provenance import SEARCH_MODES, __version__
 from .auth import optional_token, require_token, requester
 from .errors import AppError
 from .services import get_services

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import g, request
 
-from provenance.tokens import ApiToken
+from provenance import ApiToken
 
 from .errors import AppError
 from .services import get_services

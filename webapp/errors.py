@@ -13,8 +13,9 @@ HTTP   code                        when
 413    ``too_large``               upload over the byte limit, or image over the pixel limit
 415    ``unsupported_type``        not an image, PDF, video or audio file
 429    ``rate_limited``            too many requests from this client
-500    ``internal_error``          a bug: logged with its traceback, which is never sent
-503    ``unavailable``             the registry database cannot be reached
+500    ``internal_error``          a bug, or a server fault such as signing with a bad certificate:
+                                   logged (with its traceback for bugs), which is never sent
+503    ``unavailable``             the registry database or the time-stamp authority cannot be reached
 =====  ==========================  ============================================================
 """
 
@@ -26,15 +27,20 @@ from flask import Flask, Response, current_app, jsonify, make_response, render_t
 from werkzeug.exceptions import HTTPException
 
 from provenance import (
+    BankExistsError,
+    BankNotFoundError,
     ConfigError,
+    HashListError,
     ImageTooLargeError,
     InvalidImageError,
     InvalidInputError,
     ManifestError,
     ProvenanceError,
     RegistryError,
+    ServerFault,
+    SigningError,
+    TimestampAuthorityError,
 )
-from provenance.banks import BankExistsError, BankNotFoundError, HashListError
 
 __all__ = ["AppError", "init_app", "from_provenance_error", "wants_json"]
 
@@ -75,11 +81,21 @@ def from_provenance_error(exc: ProvenanceError) -> AppError:
         return AppError(400, "invalid_image", message)
     if isinstance(exc, InvalidInputError):
         return AppError(400, "invalid_input", message)
-    if isinstance(exc, ManifestError):
-        return AppError(400, "invalid_file", message)
+    # Server faults before ManifestError: a SigningError is both, and not the caller's fault.
     if isinstance(exc, RegistryError):
         logger.error("registry error: %s", message)
         return AppError(503, "unavailable", "The registry database cannot be reached; try again shortly.")
+    if isinstance(exc, TimestampAuthorityError):
+        logger.error("time-stamp authority error: %s", message)
+        return AppError(503, "unavailable", "The time-stamp authority used for signing is not answering; try again shortly.")
+    if isinstance(exc, SigningError):
+        logger.error("signing error: %s", message)
+        return AppError(500, "internal_error", "Signing failed on our side; its operator has been told in the log.")
+    if isinstance(exc, ServerFault):
+        logger.error("server fault: %s", message)
+        return AppError(500, "internal_error", "Something went wrong on our side; the error was logged.")
+    if isinstance(exc, ManifestError):
+        return AppError(400, "invalid_file", message)
     if isinstance(exc, ConfigError):
         logger.error("configuration error: %s", message)
         return AppError(500, "internal_error", "The server is misconfigured; its operator has been told in the log.")

@@ -25,8 +25,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
-from provenance.banks import REVIEW_NOTE, HASH_KINDS
-from provenance.hashing import PerceptualHash, file_digests, pdq_dihedral_hashes_file
+from provenance import HASH_KINDS, REVIEW_NOTE, PerceptualHash, file_digests, pdq_dihedral_hashes_file
 
 from .auth import require_token
 from .errors import AppError

@@ -14,12 +14,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from provenance import Settings
-from provenance.banks import Banks
-from provenance.registry import Registry
-from provenance.report import Verifier
-from provenance.stamp import Stamper
-from provenance.tokens import TokenStore
+from provenance import Banks, Registry, Settings, Stamper, TokenStore, Verifier
 
 __all__ = ["Services", "init_app", "get_services"]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template, request
 
-from provenance.transparency import parse_since, transparency_report
+from provenance import parse_since, transparency_report
 
 from .errors import AppError
 from .services import get_services

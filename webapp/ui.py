@@ -19,7 +19,7 @@ from typing import Any
 from flask import Blueprint, current_app, render_template
 from PIL import Image, ImageOps
 
-from provenance.report import VERDICT_CODES, VerificationReport
+from provenance import VERDICT_CODES, VerificationReport
 
 from .security import check_csrf
 from .services import get_services

@@ -14,7 +14,7 @@ from typing import IO, Any, Iterable
 
 from flask import Request, request
 
-from provenance.manifest import detect_mime_type
+from provenance import detect_mime_type
 
 from .errors import AppError
 

@@ -241,7 +241,8 @@ class Banks:
             bank = self._bank_row(conn, name, lock=True)
             keep = np.ones(len(rows), dtype=bool)
             keys = rows.keys if rows.keys is not None else np.char.add(rows.kind, np.array(rows.value))
-            existing = self._existing_keys(conn, bank.bank_id, rows, keys)
+            empty = bank.entry_count == 0  # nothing to look up (the usual first import of a big list)
+            existing = np.zeros(0, dtype=keys.dtype) if empty else self._existing_keys(conn, bank.bank_id, rows, keys)
             if existing.size:
                 present = np.isin(keys, existing)
                 if present.any() and not skip_existing:

@@ -345,3 +345,25 @@ def test_big_multipart_uploads_stay_in_memory(app_factory, media) -> None:
     assert len(media.stamped_png) > 500 * 1024  # werkzeug would spool this to a temporary file
     r = app.test_client().post("/api/v1/stream-type", **form({"file": (io.BytesIO(media.stamped_png), "big.png")}))
     assert r.get_data(as_text=True) == "BytesIO"
+
+
+def test_a_time_stamp_authority_down_answers_503_not_invalid_file(app_factory, media, tokens) -> None:
+    client = app_factory(tsa_url="http://127.0.0.1:9/").test_client()
+    token = tokens.create("stamp").token
+    r = client.post("/api/v1/stamp?generator=x", data=media.photo_jpeg, content_type="image/jpeg",
+                    headers=bearer(token))
+    assert error_of(r) == (503, "unavailable")
+    assert "time-stamp authority" in r.get_json()["error"]["message"]
+
+
+def test_server_faults_map_to_5xx_with_a_clear_message(app) -> None:
+    from provenance import RegistryUnavailable, ServerFault, SigningError, TimestampAuthorityError
+    from webapp.errors import from_provenance_error
+
+    with app.app_context():
+        cases = {SigningError("key mismatch"): 500, TimestampAuthorityError("down"): 503,
+                 RegistryUnavailable("no server"): 503, ServerFault("other"): 500}
+        for exc, status in cases.items():
+            err = from_provenance_error(exc)
+            assert (err.status, err.code) == (status, "unavailable" if status == 503 else "internal_error")
+            assert "try again" in err.message or "our side" in err.message
