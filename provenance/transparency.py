@@ -7,25 +7,34 @@
 
 Only counts leave this module: stamps per generator, verifications, verdict codes, and hash-bank
 matches per label (from ``verify`` and ``match`` events). No hashes, IDs or requesters: nothing
-personal. Days are UTC calendar days.
+personal. Days are UTC calendar days. The counting is done by the database (``GROUP BY`` day).
+
+The **public** view (``public=True``, what anonymous callers of the web app see) must not tell
+anyone whether one image is in a bank: read the bank-match counts, verify the image, read
+again. So it covers complete past UTC days only (nothing from today), and bank matches per
+label are rounded down to multiples of :data:`PUBLIC_MATCH_BUCKET` per day (smaller counts are
+not shown; totals add up the days shown). Operators (admin tokens, ``provenance report``) see the full live figures.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timezone
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 
 from .errors import InvalidInputError
 from .registry import Registry, transaction
 from .registry.schema import audit_log as audit_table
 from .registry.schema import stamps as stamps_table
 
-__all__ = ["DayCounts", "TransparencyReport", "transparency_report", "parse_since"]
+__all__ = ["PUBLIC_MATCH_BUCKET", "DayCounts", "TransparencyReport", "transparency_report", "parse_since"]
+
+#: Public bank-match counts are rounded down to a multiple of this (per day, per label, and in totals).
+PUBLIC_MATCH_BUCKET = 10
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,7 @@ class TransparencyReport:
     since: datetime
     until: datetime
     days: tuple[DayCounts, ...]
+    public: bool = False  # complete past days only, bank matches coarsened (see the module docstring)
 
     def totals(self) -> DayCounts:
         """All days added up (``day`` is `since`'s date)."""
@@ -74,8 +84,11 @@ class TransparencyReport:
         """JSON-ready values (for ``provenance report --json`` and the /transparency page)."""
         totals = self.totals().to_dict()
         totals.pop("day")
-        return {"since": self.since.isoformat(), "until": self.until.isoformat(),
-                "days": [d.to_dict() for d in self.days], "totals": totals}
+        out = {"since": self.since.isoformat(), "until": self.until.isoformat(),
+               "days": [d.to_dict() for d in self.days], "totals": totals}
+        if self.public:
+            out["public_view"] = {"complete_days_only": True, "bank_matches_rounded_down_to": PUBLIC_MATCH_BUCKET}
+        return out
 
 
 def parse_since(text: str) -> datetime:
@@ -103,7 +116,30 @@ def _as_utc(value: date | datetime | None, name: str) -> datetime | None:
     raise InvalidInputError(f"{name} must be a date or datetime; got {type(value).__name__}.")
 
 
-def transparency_report(registry: Registry, since: date | datetime, until: date | datetime | None = None) -> TransparencyReport:
+def _coarse(matches: dict[str, int]) -> dict[str, int]:
+    rounded = {label: n - n % PUBLIC_MATCH_BUCKET for label, n in matches.items()}
+    return {label: n for label, n in rounded.items() if n}
+
+
+def _public(report: TransparencyReport) -> TransparencyReport:
+    """The public view of `report`: each day's bank matches coarsened (totals add up the shown days)."""
+    days = tuple(replace(d, bank_matches=_coarse(d.bank_matches)) for d in report.days)
+    return replace(report, days=days, public=True)
+
+
+def _day(column: Any, dialect: str) -> Any:
+    """The UTC calendar day of a time column, in SQL."""
+    if dialect == "postgresql":
+        return sa.cast(sa.func.timezone("UTC", column), sa.Date)
+    return sa.func.date(column)  # SQLite keeps naive UTC text
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def transparency_report(registry: Registry, since: date | datetime, until: date | datetime | None = None, *,
+                        public: bool = False) -> TransparencyReport:
     """Count stamps per generator, verifications, verdicts and bank matches per label, per UTC day.
 
     Parameters
@@ -113,6 +149,9 @@ def transparency_report(registry: Registry, since: date | datetime, until: date 
         First day (naive values are UTC).
     until : date or datetime, optional
         End, exclusive (default now).
+    public : bool
+        The public view: `until` is at most the start of today (UTC), and bank matches per label
+        are rounded down to multiples of :data:`PUBLIC_MATCH_BUCKET`.
 
     Raises
     ------
@@ -122,36 +161,50 @@ def transparency_report(registry: Registry, since: date | datetime, until: date 
         If the database fails.
     """
     start = _as_utc(since, "since")
-    end = _as_utc(until, "until") or datetime.now(timezone.utc)
+    now = datetime.now(timezone.utc)
+    end = _as_utc(until, "until") or now
+    if public:
+        end = min(end, datetime.combine(now.date(), time(0), tzinfo=timezone.utc))
     if start is None or start >= end:
         raise InvalidInputError(f"since ({start}) must be before until ({end}).")
     a, s = audit_table, stamps_table
-    query = (
-        sa.select(a.c.occurred_at, a.c.kind, a.c.verdict, a.c.detail_json, s.c.generator)
-        .select_from(a.outerjoin(s, s.c.stamp_id == a.c.stamp_id))
-        .where(a.c.occurred_at >= start, a.c.occurred_at < end)
-        .order_by(a.c.event_id)
-    )
+    in_range = (a.c.occurred_at >= start, a.c.occurred_at < end)
     stamps: dict[date, Counter] = defaultdict(Counter)
     verdicts: dict[date, Counter] = defaultdict(Counter)
     matches: dict[date, Counter] = defaultdict(Counter)
     verifications: Counter = Counter()
     checks: Counter = Counter()
     with transaction(registry, "transparency", write=False) as conn:
-        for occurred, kind, verdict, detail_json, generator in conn.execute(query):
-            day = occurred.date()
-            if kind == "stamp":
-                stamps[day][generator or "unknown"] += 1
-                continue
-            if kind == "verify":
-                verifications[day] += 1
-                verdicts[day][verdict] += 1
-            elif kind == "match":
-                checks[day] += 1
-            detail = json.loads(detail_json) if detail_json else {}
-            for label, n in (detail.get("bank_matches") or {}).items():
-                matches[day][label] += int(n)
+        day = _day(a.c.occurred_at, conn.dialect.name).label("day")
+        generator = sa.func.coalesce(s.c.generator, "unknown").label("generator")
+        for d, gen, n in conn.execute(
+            sa.select(day, generator, sa.func.count())
+            .select_from(a.outerjoin(s, s.c.stamp_id == a.c.stamp_id))
+            .where(a.c.kind == "stamp", *in_range).group_by(day, generator)
+        ):
+            stamps[_as_date(d)][gen] += int(n)
+        for d, verdict, n in conn.execute(
+            sa.select(day, a.c.verdict, sa.func.count()).where(a.c.kind == "verify", *in_range).group_by(day, a.c.verdict)
+        ):
+            verdicts[_as_date(d)][verdict] += int(n)
+            verifications[_as_date(d)] += int(n)
+        for d, n in conn.execute(sa.select(day, sa.func.count()).where(a.c.kind == "match", *in_range).group_by(day)):
+            checks[_as_date(d)] += int(n)
+        # Bank matches per label, from each event's small JSON detail ({"bank_matches": {label: n}}).
+        if conn.dialect.name == "postgresql":
+            each = sa.func.jsonb_each_text(sa.cast(a.c.detail_json, JSONB)["bank_matches"]).table_valued("key", "value")
+            count = sa.func.sum(sa.cast(each.c.value, sa.Integer))
+        else:
+            each = sa.func.json_each(a.c.detail_json, "$.bank_matches").table_valued("key", "value")
+            count = sa.func.sum(each.c.value)
+        for d, label, n in conn.execute(
+            sa.select(day, each.c.key, count).select_from(a).join(each, sa.true())
+            .where(a.c.kind.in_(("verify", "match")), a.c.detail_json.is_not(None), *in_range)
+            .group_by(day, each.c.key)
+        ):
+            matches[_as_date(d)][label] += int(n)
     days = sorted(set(stamps) | set(verifications) | set(checks) | set(matches))
-    return TransparencyReport(start, end, tuple(
+    report = TransparencyReport(start, end, tuple(
         DayCounts(d, dict(stamps[d]), verifications[d], dict(verdicts[d]), checks[d], dict(matches[d])) for d in days
     ))
+    return _public(report) if public else report

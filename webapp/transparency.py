@@ -3,9 +3,15 @@
 ``GET /transparency``           public HTML page: per-day table and totals (no JavaScript)
 ``GET /api/v1/transparency``    the same figures as JSON
 
-Both take ``?days=N`` (the last N UTC days including today, default 30) or ``?since=YYYY-MM-DD``,
-at most :data:`MAX_DAYS` days back. Only counts are shown: stamps per generator,
-verifications, verdicts, bank checks and bank matches per label. No hashes, IDs or requesters.
+Both take ``?days=N`` (the last N UTC days, default 30) or ``?since=YYYY-MM-DD``, at most
+:data:`MAX_DAYS` days back. Only counts are shown: stamps per generator, verifications,
+verdicts, bank checks and bank matches per label. No hashes, IDs or requesters.
+
+The public sees complete past days only (the last N days end yesterday) with bank matches per
+label rounded down (``public=True`` of :func:`~provenance.transparency.transparency_report`), so
+that reading the counts before and after verifying an image does not tell whether it is in a
+bank. A bearer token with the ``admin`` role gets the full live figures (the last N days
+include today).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from flask import Blueprint, Response, jsonify, render_template, request
 
 from provenance import parse_since, transparency_report
 
+from .auth import optional_token
 from .errors import AppError
 from .services import get_services
 from .uploads import check_fields
@@ -29,8 +36,8 @@ bp = Blueprint("transparency", __name__)
 DEFAULT_DAYS, MAX_DAYS = 30, 366
 
 
-def _since() -> datetime:
-    """The first UTC midnight to count from, from ``days`` or ``since``."""
+def _since(public: bool) -> datetime:
+    """The first UTC midnight to count from, from ``days`` or ``since`` (public ranges end yesterday)."""
     check_fields(("days", "since"))
     days, since = request.args.get("days"), request.args.get("since")
     today = datetime.now(timezone.utc).date()
@@ -49,9 +56,12 @@ def _since() -> datetime:
             n = 0
         if not 1 <= n <= MAX_DAYS:
             raise AppError(400, "invalid_input", f"days must be a whole number from 1 to {MAX_DAYS}; got {days[:40]!r}.")
-        first = today - timedelta(days=n - 1)
+        first = today - timedelta(days=n if public else n - 1)
     if first > today:
         raise AppError(400, "invalid_input", f"since ({first}) is in the future.")
+    if public and first == today:
+        raise AppError(400, "invalid_input", "The public figures cover complete days, up to yesterday (UTC); "
+                       "give an earlier since.")
     if (today - first).days >= MAX_DAYS:
         raise AppError(400, "invalid_input", f"The page covers at most {MAX_DAYS} days; for older figures use "
                        "'provenance report --since DATE'.")
@@ -59,15 +69,15 @@ def _since() -> datetime:
 
 
 def _figures() -> dict[str, Any]:
-    since = _since()
-    return transparency_report(get_services().registry, since).to_dict()
+    public = not optional_token("admin")
+    return transparency_report(get_services().registry, _since(public), public=public).to_dict()
 
 
 def _calendar(figures: dict[str, Any]) -> list[dict[str, Any]]:
     """Every day of the range, newest first; days without activity as zeros."""
     have = {d["day"]: d for d in figures["days"]}
     first = date.fromisoformat(figures["since"][:10])
-    last = datetime.fromisoformat(figures["until"]).date()
+    last = (datetime.fromisoformat(figures["until"]) - timedelta(microseconds=1)).date()  # until is exclusive
     out = []
     day = last
     while day >= first:
@@ -82,8 +92,8 @@ def _calendar(figures: dict[str, Any]) -> list[dict[str, Any]]:
 def page() -> str:
     """The public transparency page."""
     figures = _figures()
-    return render_template("transparency.html", f=figures, days=_calendar(figures),
-                           first=figures["since"][:10], last=figures["until"][:10])
+    days = _calendar(figures)
+    return render_template("transparency.html", f=figures, days=days, first=figures["since"][:10], last=days[0]["day"])
 
 
 @bp.get("/api/v1/transparency")

@@ -395,7 +395,7 @@ def test_transparency_counts_change_after_stamp_verify_and_match(any_site, media
     assert s.client.post("/api/v1/match", data=media.photo_jpeg, content_type="image/jpeg",
                          headers=s.auth["match"]).get_json()["status"] == "matched"
 
-    after = s.client.get("/transparency?days=7").get_data(as_text=True)
+    after = s.client.get("/transparency?days=7", headers=s.auth["admin"]).get_data(as_text=True)
     # The verify matched the stamped-outputs bank (every stamp lands there); the match, the new bank.
     assert _totals(after) == {"stamps": 1, "verifications": 1, "bank-checks": 1, "bank-matches": 2}
     assert "transparency-gen 1" in after and "ai_generated_trusted" in after and LABEL in after
@@ -403,11 +403,29 @@ def test_transparency_counts_change_after_stamp_verify_and_match(any_site, media
     for private in (s.token["stamp"], stamped.headers["X-Provenance-Stamp-Id"], hashlib.sha256(png).hexdigest()):
         assert private not in after
 
-    figures = s.client.get("/api/v1/transparency").get_json()
+    figures = s.client.get("/api/v1/transparency", headers=s.auth["admin"]).get_json()
     assert figures["totals"]["stamps"] == {"transparency-gen 1": 1} and figures["totals"]["verifications"] == 1
     assert figures["totals"]["bank_matches"] == {LABEL: 1, "stamped-outputs": 1} and figures["totals"]["bank_checks"] == 1
     today = figures["until"][:10]
-    assert s.client.get(f"/api/v1/transparency?since={today}").get_json()["totals"] == figures["totals"]
+    assert s.client.get(f"/api/v1/transparency?since={today}", headers=s.auth["admin"]).get_json()["totals"] == figures["totals"]
+    public = s.client.get("/api/v1/transparency?days=7").get_json()  # complete past days only
+    assert public["totals"]["verifications"] == 0 and public["totals"]["bank_matches"] == {}
+    assert public["until"][:10] == today and "public_view" in public
+
+
+def test_public_transparency_counts_do_not_reveal_a_bank_match(site, media) -> None:
+    """Probe finding 3: read bank_matches, verify an image, read again: +1 must not show."""
+    site.bank_with([pdq_hash_file(media.photo_jpeg).to_hex()])
+    before = site.client.get("/api/v1/transparency?days=1").get_json()
+    report = site.client.post("/api/v1/verify", data=media.photo_jpeg, content_type="image/jpeg")
+    assert report.status_code == 200
+    after = site.client.get("/api/v1/transparency?days=1").get_json()
+    assert after["totals"]["bank_matches"] == before["totals"]["bank_matches"]
+    assert after["days"] == before["days"] and after["totals"] == before["totals"]
+    page = site.client.get("/transparency?days=1").get_data(as_text=True)
+    assert LABEL not in page and 'id="public-view"' in page
+    admin = site.client.get("/api/v1/transparency?days=1", headers=site.auth["admin"]).get_json()
+    assert admin["totals"]["bank_matches"] == {LABEL: 1}  # operators keep the live figures
 
 
 @pytest.mark.parametrize("query", ["days=0", "days=367", "days=abc", "since=2999-01-01", "since=yesterday",
