@@ -1,4 +1,5 @@
-"""Fixtures shared by every test module."""
+"""Fixtures shared by every test module; the ``postgres`` marker on every test that uses the server, and
+``slow`` tests skipped unless ``--run-slow`` (``scripts/test`` passes it, so CI runs everything)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,24 @@ import sqlalchemy as sa
 PG_ENV = "PROVENANCE_TEST_POSTGRES_URL"
 #: ``../shared`` beside the checkout (third-party fixtures; read, never copied).
 SHARED = Path(os.environ.get("PROVENANCE_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", help="also run the tests marked slow (scripts/test does)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test that reaches PostgreSQL (a pg fixture, or a ``postgresql`` parameter) ``postgres``;
+    skip the ``slow`` ones unless ``--run-slow`` (or ``CI``) is given, so the everyday run stays short."""
+    run_slow = config.getoption("--run-slow") or bool(os.environ.get("CI"))
+    skip_slow = pytest.mark.skip(reason="slow: run with --run-slow (scripts/test does)")
+    for item in items:
+        if not run_slow and "slow" in item.keywords:
+            item.add_marker(skip_slow)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        uses_pg = {"pg_url", "pg_admin"} & set(getattr(item, "fixturenames", ()))
+        if uses_pg or any(isinstance(v, str) and v == "postgresql" for v in params.values()):
+            item.add_marker(pytest.mark.postgres)
 
 
 @pytest.fixture(scope="session")

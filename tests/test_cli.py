@@ -376,6 +376,7 @@ def test_synthetic_photo_is_deterministic_and_photo_like() -> None:
     assert 20 < a.std() < 90
 
 
+@pytest.mark.slow
 def test_console_script_and_python_m(tmp_path: Path, marked_png: Path, key_file: Path) -> None:
     script = Path(sys.executable).with_name("provenance")
     assert script.is_file(), "the console script is not installed; run pip install -e ."

@@ -295,6 +295,7 @@ def test_huge_text_chunk_is_capped_and_flagged(rng):
     assert any("png:parameters" in note and "characters" in note for note in report.notes)
 
 
+@pytest.mark.slow
 def test_compressed_text_bomb_inflates_only_to_the_limit(rng):
     bomb = "A" * 50_000_000
     data = _png(rng, {"Comment": bomb}, ztxt=("Comment",))

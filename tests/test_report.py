@@ -165,6 +165,7 @@ VERDICTS_BY_STATE = {
 }
 
 
+@pytest.mark.slow
 def test_every_fixture_verifies_as_index_md_says(settings: Settings, shared_dir: Path, schema: dict) -> None:
     """Every file of ../shared/c2pa-fixtures through the whole Verifier (C2PA, pixels, watermark,
     metadata, registry), with the trust lists of INDEX.md's "with trust" column: none raises."""

@@ -46,6 +46,7 @@ def test_index_lists_every_sample() -> None:
     assert INDEX == {s.name: (s.here, s.elsewhere) for s in make_samples.SAMPLES}
 
 
+@pytest.mark.slow
 def test_regenerated_samples_read_as_the_index_says(regenerated) -> None:
     root, settings, results = regenerated
     got = {r.sample.name: (r.here.verdict.code, r.elsewhere.verdict.code) for r in results}
@@ -91,6 +92,7 @@ def test_committed_samples_are_small_and_not_the_source_photos(shared_dir: Path)
     assert total <= 3 * 2**20
 
 
+@pytest.mark.slow
 def test_script_runs_from_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     for name in ("PROVENANCE_DATABASE_URL", "PROVENANCE_WATERMARK_KEYS", "PROVENANCE_SIGNING_CERT", "PROVENANCE_SIGNING_KEY"):
         monkeypatch.delenv(name, raising=False)

@@ -195,6 +195,7 @@ def test_dev_leaf_is_reissued_by_the_same_ca_when_missing(settings: Settings) ->
     assert second.cert_chain_pem != first.cert_chain_pem
 
 
+@pytest.mark.slow
 def test_dev_credentials_agree_across_concurrent_processes(settings: Settings) -> None:
     # ps256 makes an RSA key, so the creation window is long and the workers overlap in it.
     ps = dataclasses.replace(settings, signing_alg="ps256")

@@ -253,6 +253,7 @@ def test_dihedral_spectra_are_the_phases_of_each_orientation_on_the_band():
     assert not np.any(spectra[:, outside])
 
 
+@pytest.mark.slow
 def test_fold_spectral_recovers_the_tile_of_a_resized_rotated_lattice():
     from provenance.watermark import sync
     from provenance.watermark.patterns import TILE

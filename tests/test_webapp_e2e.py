@@ -22,6 +22,8 @@ from provenance.hashing import pdq_hash_file
 from provenance.stamp import Stamper
 from webapp import create_app
 
+pytestmark = pytest.mark.e2e
+
 CHROMIUM = Path(os.environ.get("PROVENANCE_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 LAUNCH_ARGS = [

@@ -557,6 +557,7 @@ def test_close_is_idempotent_and_final(tmp_path):
         reg.count_stamps()
 
 
+@pytest.mark.slow
 def test_another_process_sees_writes_to_the_sqlite_file(tmp_path):
     url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
     with Registry(url) as reg:

@@ -1,9 +1,11 @@
-"""Fixtures for the web app tests: one instance folder per session (keys, dev CA, SQLite registry),
-real stamped files made with the real Stamper, and a fresh app per test."""
+"""Fixtures for the web app tests: real stamped files made once per session with the real Stamper,
+then a fresh instance folder (keys, dev CA, SQLite registry holding those stamps) and a fresh app
+per test, as flaskr's tests do: no test sees what another wrote."""
 
 from __future__ import annotations
 
 import io
+import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -31,8 +33,17 @@ class Media:
 
 
 @pytest.fixture(scope="session")
-def web_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def session_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The instance folder the session's media are stamped in; tests get copies (:func:`web_settings`)."""
     return Settings(instance_path=tmp_path_factory.mktemp("web") / "instance")
+
+
+@pytest.fixture
+def web_settings(session_settings: Settings, media: "Media", tmp_path: Path) -> Settings:
+    """A fresh instance folder for this test: a copy of the session's (same keys and CA, its stamps)."""
+    folder = tmp_path / "instance"
+    shutil.copytree(session_settings.instance_path, folder)
+    return replace(session_settings, instance_path=folder)
 
 
 def _jpeg(pixels: np.ndarray | Image.Image, quality: int = 90) -> bytes:
@@ -43,9 +54,9 @@ def _jpeg(pixels: np.ndarray | Image.Image, quality: int = 90) -> bytes:
 
 
 @pytest.fixture(scope="session")
-def media(web_settings: Settings, shared_dir: Path) -> Media:
+def media(session_settings: Settings, shared_dir: Path) -> Media:
     photo = shared_dir / "samples" / "kodim03.png"  # 768 x 512
-    with Stamper(web_settings) as stamper:
+    with Stamper(session_settings) as stamper:
         png = stamper.stamp_image(photo, generator="test-diffusion 1.0", output_format="PNG", requester="tests")
         jpeg = stamper.stamp_image(photo, generator="test-diffusion 1.0", output_format="JPEG", requester="tests")
     stripped = _jpeg(Image.open(io.BytesIO(png.data)))

@@ -116,6 +116,7 @@ def test_verify_over_the_byte_limit_is_413(app_factory, media) -> None:
     assert error_of(r) == (413, "too_large")
 
 
+@pytest.mark.slow
 def test_verify_decompression_bomb_is_413(client) -> None:
     bomb = io.BytesIO()
     Image.new("L", (20_000, 20_000)).save(bomb, "PNG")  # 400 Mpx of zeros: a few hundred KB

@@ -51,6 +51,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_gunicorn_serves_the_app(tmp_path: Path, media) -> None:
     port = _free_port()
     env = {**os.environ, "PROVENANCE_INSTANCE_PATH": str(tmp_path / "inst"), "PROVENANCE_PORT": str(port),
