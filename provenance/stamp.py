@@ -432,8 +432,8 @@ class Stamper:
 
         The output appears complete, and recorded, or not at all: it is written to a
         temporary file in the target folder and renamed into place inside the registry
-        transaction; if the commit fails the file is removed again. An existing file at
-        `out_path` is replaced.
+        transaction; if the commit fails the file is removed again, and a file that was at
+        `out_path` before comes back. An existing file at `out_path` is replaced.
 
         Returns
         -------
@@ -459,7 +459,8 @@ class Stamper:
             prompt_hash=prompt_hash, requester=requester, title=out.name,
         )
         tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
-        renamed = False
+        backup = out.with_name(f".{out.name}.{secrets.token_hex(4)}.previous")
+        renamed = kept = False
         try:
             with self.registry.recording(record):
                 try:
@@ -467,6 +468,9 @@ class Stamper:
                         fh.write(result.data)
                         fh.flush()
                         os.fsync(fh.fileno())
+                    if out.is_file():  # a second name for the file being replaced, until the commit
+                        os.link(out, backup)
+                        kept = True
                     os.replace(tmp, out)
                 except OSError as exc:
                     raise InvalidInputError(
@@ -474,10 +478,14 @@ class Stamper:
                     ) from exc
                 renamed = True
         except BaseException:
-            if renamed:  # the commit failed after the rename: take the file back
-                out.unlink(missing_ok=True)
+            if renamed:  # the commit failed after the rename: put back what was there before
+                if kept:
+                    os.replace(backup, out)
+                else:
+                    out.unlink(missing_ok=True)
             raise
         finally:
             tmp.unlink(missing_ok=True)
+            backup.unlink(missing_ok=True)
         logger.info("stamped %s -> %s (%s)", result.stamp_id, out, result.generator)
         return replace(result, path=out)

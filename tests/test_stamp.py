@@ -15,6 +15,7 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
+import sqlalchemy as sa
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -254,3 +255,32 @@ def test_failed_write_rolls_the_registry_back(backend: str, request: pytest.Fixt
         result = s.stamp_file(photo, out_dir / "out.png", generator="g")
         assert s.registry.get_stamp(result.stamp_id).sha256 == result.sha256
         assert s.registry.count_stamps() == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_failed_commit_brings_the_previous_file_back(backend: str, request: pytest.FixtureRequest, photo: Path,
+                                                       tmp_path: Path) -> None:
+    """The database refuses the commit after the output was renamed into place (here a deferred
+    constraint, checked only at COMMIT): the file that was at that path before is back, unchanged."""
+    url = request.getfixturevalue("pg_url") if backend == "postgresql" else None
+    settings = Settings(instance_path=tmp_path / "instance", database_url=url)
+    out = tmp_path / "out.png"
+    out.write_bytes(b"the previous file, which must survive")
+    with Stamper(settings) as s:
+        engine = sa.create_engine(s.registry.url if url is None else url)
+        with engine.begin() as conn:
+            if backend == "sqlite":
+                conn.exec_driver_sql("CREATE TABLE refuse (x INTEGER REFERENCES nowhere(id) DEFERRABLE INITIALLY DEFERRED)")
+                conn.exec_driver_sql("CREATE TABLE nowhere (id INTEGER PRIMARY KEY)")
+                conn.exec_driver_sql("CREATE TRIGGER refuse_stamps AFTER INSERT ON stamps BEGIN INSERT INTO refuse VALUES (1); END")
+            else:
+                conn.exec_driver_sql("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                                     "$$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$")
+                conn.exec_driver_sql("CREATE CONSTRAINT TRIGGER refuse_stamps AFTER INSERT ON stamps "
+                                     "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse()")
+        engine.dispose()
+        with pytest.raises(RegistryError):
+            s.stamp_file(photo, out, generator="g")
+        assert s.registry.count_stamps() == 0
+    assert out.read_bytes() == b"the previous file, which must survive"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["instance", "out.png"]  # no temp or backup file left
