@@ -2,7 +2,7 @@
 
 A PDQ hash is 256 bits, packed as 4 ``uint64`` words (:func:`provenance.hashing.pack_hashes`).
 :func:`brute_force_search` compares a query with every row (``np.bitwise_count``); it is
-simple and exact, and takes ~10 ms per million hashes. :class:`HashIndex` answers the same
+simple and exact, and linear in the number of hashes. :class:`HashIndex` answers the same
 question, exactly, while touching a few hundred thousand rows even at ten million.
 
 How the index works (multi-index hashing, Norouzi et al. 2012)
@@ -22,7 +22,8 @@ The hashes themselves are stored sorted by chunk 0, so table 0 needs no permutat
 ~8M hashes, and 62-64 from there on (the offsets stop growing at 2**20 buckets per table).
 
 Radii with ``T // 8 > 3`` (``T >= 32``; enumerating 4-bit flips costs more than it saves) fall back to the brute-force scan, as do indexes
-built over fewer than :data:`MIN_INDEXED` hashes (where the scan is already sub-millisecond).
+built over fewer than :data:`MIN_INDEXED` hashes (where the scan is cheap). Timings and memory:
+``benchmarks/RESULTS.md``, section "Hash banks".
 """
 
 from __future__ import annotations

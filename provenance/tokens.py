@@ -42,7 +42,7 @@ import sqlalchemy as sa
 
 from .errors import InvalidInputError
 from .registry import Registry, transaction
-from .registry.schema import api_tokens as _api_tokens
+from .registry.schema import api_tokens
 
 __all__ = ["TOKEN_ROLES", "ROLE_GRANTS", "TOKEN_PREFIX", "ApiToken", "IssuedToken", "TokenStore", "hash_token"]
 
@@ -63,7 +63,7 @@ _MAX_TOKEN_CHARS = 200
 _TOKEN_ID = re.compile(r"[0-9a-f]{8}")
 
 # Run on every authenticated request; built once so SQLAlchemy reuses its compiled form.
-_BY_DIGEST = sa.select(_api_tokens).where(_api_tokens.c.token_sha256 == sa.bindparam("digest"))
+_BY_DIGEST = sa.select(api_tokens).where(api_tokens.c.token_sha256 == sa.bindparam("digest"))
 
 
 def hash_token(token: str) -> str:
@@ -179,7 +179,7 @@ class TokenStore:
         info = ApiToken(secrets.token_hex(4), role, label, datetime.now(timezone.utc))
         with transaction(self.registry, "token create", write=True) as conn:
             conn.execute(
-                _api_tokens.insert().values(
+                api_tokens.insert().values(
                     token_id=info.token_id, token_sha256=hash_token(token), role=role, label=label,
                     created_at=info.created_at,
                 )
@@ -207,9 +207,9 @@ class TokenStore:
 
     def list(self, *, include_revoked: bool = True) -> list[ApiToken]:
         """All tokens, oldest first."""
-        query = sa.select(_api_tokens).order_by(_api_tokens.c.created_at, _api_tokens.c.token_id)
+        query = sa.select(api_tokens).order_by(api_tokens.c.created_at, api_tokens.c.token_id)
         if not include_revoked:
-            query = query.where(_api_tokens.c.revoked_at.is_(None))
+            query = query.where(api_tokens.c.revoked_at.is_(None))
         with transaction(self.registry, "token list", write=False) as conn:
             return [_row(r) for r in conn.execute(query)]
 
@@ -217,7 +217,7 @@ class TokenStore:
         """The token with this ID, or None."""
         token_id = _check_token_id(token_id)
         with transaction(self.registry, "token read", write=False) as conn:
-            row = conn.execute(sa.select(_api_tokens).where(_api_tokens.c.token_id == token_id)).first()
+            row = conn.execute(sa.select(api_tokens).where(api_tokens.c.token_id == token_id)).first()
         return None if row is None else _row(row)
 
     def revoke(self, token_id: str) -> ApiToken:
@@ -231,12 +231,12 @@ class TokenStore:
         token_id = _check_token_id(token_id)
         now = datetime.now(timezone.utc)
         with transaction(self.registry, "token revoke", write=True) as conn:
-            row = conn.execute(sa.select(_api_tokens).where(_api_tokens.c.token_id == token_id)).first()
+            row = conn.execute(sa.select(api_tokens).where(api_tokens.c.token_id == token_id)).first()
             if row is None:
                 raise InvalidInputError(f"No token has the ID {token_id}; see 'provenance tokens list'.")
             if row._mapping["revoked_at"] is None:
                 conn.execute(
-                    _api_tokens.update().where(_api_tokens.c.token_id == token_id).values(revoked_at=now)
+                    api_tokens.update().where(api_tokens.c.token_id == token_id).values(revoked_at=now)
                 )
                 logger.info("revoked token %s", token_id)
                 return replace(_row(row), revoked_at=now)

@@ -179,8 +179,8 @@ def _v4_api_tokens(conn: Connection) -> None:
 def _v5_bank_entries_no_fk(conn: Connection) -> None:
     """Drop ``bank_entries.bank_id``'s foreign key on PostgreSQL.
 
-    Its check runs once per inserted row: a third of a million-row import (20 -> 13 s for the
-    COPY). Entries are only ever written in the transaction that has locked their bank's row
+    Its check runs once per inserted row, a third of a million-row import's time (docs/banks.md).
+    Entries are only ever written in the transaction that has locked their bank's row
     (:mod:`provenance.banks`), and banks are never deleted, so the check guards nothing the code
     can do. SQLite keeps it: its check is cheap and its ALTER TABLE cannot drop a constraint.
     """
