@@ -55,6 +55,7 @@ def test_regenerated_samples_read_as_the_index_says(regenerated) -> None:
     assert make_samples.read_index(root / "out" / "INDEX.md") == INDEX
 
 
+@pytest.mark.slow
 def test_regenerated_samples_carry_the_registry_ids(regenerated) -> None:
     root, settings, results = regenerated
     by_name = {r.sample.name: r for r in results}
