@@ -12,7 +12,8 @@ and show its message. Messages say what is wrong and what to do.
     ├── InvalidInputError      (also a ValueError) a bad argument that is not an image
     ├── ManifestError          C2PA reading or signing failed
     ├── RegistryError          the registry database is unreachable or inconsistent
-    └── ConfigError            settings, keys or certificates are missing or wrong
+    ├── ConfigError            settings, keys or certificates are missing or wrong
+    └── ResolverError          a remote soft-binding resolution service failed or answered wrongly
 
 "No watermark" and "no manifest" are results, not errors.
 """
@@ -27,6 +28,7 @@ __all__ = [
     "ManifestError",
     "RegistryError",
     "ConfigError",
+    "ResolverError",
 ]
 
 
@@ -56,3 +58,7 @@ class RegistryError(ProvenanceError):
 
 class ConfigError(ProvenanceError):
     """A setting, key file or certificate is missing or invalid."""
+
+
+class ResolverError(ProvenanceError):
+    """A remote soft-binding resolution service timed out, failed or sent an answer that is not the API's."""

@@ -30,6 +30,7 @@ __all__ = ["LIMITED_ENDPOINTS", "SWEEP_INTERVAL_S", "SweptMemoryStorage", "init_
 LIMITED_ENDPOINTS = (
     "api.verify", "api.stamp", "ui.verify", "hashes.hash_upload", "hashes.match",
     "transparency.page", "transparency.as_json",
+    "resolution.by_content", "resolution.by_binding_get", "resolution.by_binding_post",
 )
 #: How often the sweeper of :class:`SweptMemoryStorage` drops expired counters (memory only:
 #: a counter is checked for expiry whenever it is read).
