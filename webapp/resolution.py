@@ -112,15 +112,15 @@ def by_content() -> Response:
     return _matches(tuple(found[:limit]))
 
 
-@bp.get("/manifests/<manifest_id>")
-def manifest(manifest_id: str) -> Response:
+@bp.get("/manifests/<manifestId>")
+def manifest(manifestId: str) -> Response:  # noqa: N803 (the spec's name, so the documented path matches)
     """The manifest store recorded for this manifest ID (a stamp ID), byte for byte as embedded."""
     _authorise()
     check_fields(("returnActiveManifest",))
     flag = (request.args.get("returnActiveManifest") or "").strip().lower()
     if flag not in _TRUE + _FALSE:
         raise AppError(400, "invalid_input", "'returnActiveManifest' must be true or false.")
-    manifest_id = resolution.check_manifest_id(manifest_id)
+    manifest_id = resolution.check_manifest_id(manifestId)
     store = resolution.manifest_store_for(get_services().registry, manifest_id, active_only=flag in _TRUE)
     if store is None:
         raise AppError(404, "not_found", f"No manifest {manifest_id} here; find manifest IDs with matches/byBinding.")
