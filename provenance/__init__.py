@@ -18,6 +18,7 @@ from .errors import (
     ManifestError,
     ProvenanceError,
     RegistryError,
+    ResolverError,
 )
 from .settings import Settings
 
@@ -36,4 +37,5 @@ __all__ = [
     "ManifestError",
     "RegistryError",
     "ConfigError",
+    "ResolverError",
 ]

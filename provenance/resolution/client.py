@@ -194,8 +194,8 @@ class RemoteAttempt:
     """One question to one service, and how it went.
 
     `outcome` is ``matched``, ``no_match``, ``unsupported`` (the service does not resolve
-    this algorithm), ``invalid_manifest`` (it sent a manifest that does not validate) or
-    ``error`` (timeout, connection, HTTP error or an answer that is not the API's).
+    this algorithm), ``invalid_manifest`` (it sent a manifest that does not validate),
+    ``not_followed`` (the match names a service that is not configured) or ``error`` (timeout, connection, HTTP error or an answer that is not the API's).
     """
 
     service: str
@@ -259,7 +259,7 @@ def _try_matches(client: ResolverClient, clients: dict[str, ResolverClient], alg
     for match in matches[:_MAX_FETCHES]:
         source = client if match.endpoint in (None, client.base_url) else clients.get(match.endpoint)
         if source is None:
-            attempts.append(RemoteAttempt(client.base_url, alg, "error", _clip(
+            attempts.append(RemoteAttempt(client.base_url, alg, "not_followed", _clip(
                 f"the match names another service ({match.endpoint}), which is not in PROVENANCE_RESOLVERS; not asked.")))
             continue
         try:
