@@ -14,6 +14,7 @@ from pathlib import Path
 
 import c2pa
 import jsonschema
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -139,18 +140,33 @@ def test_unknown_id_is_no_match_and_unknown_manifest_is_404(client, auth) -> Non
     assert error_of(r) == (404, "not_found")
 
 
-def test_by_content_unmarked_photo_matches_nothing(client, media, auth) -> None:
-    assert _matches(client.post(f"{PREFIX}/matches/byContent", data=media.photo_jpeg,
+@pytest.fixture(scope="module")
+def never_stamped() -> bytes:
+    """A textured picture no test stamps (the session's registry holds other tests' stamps of the samples)."""
+    rng = np.random.default_rng(1616)
+    y, x = np.mgrid[0:384, 0:512]
+    base = 128 + 60 * np.sin(x / 23.0) * np.cos(y / 31.0)
+    pixels = np.clip(base[..., None] + rng.normal(0, 25, (384, 512, 3)), 0, 255).astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def test_by_content_unmarked_picture_matches_nothing(client, never_stamped, auth) -> None:
+    assert _matches(client.post(f"{PREFIX}/matches/byContent", data=never_stamped,
                                 content_type="image/jpeg", headers=auth)) == []
 
 
-def test_by_content_multipart_alg_and_hint(client, media, auth) -> None:
-    r = client.post(f"{PREFIX}/matches/byContent?alg={PDQ_ALG}&maxResults=1", headers=auth,
+def test_by_content_multipart_alg_and_hint(client, media, auth, never_stamped) -> None:
+    r = client.post(f"{PREFIX}/matches/byContent?alg={PDQ_ALG}", headers=auth,
                     **form({"file": (io.BytesIO(media.stripped_jpeg), "copy.jpg")}))
-    found = _matches(r)
-    assert [m["manifestId"] for m in found] == [media.stamp_id] and 88 <= found[0]["similarityScore"] <= 100
+    found = {m["manifestId"]: m["similarityScore"] for m in _matches(r)}
+    assert 88 <= found[media.stamp_id] <= 100  # by PDQ alone (other stamps of the same sample may match too)
+    r = client.post(f"{PREFIX}/matches/byContent?alg={PDQ_ALG}&maxResults=1", headers=auth,
+                    data=media.stripped_jpeg, content_type="image/jpeg")
+    assert len(_matches(r)) == 1
     hint = _b64(bytes.fromhex(media.stamp_id))
-    found = _matches(client.post(f"{PREFIX}/matches/byContent", headers=auth, data=media.photo_jpeg,
+    found = _matches(client.post(f"{PREFIX}/matches/byContent", headers=auth, data=never_stamped,
                                  content_type="image/jpeg",
                                  query_string={"hintAlg": WATERMARK_ALG, "hintValue": hint}))
     assert found == [{"manifestId": media.stamp_id, "similarityScore": 100}]
