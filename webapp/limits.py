@@ -86,6 +86,10 @@ def init_app(app: Flask) -> Limiter:
     app.config["RATELIMIT_STORAGE_URI"] = _storage_uri(app.config["RATELIMIT_STORAGE_URI"])
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter = Limiter(key_func=get_remote_address, default_limits=[], app=app)
+    # flask-limiter keeps only weak references from the wrapped views, and registers itself in
+    # app.extensions only when enabled: with RATELIMIT_ENABLED=False it was collected and every
+    # wrapped view raised ReferenceError (a 500).
+    app.extensions["provenance_limiter"] = limiter
     for endpoint in LIMITED_ENDPOINTS:
         app.view_functions[endpoint] = limiter.limit(settings.rate_limit)(app.view_functions[endpoint])
     return limiter
