@@ -353,3 +353,17 @@ def test_bad_resolver_settings(name: str, value: str) -> None:
 
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})
+
+
+def test_public_names_are_pinned() -> None:
+    from provenance import resolution
+
+    assert set(resolution.__all__) == {
+        "DEFAULT_MAX_RESULTS", "MAX_ALG_CHARS", "MAX_JSON_BYTES", "MAX_RESULTS", "MAX_STORE_BYTES", "MAX_VALUE_CHARS",
+        "PDQ_ALG", "SUPPORTED_ALGORITHMS", "WATERMARK_ALG", "ManifestBox", "RecoveredManifest", "RemoteAttempt",
+        "RemoteMatch", "RemoteResolution", "ResolutionMatch", "ResolverClient", "active_manifest_store",
+        "binding_value", "check_alg", "check_manifest_id", "check_max_results", "decode_value", "find_by_binding",
+        "find_by_content", "manifest_boxes", "manifest_store_for", "pdq_similarity", "resolve_remotely",
+        "supported_algorithms",
+    }
+    assert all(hasattr(resolution, name) for name in resolution.__all__)

@@ -67,6 +67,8 @@ def by_binding_get() -> Response:
     if value is not None and len(value) > MAX_GET_VALUE_CHARS:
         raise AppError(414, "uri_too_long", f"'value' is longer than {MAX_GET_VALUE_CHARS} characters; send it in "
                        "the body of a POST to matches/byBinding instead.")
+    if value is not None:  # an unencoded '+' arrives as a space, which base64 never contains
+        value = value.replace(" ", "+")
     return _by_binding(request.args.get("alg"), value, request.args.get("maxResults"))
 
 

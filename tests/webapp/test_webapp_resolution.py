@@ -116,6 +116,20 @@ def test_by_binding_post_and_the_hex_form_of_the_id(client, media, auth) -> None
         assert [m["manifestId"] for m in found] == [media.stamp_id]
 
 
+def test_by_binding_get_takes_an_unencoded_plus(client, auth, web_settings, media) -> None:
+    from provenance.registry import StampRecord
+
+    stamp_id = "fbef" + media.stamp_id[4:]  # base64 of its bytes starts with '++'
+    value = _b64(bytes.fromhex(stamp_id))
+    assert value.startswith("++")
+    with Registry.open(web_settings) as registry:
+        if registry.get_stamp(stamp_id) is None:
+            registry.record_stamp(StampRecord.new(generator="g", manifest_json="{}", sha256="ab" * 32,
+                                                  manifest_store=_stored(web_settings, media.stamp_id), stamp_id=stamp_id))
+    r = client.get(f"{PREFIX}/matches/byBinding?alg={WATERMARK_ALG}&value={value}", headers=auth)  # '+' unescaped
+    assert [m["manifestId"] for m in _matches(r)] == [stamp_id]
+
+
 def test_by_binding_pdq_finds_the_stamped_output(client, media, auth) -> None:
     pdq = pdq_hash_file(media.stripped_jpeg)
     found = _matches(client.get(f"{PREFIX}/matches/byBinding", headers=auth, query_string={
