@@ -51,7 +51,7 @@ from .keys import KeyRing, load_keyring
 from .manifest import SNIFF_BYTES, ManifestSummary, detect_mime_type, read_manifest
 from .metadata import read_metadata
 from .registry import Registry, StampRecord
-from .resolution.client import RemoteResolution, binding_value, resolve_remotely
+from .resolution.client import RemoteResolution, binding_value, load_resolver_tokens, resolve_remotely
 from .resolution.server import PDQ_ALG
 from .settings import Settings
 from .signing import DEV_ORGANIZATION, WATERMARK_ALG, SigningCredentials, load_credentials
@@ -687,7 +687,9 @@ class Verifier:
                                     extra_trust_anchors=self._anchors)
             return summary, _signature_state(summary)
 
-        return resolve_remotely(self.settings.resolvers, bindings, validate, timeout_s=self.settings.resolver_timeout_s)
+        path = self.settings.resolver_tokens_path
+        return resolve_remotely(self.settings.resolvers, bindings, validate, timeout_s=self.settings.resolver_timeout_s,
+                                tokens=load_resolver_tokens(path) if path else None)
 
     # ---- verdict
 

@@ -29,6 +29,8 @@ variable                           meaning                                      
 ``PROVENANCE_RESOLVERS``           soft-binding resolution services to ask,     none (verification offline)
                                    base URLs, comma-separated
 ``PROVENANCE_RESOLVER_TIMEOUT``    seconds per request to such a service        5
+``PROVENANCE_RESOLVER_TOKENS``     file of ``URL TOKEN`` lines: bearer tokens   none (no token sent)
+                                   for those services
 ``PROVENANCE_RESOLUTION_PUBLIC``   serve ``/c2pa/v1`` without a token (1/0)     0 (token with role resolve)
 ``PROVENANCE_RESOLUTION_PREFIX``   where the resolution API is served           ``/c2pa/v1``
 =================================  ===========================================  ==============================
@@ -183,6 +185,7 @@ class Settings:
     workers: int = 2
     resolvers: tuple[str, ...] = ()
     resolver_timeout_s: int = 5
+    resolver_tokens_path: Path | None = None
     resolution_public: bool = False
     resolution_prefix: str = "/c2pa/v1"
 
@@ -229,6 +232,7 @@ class Settings:
             workers=_int(env, "PROVENANCE_WORKERS", 2),
             resolvers=_resolvers(env),
             resolver_timeout_s=_int(env, "PROVENANCE_RESOLVER_TIMEOUT", 5),
+            resolver_tokens_path=_path(env, "PROVENANCE_RESOLVER_TOKENS"),
             resolution_public=_flag(env, "PROVENANCE_RESOLUTION_PUBLIC"),
             resolution_prefix=_prefix(env),
         )

@@ -151,18 +151,22 @@ class _Scripted:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[str] = []
+        self.auth: list[str | None] = []
         scripted = self
 
         class Handler(BaseHTTPRequestHandler):
             def _answer(self) -> None:
                 path = self.path.split("?", 1)[0]
                 scripted.requests.append(f"{self.command} {self.path}")
+                scripted.auth.append(self.headers.get("Authorization"))
                 length = int(self.headers.get("Content-Length") or 0)
                 self.body = self.rfile.read(length) if length else b""
                 route = scripted.routes.get(path)
-                status, ctype, body = route(self) if route else (404, "application/json", b'{"error": "none"}')
+                status, ctype, body, *extra = route(self) if route else (404, "application/json", b'{"error": "none"}')
                 try:
                     self.send_response(status)
+                    for name, value in (extra[0] if extra else {}).items():
+                        self.send_header(name, value)
                     self.send_header("Content-Type", ctype)
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
@@ -303,6 +307,50 @@ def test_an_endpoint_outside_the_configured_services_is_not_followed(remote, sta
     assert not any("manifests" in r for r in remote.requests)
 
 
+def test_a_token_goes_to_its_own_service_only(stamped) -> None:
+    one, two = _Scripted(), _Scripted()
+    try:
+        for server in (one, two):
+            server.json("/services/supportedAlgorithms", ALGS)
+            server.json("/matches/byBinding", {"matches": []})
+        got = resolve_remotely([one.base, two.base + "/"], BINDING, _validate_with(Settings()), timeout_s=2,
+                               tokens={one.base: "prov_for-one"})
+        assert got.status == "not_found" and len(got.attempts) == 2
+        assert one.auth == ["Bearer prov_for-one"] * 2 and two.auth == [None, None]
+    finally:
+        one.close()
+        two.close()
+
+
+def test_redirects_are_not_followed() -> None:
+    one, two = _Scripted(), _Scripted()
+    try:
+        two.json("/services/supportedAlgorithms", ALGS)
+        one.routes["/c2pa/v1/services/supportedAlgorithms"] = lambda h: (
+            302, "text/plain", b"", {"Location": two.base + "/services/supportedAlgorithms"})
+        got = resolve_remotely([one.base], BINDING, _validate_with(Settings()), timeout_s=2, tokens={one.base: "prov_x"})
+        assert got.status == "failed" and "redirects are not followed" in got.attempts[0].detail
+        assert two.requests == []  # neither the request nor the token went there
+    finally:
+        one.close()
+        two.close()
+
+
+def test_load_resolver_tokens(tmp_path: Path) -> None:
+    from provenance import ConfigError
+    from provenance.resolution import load_resolver_tokens
+
+    good = tmp_path / "tokens"
+    good.write_text("# resolvers\nhttps://a.example/c2pa/v1/ prov_a\n\nhttp://127.0.0.1:8001/c2pa/v1 prov_b\n")
+    assert load_resolver_tokens(good) == {"https://a.example/c2pa/v1": "prov_a", "http://127.0.0.1:8001/c2pa/v1": "prov_b"}
+    for text in ("https://a.example prov_a extra\n", "prov_a\n", "ftp://a prov_a\n"):
+        good.write_text(text)
+        with pytest.raises(ConfigError, match="line 1"):
+            load_resolver_tokens(good)
+    with pytest.raises(ConfigError, match="Cannot read"):
+        load_resolver_tokens(tmp_path / "missing")
+
+
 def test_verification_completes_when_every_resolver_fails(remote, stamped, tmp_path: Path) -> None:
     """A stripped copy verified by another installation whose resolvers misbehave: a full report all the same."""
     _, stamp_id, store, stripped = stamped
@@ -336,7 +384,8 @@ def test_resolvers_are_off_by_default(stamped, tmp_path: Path) -> None:
 def test_resolver_settings_from_env() -> None:
     s = Settings.from_env({"PROVENANCE_RESOLVERS": "http://127.0.0.1:8001/c2pa/v1/, https://r.example/sbr",
                            "PROVENANCE_RESOLVER_TIMEOUT": "3", "PROVENANCE_RESOLUTION_PUBLIC": "1",
-                           "PROVENANCE_RESOLUTION_PREFIX": "/sbr/v1/"})
+                           "PROVENANCE_RESOLUTION_PREFIX": "/sbr/v1/", "PROVENANCE_RESOLVER_TOKENS": "/etc/tokens"})
+    assert s.resolver_tokens_path == Path("/etc/tokens")
     assert s.resolvers == ("http://127.0.0.1:8001/c2pa/v1", "https://r.example/sbr")
     assert (s.resolver_timeout_s, s.resolution_public, s.resolution_prefix) == (3, True, "/sbr/v1")
     d = Settings.from_env({})
@@ -363,7 +412,7 @@ def test_public_names_are_pinned() -> None:
         "PDQ_ALG", "SUPPORTED_ALGORITHMS", "WATERMARK_ALG", "ManifestBox", "RecoveredManifest", "RemoteAttempt",
         "RemoteMatch", "RemoteResolution", "ResolutionMatch", "ResolverClient", "active_manifest_store",
         "binding_value", "check_alg", "check_manifest_id", "check_max_results", "decode_value", "find_by_binding",
-        "find_by_content", "manifest_boxes", "manifest_store_for", "pdq_similarity", "resolve_remotely",
+        "find_by_content", "load_resolver_tokens", "manifest_boxes", "manifest_store_for", "pdq_similarity", "resolve_remotely",
         "supported_algorithms",
     }
     assert all(hasattr(resolution, name) for name in resolution.__all__)

@@ -25,6 +25,7 @@ from .client import (
     RemoteResolution,
     ResolverClient,
     binding_value,
+    load_resolver_tokens,
     resolve_remotely,
 )
 from .jumbf import ManifestBox, active_manifest_store, manifest_boxes
@@ -73,6 +74,7 @@ __all__ = [
     "decode_value",
     "find_by_binding",
     "find_by_content",
+    "load_resolver_tokens",
     "manifest_boxes",
     "manifest_store_for",
     "pdq_similarity",

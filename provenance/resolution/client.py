@@ -6,8 +6,10 @@ registry does not hold. Every way a service can fail (timeout, refused connectio
 error, a body that is not the API's, a manifest that does not validate) becomes a recorded
 attempt with a plain message, never an exception: verification completes with what it has.
 
-A match's ``endpoint`` is followed only when it is one of the configured services, so that a
-service cannot make ours fetch from an address the operator did not choose.
+A match's ``endpoint`` is followed only when it is one of the configured services, and HTTP
+redirects are not followed at all, so that a service cannot make ours fetch from an address the
+operator did not choose, nor carry a token there. A service's token (``PROVENANCE_RESOLVER_TOKENS``)
+is sent to that service only.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
 
-from ..errors import ProvenanceError, ResolverError
+from ..errors import ConfigError, ProvenanceError, ResolverError
 from ..manifest import ManifestSummary
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "RemoteResolution",
     "resolve_remotely",
     "binding_value",
+    "load_resolver_tokens",
 ]
 
 logger = logging.getLogger(__name__)
@@ -47,6 +51,39 @@ _MAX_BINDINGS = 4  # soft bindings asked about per verification
 _MAX_FETCHES = 3  # manifests fetched per service when earlier ones do not validate
 _MAX_ERROR_CHARS = 200
 _USER_AGENT = "provenance-resolver-client/1"
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201 (urllib's hook)
+        raise ResolverError(f"{req.full_url}: answered HTTP {code}, a redirect; redirects are not followed.")
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def load_resolver_tokens(path: str | Path) -> dict[str, str]:
+    """Bearer tokens for resolution services: a file of ``BASE_URL TOKEN`` lines (``#`` comments).
+
+    Raises
+    ------
+    ConfigError
+        If the file cannot be read or a line is not a URL and a token.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read PROVENANCE_RESOLVER_TOKENS {path}: {exc}.") from None
+    tokens: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].startswith(("http://", "https://")) or not parts[1].isprintable():
+            raise ConfigError(f"PROVENANCE_RESOLVER_TOKENS {path}, line {number}: write 'BASE_URL TOKEN', e.g. "
+                              "'https://other.example/c2pa/v1 prov_...'.")
+        tokens[parts[0].rstrip("/")] = parts[1]
+    return tokens
 
 
 @dataclass(frozen=True)
@@ -73,11 +110,14 @@ class ResolverClient:
         ``base_url + "/matches/byBinding"`` and so on).
     timeout_s : float
         Seconds a request may take, connecting and reading.
+    token : str, optional
+        A bearer token for this service (sent to it only; redirects are not followed).
     """
 
-    def __init__(self, base_url: str, *, timeout_s: float = 5.0) -> None:
+    def __init__(self, base_url: str, *, timeout_s: float = 5.0, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = float(timeout_s)
+        self._token = token
 
     def __repr__(self) -> str:
         return f"ResolverClient({self.base_url!r})"
@@ -88,13 +128,15 @@ class ResolverClient:
         headers = {"Accept": accept, "User-Agent": _USER_AGENT}
         if body is not None:
             headers["Content-Type"] = "application/json"
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
         request = urllib.request.Request(url, data=body, headers=headers, method="POST" if body is not None else "GET")
         started = time.monotonic()
         limit = self.timeout_s if deadline is None else min(self.timeout_s, deadline - started)
         if limit <= 0:
             raise ResolverError(f"{self.base_url}: not asked, the time for remote resolution ran out.")
         try:
-            with urllib.request.urlopen(request, timeout=limit) as response:
+            with _OPENER.open(request, timeout=limit) as response:
                 chunks, size = [], 0
                 while True:
                     chunk = response.read(65536)
@@ -282,7 +324,7 @@ def _try_matches(client: ResolverClient, clients: dict[str, ResolverClient], alg
 
 
 def resolve_remotely(resolvers: Sequence[str], bindings: Sequence[tuple[str, str]], validate: Validator, *,
-                     timeout_s: float = 5.0) -> RemoteResolution:
+                     timeout_s: float = 5.0, tokens: Mapping[str, str] | None = None) -> RemoteResolution:
     """Ask each service in turn about each soft binding until one returns credentials that validate.
 
     Parameters
@@ -297,12 +339,16 @@ def resolve_remotely(resolvers: Sequence[str], bindings: Sequence[tuple[str, str
     timeout_s : float
         Per request; the whole resolution takes at most this times the number of services,
         plus one request.
+    tokens : mapping, optional
+        Bearer token per base URL (:func:`load_resolver_tokens`).
 
     Returns
     -------
     RemoteResolution
     """
-    clients = {url.rstrip("/"): ResolverClient(url, timeout_s=timeout_s) for url in resolvers}
+    tokens = tokens or {}
+    clients = {url.rstrip("/"): ResolverClient(url, timeout_s=timeout_s, token=tokens.get(url.rstrip("/")))
+               for url in resolvers}
     deadline = time.monotonic() + timeout_s * max(1, len(clients))
     attempts: list[RemoteAttempt] = []
     fallback: RecoveredManifest | None = None

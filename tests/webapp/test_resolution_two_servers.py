@@ -132,6 +132,27 @@ def test_b_with_a_shared_watermark_key_asks_by_watermark_id(tmp_path: Path, serv
     assert "signature valid" in report["verdict"]["headline"]
 
 
+def test_b_sends_its_token_when_a_needs_one(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
+                                           server_a: Running, stamped_by_a) -> None:
+    """A serves resolution to `resolve` tokens only (the default): B without a token is refused, with one it recovers."""
+    stamp_id, stripped = stamped_by_a
+    private = Settings(instance_path=server_a.settings.instance_path, watermark_search="quick")  # A's registry
+    running = _serve(private)
+    try:
+        with Registry.open(private) as registry:
+            token = TokenStore(registry).create("resolve", label="installation B").token
+        tokens = tmp_path / "resolver-tokens"
+        tokens.write_text(f"{running.url}/c2pa/v1 {token}\n")
+        refused = _verify_on_b(tmp_path / "no-token", running, stripped)
+        assert refused["remote_resolution"]["status"] == "failed"
+        assert "HTTP 401" in refused["remote_resolution"]["attempts"][-1]["detail"]
+        report = _verify_on_b(tmp_path / "token", running, stripped, resolver_tokens_path=tokens)
+        assert report["remote_resolution"]["status"] == "recovered"
+        assert report["remote_resolution"]["recovered"]["manifest_id"] == stamp_id
+    finally:
+        _stop(running)
+
+
 def test_b_reports_a_down_server_and_still_verifies(tmp_path: Path, server_a: Running, stamped_by_a) -> None:
     _, stripped = stamped_by_a
     settings = Settings(instance_path=tmp_path / "b2", resolvers=("http://127.0.0.1:9/c2pa/v1",),
