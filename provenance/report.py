@@ -51,8 +51,7 @@ from .keys import KeyRing, load_keyring
 from .manifest import SNIFF_BYTES, ManifestSummary, detect_mime_type, read_manifest
 from .metadata import read_metadata
 from .registry import Registry, StampRecord
-from .resolution.client import RemoteResolution, binding_value, load_resolver_tokens, resolve_remotely
-from .resolution.server import PDQ_ALG
+from .resolution.client import RemoteResolution, load_resolver_tokens, resolve_remotely, soft_binding_queries
 from .settings import Settings
 from .signing import DEV_ORGANIZATION, WATERMARK_ALG, SigningCredentials, load_credentials
 
@@ -673,12 +672,10 @@ class Verifier:
         """
         if not self.settings.resolvers or reg.found or manifest.state in ("valid", "trusted"):
             return None
-        bindings = [(WATERMARK_ALG, binding_value(bytes.fromhex(mark.stamp_id)))] if mark.stamp_id else []
-        for b in manifest.soft_bindings:  # ours carry the ID in hex; the API wants base64 of its bytes
-            ours = b.alg == WATERMARK_ALG and len(b.value) == 16 and all(c in "0123456789abcdefABCDEF" for c in b.value)
-            bindings.append((b.alg, binding_value(bytes.fromhex(b.value)) if ours else b.value))
-        if phash is not None and phash.is_matchable:
-            bindings.append((PDQ_ALG, binding_value(bytes.fromhex(phash.to_hex()))))
+        bindings = soft_binding_queries(
+            watermark_id=mark.stamp_id, soft_bindings=[(b.alg, b.value) for b in manifest.soft_bindings],
+            pdq_hex=phash.to_hex() if phash is not None and phash.is_matchable else None,
+        )
         if not bindings:
             return None
 

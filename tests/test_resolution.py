@@ -413,6 +413,23 @@ def test_public_names_are_pinned() -> None:
         "RemoteMatch", "RemoteResolution", "ResolutionMatch", "ResolverClient", "active_manifest_store",
         "binding_value", "check_alg", "check_manifest_id", "check_max_results", "decode_value", "find_by_binding",
         "find_by_content", "load_resolver_tokens", "manifest_boxes", "manifest_store_for", "pdq_similarity", "resolve_remotely",
-        "supported_algorithms",
+        "soft_binding_queries", "supported_algorithms",
     }
     assert all(hasattr(resolution, name) for name in resolution.__all__)
+
+
+def test_soft_binding_queries_order_and_encoding() -> None:
+    from provenance.resolution import soft_binding_queries
+
+    queries = soft_binding_queries(
+        watermark_id="00112233445566ff",
+        soft_bindings=[(WATERMARK_ALG, "00112233445566FF"), ("com.example.wm.1", "cXVlcnk="), (WATERMARK_ALG, "zz")],
+        pdq_hex="ab" * 32,
+    )
+    assert queries == [
+        (WATERMARK_ALG, base64.b64encode(bytes.fromhex("00112233445566ff")).decode()),  # once, though named twice
+        ("com.example.wm.1", "cXVlcnk="),  # another vendor's value, as written
+        (WATERMARK_ALG, "zz"),  # not an ID of ours: passed on as written, the service will judge it
+        (PDQ_ALG, base64.b64encode(b"\xab" * 32).decode()),
+    ]
+    assert soft_binding_queries(watermark_id=None) == []

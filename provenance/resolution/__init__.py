@@ -27,6 +27,7 @@ from .client import (
     binding_value,
     load_resolver_tokens,
     resolve_remotely,
+    soft_binding_queries,
 )
 from .jumbf import ManifestBox, active_manifest_store, manifest_boxes
 from .server import (
@@ -79,5 +80,6 @@ __all__ = [
     "manifest_store_for",
     "pdq_similarity",
     "resolve_remotely",
+    "soft_binding_queries",
     "supported_algorithms",
 ]

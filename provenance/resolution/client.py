@@ -28,6 +28,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import ConfigError, ProvenanceError, ResolverError
 from ..manifest import ManifestSummary
+from .server import PDQ_ALG, WATERMARK_ALG
 
 __all__ = [
     "MAX_JSON_BYTES",
@@ -40,6 +41,7 @@ __all__ = [
     "resolve_remotely",
     "binding_value",
     "load_resolver_tokens",
+    "soft_binding_queries",
 ]
 
 logger = logging.getLogger(__name__)
@@ -392,3 +394,26 @@ def resolve_remotely(resolvers: Sequence[str], bindings: Sequence[tuple[str, str
 def binding_value(data: bytes) -> str:
     """A soft-binding value for the API: standard base64 with padding."""
     return base64.b64encode(data).decode("ascii")
+
+
+def soft_binding_queries(*, watermark_id: str | None, soft_bindings: Sequence[tuple[str, str]] = (),
+                         pdq_hex: str | None = None) -> list[tuple[str, str]]:
+    """What to ask resolution services about a file, most specific first, as ``(alg, base64 value)``.
+
+    Parameters
+    ----------
+    watermark_id : str or None
+        The ID (16 hex) our watermark carries, if one was found.
+    soft_bindings : sequence of (alg, value)
+        The file's own ``c2pa.soft-binding`` values. Ours hold the ID in hex and are converted
+        to base64 of its bytes; other algorithms' values are sent as written (base64 per the spec).
+    pdq_hex : str or None
+        The file's PDQ hash (64 hex), when matchable.
+    """
+    out = [(WATERMARK_ALG, binding_value(bytes.fromhex(watermark_id)))] if watermark_id else []
+    for alg, value in soft_bindings:
+        ours = alg == WATERMARK_ALG and len(value) == 16 and all(c in "0123456789abcdefABCDEF" for c in value)
+        out.append((alg, binding_value(bytes.fromhex(value)) if ours else value))
+    if pdq_hex:
+        out.append((PDQ_ALG, binding_value(bytes.fromhex(pdq_hex))))
+    return list(dict.fromkeys(out))
