@@ -433,3 +433,35 @@ def test_soft_binding_queries_order_and_encoding() -> None:
         (PDQ_ALG, base64.b64encode(b"\xab" * 32).decode()),
     ]
     assert soft_binding_queries(watermark_id=None) == []
+
+
+def test_another_vendors_soft_binding_in_broken_credentials_is_asked_about(remote, stamped, tmp_path: Path) -> None:
+    """A file whose credentials no longer validate names another vendor's watermark: the verifier asks for it."""
+    from provenance.signing import ai_generated_manifest, load_credentials, sign_asset
+
+    _, stamp_id, store, _ = stamped
+    other = Settings(instance_path=tmp_path / "vendor", resolvers=(remote.base,), resolver_timeout_s=2,
+                     watermark_search="quick")
+    out = io.BytesIO()
+    Image.new("RGB", (256, 192), (40, 120, 200)).save(out, "JPEG", quality=90)
+    manifest = ai_generated_manifest(generator="vendor-model", watermark_id="0011223344556677",
+                                     watermark_alg="com.example.wm.1")
+    signed = bytearray(sign_asset(out.getvalue(), "image/jpeg", manifest, load_credentials(other)))
+    signed[-20] ^= 0xFF  # change the pixels' bytes after signing: the credentials no longer validate
+    bodies: list[dict] = []
+
+    def by_binding(handler):
+        bodies.append(json.loads(handler.body))
+        return 200, "application/json", json.dumps({"matches": [{"manifestId": stamp_id, "similarityScore": 97}]}).encode()
+
+    remote.json("/services/supportedAlgorithms", {"watermarks": [{"alg": "com.example.wm.1"}]})
+    remote.routes["/c2pa/v1/matches/byBinding"] = by_binding
+    remote.raw(f"/manifests/{stamp_id}", store)
+    with Verifier(other) as verifier:
+        report = verifier.verify(bytes(signed))
+    assert report.manifest.state == "invalid"
+    assert bodies == [{"alg": "com.example.wm.1", "value": "0011223344556677"}]
+    got = report.remote_resolution
+    assert got.status == "recovered" and got.recovered.alg == "com.example.wm.1" and got.recovered.similarity_score == 97
+    assert got.recovered.signature_state == "valid"  # A's development CA is not trusted by this installation
+    jsonschema.validate(report.to_dict(), SCHEMA)
