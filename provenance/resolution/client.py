@@ -339,8 +339,8 @@ def resolve_remotely(resolvers: Sequence[str], bindings: Sequence[tuple[str, str
         Reads a manifest store's bytes: returns its summary and signature state (``trusted``,
         ``valid`` or ``invalid``); may raise a :class:`~provenance.errors.ProvenanceError`.
     timeout_s : float
-        Per request; the whole resolution takes at most this times the number of services,
-        plus one request.
+        Per request; the whole resolution takes at most this times the number of services
+        (keep that below ``PROVENANCE_REQUEST_TIMEOUT`` when verifying in the web app).
     tokens : mapping, optional
         Bearer token per base URL (:func:`load_resolver_tokens`).
 
