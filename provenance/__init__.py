@@ -32,6 +32,7 @@ from .errors import (
     ManifestError,
     ProvenanceError,
     RegistryError,
+    ResolverError,
     RegistryUnavailable,
     ServerFault,
     SigningError,
@@ -85,6 +86,7 @@ __all__ = [
     "DuplicateStampError",
     "SigningError",
     "TimestampAuthorityError",
+    "ResolverError",
 ]
 
 

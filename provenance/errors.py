@@ -21,8 +21,9 @@ keys and certificates are the operator's input: :class:`ConfigError` sits on its
         ├── RegistryError          the registry database failed
         │   ├── RegistryUnavailable    it cannot be reached (server down, file unopenable)
         │   └── DuplicateStampError    a stamp ID collided; draw a new one and retry
-        └── SigningError           (also a ManifestError) signing failed on our side
-            └── TimestampAuthorityError  the time-stamp authority did not answer
+        ├── SigningError           (also a ManifestError) signing failed on our side
+        │   └── TimestampAuthorityError  the time-stamp authority did not answer
+        └── ResolverError          a remote soft-binding resolution service failed or answered wrongly
 
 "No watermark" and "no manifest" are results, not errors.
 """
@@ -45,6 +46,7 @@ __all__ = [
     "DuplicateStampError",
     "SigningError",
     "TimestampAuthorityError",
+    "ResolverError",
 ]
 
 
@@ -106,3 +108,7 @@ class SigningError(ServerFault, ManifestError):
 
 class TimestampAuthorityError(SigningError):
     """The time-stamp authority (``PROVENANCE_TSA_URL``) did not answer or refused the request."""
+
+
+class ResolverError(ServerFault):
+    """A remote soft-binding resolution service timed out, failed or sent an answer that is not the API's."""

@@ -51,6 +51,7 @@ from .keys import KeyRing, load_keyring
 from .manifest import SNIFF_BYTES, ManifestSummary, detect_mime_type, read_manifest
 from .metadata import read_metadata
 from .registry import Registry, StampRecord
+from .resolution.client import RemoteResolution, load_resolver_tokens, resolve_remotely, soft_binding_queries
 from .settings import Settings
 from .signing import DEV_ORGANIZATION, WATERMARK_ALG, SigningCredentials, load_credentials
 
@@ -382,6 +383,8 @@ class VerificationReport:
     checked_at: datetime
     duration_ms: float
     schema_version: str = SCHEMA_VERSION
+    #: What PROVENANCE_RESOLVERS said, when they were asked (see :meth:`Verifier._resolve_remotely`).
+    remote_resolution: RemoteResolution | None = None
 
     def to_dict(self, *, public: bool = False) -> dict[str, Any]:
         """JSON-ready values, following ``schemas/verification-report.v1.json``.
@@ -391,7 +394,7 @@ class VerificationReport:
         """
         manifest = self.manifest.to_dict()
         manifest["development_certificate"] = self.development_certificate
-        return {
+        out = {
             "schema_version": self.schema_version,
             "checked_at": self.checked_at.isoformat(),
             "duration_ms": round(self.duration_ms, 1),
@@ -403,6 +406,9 @@ class VerificationReport:
             "metadata": dict(self.metadata),
             "hash_match": self.hash_match.to_dict(public=public),
         }
+        if self.remote_resolution is not None:
+            out["remote_resolution"] = self.remote_resolution.to_dict()
+        return out
 
 
 # --------------------------------------------------------------------------- helpers
@@ -416,6 +422,16 @@ def _signature_state(summary: ManifestSummary) -> str:
     if summary.error or any(not f.trust_only for f in rest):
         return "invalid"
     return "valid" if rest else "trusted"
+
+
+def _with_remote(verdict: Verdict, remote: RemoteResolution) -> Verdict:
+    """The verdict with what the remote services said; a "nothing found" headline names recovered credentials."""
+    headline = verdict.headline
+    found = remote.recovered
+    if remote.status == "recovered" and found is not None and verdict.code in ("no_signals", "metadata_ai", "watermark_unregistered"):
+        headline = (f"Content Credentials recovered from {found.service} (signed by {_signer(found.summary)}, signature "
+                    f"{found.signature_state}); they say: {found.summary.ai_disclosure.replace('_', '-')}")
+    return Verdict(verdict.code, headline, verdict.reasons + (remote.explanation,))
 
 
 def _signer(summary: ManifestSummary) -> str:
@@ -646,6 +662,32 @@ class Verifier:
         return HashMatchSection("no_match", explanation="Not an image: only its exact MD5/SHA-256 were checked; no match.",
                                 banks_checked=checked, **base)
 
+    def _resolve_remotely(
+        self, manifest: ManifestSummary, mark: WatermarkSection, reg: RegistrySection, phash: PerceptualHash | None
+    ) -> RemoteResolution | None:
+        """Ask ``PROVENANCE_RESOLVERS`` about soft bindings our registry does not hold (None: not asked).
+
+        Only when nothing here explains the file: no intact credentials and no registry record.
+        Asked about: the watermark ID, the file's own soft bindings, then its PDQ hash.
+        """
+        if not self.settings.resolvers or reg.found or manifest.state in ("valid", "trusted"):
+            return None
+        bindings = soft_binding_queries(
+            watermark_id=mark.stamp_id, soft_bindings=[(b.alg, b.value) for b in manifest.soft_bindings],
+            pdq_hex=phash.to_hex() if phash is not None and phash.is_matchable else None,
+        )
+        if not bindings:
+            return None
+
+        def validate(store: bytes) -> tuple[ManifestSummary, str]:
+            summary = read_manifest(store, mime="application/c2pa", settings=self.settings,
+                                    extra_trust_anchors=self._anchors)
+            return summary, _signature_state(summary)
+
+        path = self.settings.resolver_tokens_path
+        return resolve_remotely(self.settings.resolvers, bindings, validate, timeout_s=self.settings.resolver_timeout_s,
+                                tokens=load_resolver_tokens(path) if path else None)
+
     # ---- verdict
 
     def _verdict(
@@ -800,6 +842,9 @@ class Verifier:
         dev = manifest.has_manifest and manifest.signer_org == DEV_ORGANIZATION
         hashes = self._hash_match(dihedral, data, sha256)
         verdict = self._verdict(manifest, dev, mark, reg, len(metadata.ai_indicators))
+        remote = self._resolve_remotely(manifest, mark, reg, phash)
+        if remote is not None:
+            verdict = _with_remote(verdict, remote)
         # Bank matches stay in their own section (withheld from public callers); they do not
         # change or enter the provenance verdict.
         info = FileInfo(
@@ -811,7 +856,7 @@ class Verifier:
         report = VerificationReport(
             file=info, manifest=manifest, development_certificate=dev, watermark=mark, registry=reg,
             metadata=metadata.to_dict(), hash_match=hashes, verdict=verdict, checked_at=checked_at,
-            duration_ms=1000 * (time.perf_counter() - started),
+            duration_ms=1000 * (time.perf_counter() - started), remote_resolution=remote,
         )
         if self.registry is not None:
             stamp_id = reg.record.stamp_id if reg.record is not None else mark.stamp_id

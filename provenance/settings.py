@@ -26,6 +26,13 @@ variable                           meaning                                      
 ``PROVENANCE_HOST``                address the production server binds          ``127.0.0.1``
 ``PROVENANCE_PORT``                its port                                     8000
 ``PROVENANCE_WORKERS``             its worker processes                         2
+``PROVENANCE_RESOLVERS``           soft-binding resolution services to ask,     none (verification offline)
+                                   base URLs, comma-separated
+``PROVENANCE_RESOLVER_TIMEOUT``    seconds per request to such a service        5
+``PROVENANCE_RESOLVER_TOKENS``     file of ``URL TOKEN`` lines: bearer tokens   none (no token sent)
+                                   for those services
+``PROVENANCE_RESOLUTION_PUBLIC``   serve ``/c2pa/v1`` without a token (1/0)     0 (token with role resolve)
+``PROVENANCE_RESOLUTION_PREFIX``   where the resolution API is served           ``/c2pa/v1``
 =================================  ===========================================  ==============================
 
 Rate limits use the `limits` notation ("120 per minute", "10/second; 1000/day"). With the
@@ -103,6 +110,33 @@ def _storage_uri(env: Mapping[str, str]) -> str:
     return raw
 
 
+def _resolvers(env: Mapping[str, str]) -> tuple[str, ...]:
+    urls = tuple(u.strip().rstrip("/") for u in (env.get("PROVENANCE_RESOLVERS") or "").split(",") if u.strip())
+    for url in urls:
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url):
+            raise ConfigError(
+                f"PROVENANCE_RESOLVERS must be comma-separated http(s) base URLs such as "
+                f"'https://example.org/c2pa/v1'; got {url[:80]!r}."
+            )
+    return urls
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "0").strip().lower()
+    if raw not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
+        raise ConfigError(f"{name} must be 1 or 0; got {raw[:20]!r}.")
+    return raw in ("1", "true", "yes", "on")
+
+
+def _prefix(env: Mapping[str, str]) -> str:
+    raw = (env.get("PROVENANCE_RESOLUTION_PREFIX") or "/c2pa/v1").strip().rstrip("/")
+    if not re.fullmatch(r"(/[A-Za-z0-9._-]+)+", raw) or raw.startswith(("/api/", "/static")) or raw == "/api":
+        raise ConfigError(
+            f"PROVENANCE_RESOLUTION_PREFIX must be a path such as '/c2pa/v1', outside /api and /static; got {raw[:80]!r}."
+        )
+    return raw
+
+
 def _port(env: Mapping[str, str]) -> int:
     port = _int(env, "PROVENANCE_PORT", 8000)
     if port > 65535:
@@ -149,6 +183,11 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
+    resolvers: tuple[str, ...] = ()
+    resolver_timeout_s: int = 5
+    resolver_tokens_path: Path | None = None
+    resolution_public: bool = False
+    resolution_prefix: str = "/c2pa/v1"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -191,6 +230,11 @@ class Settings:
             host=(env.get("PROVENANCE_HOST") or "").strip() or "127.0.0.1",
             port=_port(env),
             workers=_int(env, "PROVENANCE_WORKERS", 2),
+            resolvers=_resolvers(env),
+            resolver_timeout_s=_int(env, "PROVENANCE_RESOLVER_TIMEOUT", 5),
+            resolver_tokens_path=_path(env, "PROVENANCE_RESOLVER_TOKENS"),
+            resolution_public=_flag(env, "PROVENANCE_RESOLUTION_PUBLIC"),
+            resolution_prefix=_prefix(env),
         )
 
     def with_instance(self, path: str | os.PathLike) -> "Settings":

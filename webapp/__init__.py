@@ -16,6 +16,7 @@ Modules, one concern each:
 ``ui``, ``api``    the blueprints: the form, and the JSON API
 ``hashbanks``      the hash-bank API: hash, match, bank management
 ``transparency``   the public transparency page and its JSON
+``resolution``     the C2PA Soft Binding Resolution API (``/c2pa/v1``)
 ``gunicorn_conf``  the production server's settings, from :class:`provenance.Settings`
 
 Uploaded media are only held in memory for the request: never written to disk or logged.
@@ -30,7 +31,7 @@ from flask import Flask
 
 from provenance import Settings
 
-from . import api, errors, hashbanks, limits, security, services, transparency, ui, uploads
+from . import api, errors, hashbanks, limits, resolution, security, services, transparency, ui, uploads
 
 __all__ = ["create_app"]
 
@@ -81,6 +82,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(hashbanks.bp)
     app.register_blueprint(transparency.bp)
+    app.register_blueprint(resolution.bp, url_prefix=settings.resolution_prefix)
     app.add_url_rule("/healthz", "healthz", api.healthz)
     limits.init_app(app)
     return app

@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 _HTTP_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-    409: "exists", 413: "too_large", 415: "unsupported_type", 429: "rate_limited", 500: "internal_error", 503: "unavailable",
+    409: "exists", 413: "too_large", 414: "uri_too_long", 415: "unsupported_type", 429: "rate_limited", 500: "internal_error", 503: "unavailable",
 }
 _TITLES = {
     400: "The upload could not be checked", 401: "Sign-in needed", 403: "Not allowed", 404: "Page not found",
@@ -105,7 +105,8 @@ def from_provenance_error(exc: ProvenanceError) -> AppError:
 
 def wants_json() -> bool:
     """True for API requests: answer with JSON rather than an HTML page."""
-    return request.path.startswith("/api/") or request.path == "/healthz"
+    prefix = current_app.config["PROVENANCE_SETTINGS"].resolution_prefix + "/"  # the resolution API's
+    return request.path.startswith(("/api/", prefix)) or request.path == "/healthz"
 
 
 def _respond(err: AppError) -> Response:

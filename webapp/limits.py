@@ -30,6 +30,7 @@ __all__ = ["LIMITED_ENDPOINTS", "SWEEP_INTERVAL_S", "SweptMemoryStorage", "init_
 LIMITED_ENDPOINTS = (
     "api.verify", "api.stamp", "ui.verify", "hashes.hash_upload", "hashes.match",
     "transparency.page", "transparency.as_json",
+    "resolution.by_content", "resolution.by_binding_get", "resolution.by_binding_post",
 )
 #: How often the sweeper of :class:`SweptMemoryStorage` drops expired counters (memory only:
 #: a counter is checked for expiry whenever it is read).
@@ -85,6 +86,10 @@ def init_app(app: Flask) -> Limiter:
     app.config["RATELIMIT_STORAGE_URI"] = _storage_uri(app.config["RATELIMIT_STORAGE_URI"])
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter = Limiter(key_func=get_remote_address, default_limits=[], app=app)
+    # flask-limiter keeps only weak references from the wrapped views, and registers itself in
+    # app.extensions only when enabled: with RATELIMIT_ENABLED=False it was collected and every
+    # wrapped view raised ReferenceError (a 500).
+    app.extensions["provenance_limiter"] = limiter
     for endpoint in LIMITED_ENDPOINTS:
         app.view_functions[endpoint] = limiter.limit(settings.rate_limit)(app.view_functions[endpoint])
     return limiter

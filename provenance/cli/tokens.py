@@ -25,7 +25,7 @@ def tokens_group() -> None:
 
 
 @tokens_group.command("create")
-@click.option("--role", type=click.Choice(TOKEN_ROLES), required=True, help="match: hash-bank results; stamp: stamp images; admin: everything, including bank management.")
+@click.option("--role", type=click.Choice(TOKEN_ROLES), required=True, help="match: hash-bank results; stamp: stamp images; resolve: the soft-binding resolution API; admin: everything, including bank management.")
 @click.option("--label", help="Who or what the token is for, e.g. 'image service'.")
 @json_option
 @reports_errors

@@ -38,7 +38,8 @@ def test_admin_can_everything(store: TokenStore) -> None:
 @pytest.mark.parametrize(("role", "grants"), [
     ("match", {"match"}),
     ("stamp", {"stamp"}),
-    ("admin", {"match", "stamp", "admin"}),
+    ("admin", {"match", "stamp", "admin", "resolve"}),
+    ("resolve", {"resolve"}),
 ])
 def test_match_and_stamp_do_not_include_each_other(store: TokenStore, role: str, grants: set[str]) -> None:
     token = store.authenticate(store.create(role).token)

@@ -50,3 +50,14 @@ def test_limits_still_count_and_expired_counters_are_swept() -> None:
     assert storage.get("client-a") == 3
     assert "client-b" not in storage.storage and "client-b" not in storage.expirations
     assert sum(t.name == "rate-limit-sweeper" and t.is_alive() for t in threading.enumerate()) >= 1
+
+
+def test_limited_views_work_with_rate_limiting_disabled(app_factory) -> None:
+    # With RATELIMIT_ENABLED=False flask-limiter does not register itself: once collected, every
+    # wrapped view raised ReferenceError (a 500). The app now keeps its limiter.
+    import gc
+
+    client = app_factory({"RATELIMIT_ENABLED": False}).test_client()
+    gc.collect()
+    r = client.get("/api/v1/transparency")
+    assert r.status_code == 200 and "X-RateLimit-Limit" not in r.headers
