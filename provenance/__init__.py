@@ -43,6 +43,9 @@ from .watermark import SEARCH_MODES
 
 __version__ = "0.1.0"
 
+# Subpackages imported on first access (PEP 562).
+_LAZY_MODULES = ("resolution",)
+
 # name -> module it lives in, imported on first access (PEP 562).
 _LAZY = {
     "Stamper": "stamp",
@@ -70,6 +73,7 @@ __all__ = [
     "watermark",
     "Settings",
     "SEARCH_MODES",
+    *_LAZY_MODULES,
     *_LAZY,
     "ProvenanceError",
     "InvalidImageError",
@@ -91,13 +95,15 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    if name in _LAZY_MODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    elif name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    else:
         raise AttributeError(f"module 'provenance' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_LAZY_MODULES))

@@ -14,10 +14,10 @@ EXPORTED = [
     "ApiToken", "BankExistsError", "BankNotFoundError", "Banks", "ConfigError", "DuplicateStampError",
     "HASH_KINDS", "HashListError", "ImageTooLargeError", "InvalidImageError", "InvalidInputError",
     "ManifestError", "PerceptualHash", "ProvenanceError", "REVIEW_NOTE", "Registry", "RegistryError",
-    "RegistryUnavailable", "SEARCH_MODES", "ServerFault", "Settings", "SigningError", "Stamper",
+    "RegistryUnavailable", "ResolverError", "SEARCH_MODES", "ServerFault", "Settings", "SigningError", "Stamper",
     "TimestampAuthorityError", "TokenStore", "VERDICT_CODES", "VerificationReport", "Verifier",
     "__version__", "detect_mime_type", "errors", "file_digests", "images", "parse_since",
-    "pdq_dihedral_hashes_file", "transparency_report", "watermark",
+    "pdq_dihedral_hashes_file", "resolution", "transparency_report", "watermark",
 ]
 
 
