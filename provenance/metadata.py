@@ -40,6 +40,7 @@ from defusedxml import ElementTree as SafeET
 from PIL import Image, UnidentifiedImageError
 
 from .errors import InvalidInputError
+from .images import read_source
 
 __all__ = [
     "MAX_VALUE_CHARS",
@@ -220,7 +221,7 @@ def read_metadata(source: MetadataSource) -> MetadataReport:
     InvalidInputError
         If `source` is empty, is a path to no file, or is of another type.
     """
-    with _open_source(source) as fp:
+    with io.BytesIO(read_source(source).data) as fp:
         head = fp.read(16)
         fp.seek(0)
         raw = _RawMetadata()
@@ -249,23 +250,6 @@ class _RawMetadata:
         self.texts: list[tuple[str, str, str]] = []  # (block, key, text)
         self.c2pa: list[str] = []
         self.notes: list[str] = []
-
-
-def _open_source(source: MetadataSource) -> BinaryIO:
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        if len(source) == 0:
-            raise InvalidInputError("The file is empty (0 bytes); pass the file's contents.")
-        return io.BytesIO(bytes(source))
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.is_file():
-            raise InvalidInputError(f"{path}: no such file; check the path.")
-        if path.stat().st_size == 0:
-            raise InvalidInputError(f"{path}: the file is empty (0 bytes).")
-        return path.open("rb")
-    raise InvalidInputError(
-        f"read_metadata takes a path or the file's bytes; got {type(source).__name__}."
-    )
 
 
 def _read_block(fp: BinaryIO, length: int, what: str, raw: _RawMetadata) -> bytes | None:

@@ -14,6 +14,7 @@ variable                           meaning                                      
 ``PROVENANCE_TRUST_ALLOWED``       PEM file of individually allowed certs       none
 ``PROVENANCE_TRUST_CONFIG``        trust config (EKU OIDs), one per line        none
 ``PROVENANCE_MAX_PIXELS``          decompression-bomb limit                     120,000,000
+``PROVENANCE_MAX_DECODE_MB``       memory one image decode may take, in MiB     1024
 ``PROVENANCE_WATERMARK_SEARCH``   ``full`` (resized/rotated copies too) or ``quick`` ``full``
 ``PROVENANCE_FFT_WORKERS``         threads per FFT in watermark detection       -1 (every core); 1 under gunicorn
 ``PROVENANCE_BANK_MAX_IMPORT_ROWS`` most rows one hash-list import accepts       20,000,000
@@ -26,6 +27,10 @@ variable                           meaning                                      
 ``PROVENANCE_HOST``                address the production server binds          ``127.0.0.1``
 ``PROVENANCE_PORT``                its port                                     8000
 ``PROVENANCE_WORKERS``             its worker processes                         2
+``PROVENANCE_PROXY_HOPS``          reverse proxies in front whose ``X-Forwarded-*`` 0 (none trusted)
+                                   headers are trusted (werkzeug ``ProxyFix``)
+``PROVENANCE_WATERMARK_KEY_FILE``  the CLI's ``--key-file`` default             none
+``PROVENANCE_SHARED``              the shared fixtures folder (demo, tests)     ``../shared`` beside the repo
 =================================  ===========================================  ==============================
 
 Rate limits use the `limits` notation ("120 per minute", "10/second; 1000/day"). With the
@@ -43,9 +48,17 @@ from pathlib import Path
 from typing import Mapping
 
 from .errors import ConfigError
-from .images import DEFAULT_MAX_PIXELS
+from .images import DEFAULT_MAX_DECODE_BYTES, DEFAULT_MAX_PIXELS
 
-__all__ = ["Settings", "DEFAULT_MAX_UPLOAD_BYTES", "DEFAULT_RATE_LIMIT"]
+__all__ = [
+    "Settings",
+    "DEFAULT_MAX_UPLOAD_BYTES",
+    "DEFAULT_RATE_LIMIT",
+    "DEFAULT_REQUEST_TIMEOUT_S",
+    "DEFAULT_WORKERS",
+    "DEFAULT_PORT",
+    "DEFAULT_BANK_MAX_IMPORT_ROWS",
+]
 
 #: Default web upload limit, 50 MiB.
 DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -53,6 +66,13 @@ DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 DEFAULT_RATE_LIMIT = "120 per minute"
 #: Default seconds before the production server abandons a request.
 DEFAULT_REQUEST_TIMEOUT_S = 30
+#: Default worker processes of the production server.
+DEFAULT_WORKERS = 2
+#: Default port of the production server.
+DEFAULT_PORT = 8000
+#: Default most rows one hash-list import accepts.
+DEFAULT_BANK_MAX_IMPORT_ROWS = 20_000_000
+_MIB = 1024 * 1024
 
 _RATE_ITEM = re.compile(r"\s*\d+\s*(?:/|per)\s*(?:\d+\s*)?(?:second|minute|hour|day|month|year)s?\s*", re.IGNORECASE)
 _STORAGE_SCHEMES = ("memory://", "redis://", "rediss://", "redis+unix://", "memcached://", "mongodb://", "mongodb+srv://")
@@ -104,10 +124,17 @@ def _storage_uri(env: Mapping[str, str]) -> str:
 
 
 def _port(env: Mapping[str, str]) -> int:
-    port = _int(env, "PROVENANCE_PORT", 8000)
+    port = _int(env, "PROVENANCE_PORT", DEFAULT_PORT)
     if port > 65535:
         raise ConfigError(f"PROVENANCE_PORT must be at most 65535; got {port}.")
     return port
+
+
+def _hops(env: Mapping[str, str]) -> int:
+    raw = (env.get("PROVENANCE_PROXY_HOPS") or "").strip()
+    if raw in ("", "0"):
+        return 0
+    return _int(env, "PROVENANCE_PROXY_HOPS", 0)
 
 
 def _path(env: Mapping[str, str], name: str) -> Path | None:
@@ -138,8 +165,8 @@ class Settings:
     trust_allowed: Path | None = None
     trust_config: Path | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
-    max_upload_mb: int = 50
-    bank_max_import_rows: int = 20_000_000
+    max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES
+    bank_max_import_rows: int = DEFAULT_BANK_MAX_IMPORT_ROWS
     watermark_search: str = "full"
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     request_timeout_s: int = DEFAULT_REQUEST_TIMEOUT_S
@@ -147,8 +174,11 @@ class Settings:
     rate_limit_storage_uri: str = "memory://"
     secret_key_path: Path | None = None
     host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 2
+    port: int = DEFAULT_PORT
+    workers: int = DEFAULT_WORKERS
+    proxy_hops: int = 0
+    watermark_key_file: Path | None = None
+    shared_path: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -167,7 +197,7 @@ class Settings:
         cert, key = _path(env, "PROVENANCE_SIGNING_CERT"), _path(env, "PROVENANCE_SIGNING_KEY")
         if (cert is None) != (key is None):
             raise ConfigError("Set both PROVENANCE_SIGNING_CERT and PROVENANCE_SIGNING_KEY, or neither.")
-        max_upload_mb = _int(env, "PROVENANCE_MAX_UPLOAD_MB", 50)
+        max_upload_mb = _int(env, "PROVENANCE_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_BYTES // _MIB)
         return cls(
             instance_path=instance.resolve(),
             database_url=(env.get("PROVENANCE_DATABASE_URL") or "").strip() or None,
@@ -180,18 +210,26 @@ class Settings:
             trust_allowed=_path(env, "PROVENANCE_TRUST_ALLOWED"),
             trust_config=_path(env, "PROVENANCE_TRUST_CONFIG"),
             max_pixels=_int(env, "PROVENANCE_MAX_PIXELS", DEFAULT_MAX_PIXELS),
-            bank_max_import_rows=_int(env, "PROVENANCE_BANK_MAX_IMPORT_ROWS", 20_000_000),
+            max_decode_bytes=_int(env, "PROVENANCE_MAX_DECODE_MB", DEFAULT_MAX_DECODE_BYTES // _MIB) * _MIB,
+            bank_max_import_rows=_int(env, "PROVENANCE_BANK_MAX_IMPORT_ROWS", DEFAULT_BANK_MAX_IMPORT_ROWS),
             watermark_search=_watermark_search(env),
-            max_upload_mb=max_upload_mb,
-            max_upload_bytes=_int(env, "PROVENANCE_MAX_UPLOAD_BYTES", max_upload_mb * 1024 * 1024),
+            max_upload_bytes=_int(env, "PROVENANCE_MAX_UPLOAD_BYTES", max_upload_mb * _MIB),
             request_timeout_s=_int(env, "PROVENANCE_REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT_S),
             rate_limit=_rate_limit(env),
             rate_limit_storage_uri=_storage_uri(env),
             secret_key_path=_path(env, "PROVENANCE_SECRET_KEY_FILE"),
             host=(env.get("PROVENANCE_HOST") or "").strip() or "127.0.0.1",
             port=_port(env),
-            workers=_int(env, "PROVENANCE_WORKERS", 2),
+            workers=_int(env, "PROVENANCE_WORKERS", DEFAULT_WORKERS),
+            proxy_hops=_hops(env),
+            watermark_key_file=_path(env, "PROVENANCE_WATERMARK_KEY_FILE"),
+            shared_path=_path(env, "PROVENANCE_SHARED"),
         )
+
+    @property
+    def max_upload_mb(self) -> float:
+        """The web upload limit in MiB (``PROVENANCE_MAX_UPLOAD_MB`` sets :attr:`max_upload_bytes`)."""
+        return self.max_upload_bytes / _MIB
 
     def with_instance(self, path: str | os.PathLike) -> "Settings":
         """Return a copy whose instance folder is `path`."""

@@ -83,12 +83,16 @@ def verify_command(
             for path in bar:
                 try:
                     report = verifier.verify(path, search=search)
-                except (ProvenanceError, OSError) as exc:
-                    if isinstance(exc, BrokenPipeError):
-                        raise
+                except BrokenPipeError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - one line per file, whatever happens to one file
                     failed += 1
-                    message = describe_error(exc).removeprefix(f"{path}: ")
-                    logger.debug("%s failed", path, exc_info=True)
+                    if isinstance(exc, (ProvenanceError, OSError)):
+                        message = describe_error(exc).removeprefix(f"{path}: ")
+                        logger.debug("%s failed", path, exc_info=True)
+                    else:  # a bug: say so, keep its traceback in the log, go on with the next file
+                        message = f"unexpected error ({type(exc).__name__}: {describe_error(exc)}); please report it"
+                        logger.error("verifying %s failed unexpectedly", path, exc_info=True)
                     echo_file_error(path, message, as_json=as_json, progress=bar)
                     continue
                 if as_json:
