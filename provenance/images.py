@@ -226,6 +226,8 @@ def read_source(source: ImageSource, *, name: str | None = None) -> SourceBytes:
     if hasattr(source, "read"):
         try:
             data = source.read()
+        except UnicodeDecodeError:
+            raise InvalidInputError("The file object is open in text mode; open the file in binary mode ('rb').") from None
         except (OSError, ValueError) as exc:  # ValueError: a closed file
             raise InvalidInputError(f"Cannot read the file object ({exc}).") from exc
         if not isinstance(data, (bytes, bytearray)):
