@@ -22,7 +22,11 @@ from pathlib import Path
 import pytest
 from api_helpers import bearer, error_of, form
 
+from provenance import Settings
+from provenance.banks import Banks
 from provenance.images import decode_image
+from provenance.registry import Registry
+from provenance.tokens import TokenStore
 from webapp.security import CSP
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,24 +119,26 @@ def server(tmp_path_factory: pytest.TempPathFactory):
             except OSError:
                 assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
                 time.sleep(0.2)
-        yield port
+        yield port, tmp / "inst"
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
 
 
-def _chunked_post(port: int, path: str, body: bytes, content_type: str) -> tuple[int, dict]:
+def _chunked_post(port: int, path: str, body: bytes, content_type: str, headers: dict | None = None) -> tuple[int, dict]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
         chunks = (body[i:i + 16_384] for i in range(0, len(body), 16_384))
-        conn.request("POST", path, body=chunks, headers={"Content-Type": content_type}, encode_chunked=True)
+        conn.request("POST", path, body=chunks, headers={"Content-Type": content_type, **(headers or {})},
+                     encode_chunked=True)
         r = conn.getresponse()
         return r.status, json.loads(r.read() or b"{}")
     finally:
         conn.close()
 
 
-def test_chunked_body_over_the_limit_is_refused_not_cut(server: int, media) -> None:
+def test_chunked_body_over_the_limit_is_refused_not_cut(server, media) -> None:
+    server, _ = server
     # Before: the body was cut at the limit and the first 200,000 bytes were verified (200).
     big = media.photo_jpeg + b"\0" * (250_000 - len(media.photo_jpeg))
     assert len(media.photo_jpeg) < 200_000 < len(big)
@@ -143,10 +149,27 @@ def test_chunked_body_over_the_limit_is_refused_not_cut(server: int, media) -> N
     assert status == 200 and body["file"]["size"] == len(media.photo_jpeg)
 
 
-def test_chunked_body_of_exactly_the_limit_is_accepted(server: int, media) -> None:
+def test_chunked_body_of_exactly_the_limit_is_accepted(server, media) -> None:
+    server, _ = server
     exact = media.photo_jpeg + b"\0" * (200_000 - len(media.photo_jpeg))
     status, body = _chunked_post(server, "/api/v1/hash", exact, "image/jpeg")
     assert status == 200 and body["sha256"], body
+
+
+def test_chunked_bank_import_over_the_limit_imports_nothing(server) -> None:
+    # Before: a chunked CSV import over the limit was cut and answered 200 with the rows that fitted.
+    port, instance = server
+    with Registry.open(Settings().with_instance(instance)) as registry:
+        token = TokenStore(registry).create("admin").token
+    auth = {"Authorization": f"Bearer {token}"}
+    status, _ = _chunked_post(port, "/api/v1/banks", json.dumps({"name": "big", "label": "test"}).encode(),
+                              "application/json", auth)
+    assert status == 201
+    rows = "".join(f"md5,{i:032x}\n" for i in range(6_000)).encode()  # ~225 KB, over the 200,000-byte limit
+    status, body = _chunked_post(port, "/api/v1/banks/big/hashes?format=csv", b"kind,hash\n" + rows, "text/csv", auth)
+    assert status == 413 and body["error"]["code"] == "too_large", body
+    with Registry.open(Settings().with_instance(instance)) as registry:
+        assert Banks(registry).entries("big") == []
 
 
 def _raw(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -171,8 +194,8 @@ def _raw(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
     ],
     ids=["414", "431", "400"],
 )
-def test_gunicorns_own_errors_have_security_headers_and_json(server: int, request_bytes: bytes, status: int) -> None:
-    got, headers, body = _raw(server, request_bytes)
+def test_gunicorns_own_errors_have_security_headers_and_json(server, request_bytes: bytes, status: int) -> None:
+    got, headers, body = _raw(server[0], request_bytes)
     assert got == status
     assert headers["content-security-policy"] == CSP and headers["x-frame-options"] == "DENY"
     assert headers["content-type"] == "application/json"
@@ -180,8 +203,8 @@ def test_gunicorns_own_errors_have_security_headers_and_json(server: int, reques
     assert error["code"] and error["message"] and "<" not in error["message"]
 
 
-def test_gunicorns_own_errors_outside_the_api_are_html(server: int) -> None:
-    got, headers, body = _raw(server, b"POST /verify HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
+def test_gunicorns_own_errors_outside_the_api_are_html(server) -> None:
+    got, headers, body = _raw(server[0], b"POST /verify HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
     assert got == 400 and headers["content-type"].startswith("text/html")
     assert headers["x-content-type-options"] == "nosniff" and b"<h1>" in body
 
