@@ -85,6 +85,9 @@ def init_app(app: Flask) -> Limiter:
     app.config["RATELIMIT_STORAGE_URI"] = _storage_uri(app.config["RATELIMIT_STORAGE_URI"])
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter = Limiter(key_func=get_remote_address, default_limits=[], app=app)
+    # The wrapped views hold the limiter weakly; with RATELIMIT_ENABLED = False flask-limiter keeps no
+    # reference either, and every limited endpoint answered 500 once it was collected.
+    app.extensions["provenance_limiter"] = limiter
     for endpoint in LIMITED_ENDPOINTS:
         app.view_functions[endpoint] = limiter.limit(settings.rate_limit)(app.view_functions[endpoint])
     return limiter

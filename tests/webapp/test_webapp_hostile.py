@@ -214,3 +214,12 @@ def test_preview_uses_the_decoders_limits(client, media) -> None:
     preview = re.search(r'src="data:image/jpeg;base64,([^"]+)"', page.get_data(as_text=True))
     assert page.status_code == 200 and preview is not None
     assert 0 < max(decode_image(base64.b64decode(preview.group(1))).shape[:2]) <= 640
+
+
+def test_rate_limits_switched_off_leave_the_endpoints_working(app_factory, media) -> None:
+    import gc
+
+    client = app_factory({"RATELIMIT_ENABLED": False}).test_client()
+    gc.collect()  # before: the limiter was collected and every limited endpoint answered 500
+    r = client.post("/api/v1/verify", data=media.photo_jpeg, content_type="image/jpeg")
+    assert r.status_code == 200 and "X-RateLimit-Limit" not in r.headers
