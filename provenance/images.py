@@ -55,13 +55,13 @@ __all__ = [
 DEFAULT_MAX_PIXELS = 120_000_000
 #: Default memory budget of one decode: 1 GiB (see :data:`DECODE_BYTES_PER_PIXEL`).
 DEFAULT_MAX_DECODE_BYTES = 1024 * 1024 * 1024
-#: Bytes of memory a full-size decode holds at its peak, per pixel: Pillow's 4-byte pixels,
-#: the converted copy and the RGB array. Measured in benchmarks/RESULTS.md (hostile input).
-DECODE_BYTES_PER_PIXEL = 12
+#: Peak memory of a full-size verification, per pixel: the decoder's buffer, Pillow's 4-byte
+#: pixels, the RGB array and the detector's work on it (measured: benchmarks/RESULTS.md, bombs).
+DECODE_BYTES_PER_PIXEL = 16
 #: Most pixels a file may declare per byte of file (above :data:`RATIO_CHECK_MIN_PIXELS`).
-#: Deflate cannot pack RGB pixels tighter than ~344 per byte; a 34-byte WebP declaring
-#: 119 MP declares 3.5 million.
-MAX_PIXELS_PER_BYTE = 1024
+#: Photographs hold under 50 pixels a byte and flat graphics a few hundred; a 38-byte WebP
+#: declaring 119 MP declares 3 million.
+MAX_PIXELS_PER_BYTE = 256
 #: Images with fewer pixels than this (4 MP) are cheap to decode whatever their file size.
 RATIO_CHECK_MIN_PIXELS = 1 << 22
 #: Bytes read from the start of a file to detect its type.
