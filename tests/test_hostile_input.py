@@ -169,3 +169,14 @@ def test_corrupt_c2pa_container_is_a_finding_not_the_end(shared_dir: Path, setti
 def test_garbage_that_no_reader_can_parse_is_still_an_error(settings: Settings) -> None:
     with Verifier(settings, use_registry=False) as verifier, pytest.raises((ManifestError, InvalidImageError)):
         verifier.verify(b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)
+
+
+def test_a_file_that_fails_unexpectedly_still_gets_its_line(tmp_path: Path) -> None:
+    from provenance.cli.common import file_error_message
+
+    path = tmp_path / "x.png"
+    assert file_error_message(path, RuntimeError("boom")) == "unexpected error (RuntimeError: boom); please report it"
+    assert file_error_message(path, InvalidInputError(f"{path}: no such file.")) == "no such file."
+    assert file_error_message(path, FileNotFoundError(2, "No such file or directory", str(path))) == (
+        "No such file or directory"
+    )

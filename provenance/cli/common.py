@@ -33,6 +33,7 @@ from ..settings import Settings
 
 __all__ = [
     "echo_file_error",
+    "file_error_message",
     "EXIT_OK",
     "EXIT_ERROR",
     "EXIT_SOME_FAILED",
@@ -246,6 +247,21 @@ def echo_json(obj: dict, *, progress: FileProgress | None = None) -> None:
         progress.echo(line)
     else:
         click.echo(line)
+
+
+def file_error_message(path: Path, exc: Exception) -> str:
+    """The one-line error of one file among several, without repeating its path.
+
+    A :class:`~provenance.errors.ProvenanceError` or ``OSError`` gives its message; anything else
+    is a bug: it is logged with its traceback and called an unexpected error, so that one file
+    never stops the others or leaves them without their line.
+    """
+    if isinstance(exc, (ProvenanceError, OSError)):
+        logger.debug("%s failed", path, exc_info=exc)
+        message = exc.strerror if isinstance(exc, OSError) and exc.strerror else describe_error(exc)
+        return message.removeprefix(f"{path}: ")
+    logger.error("%s failed unexpectedly", path, exc_info=exc)
+    return f"unexpected error ({type(exc).__name__}: {describe_error(exc)}); please report it"
 
 
 def echo_file_error(path: Path, message: str, *, as_json: bool, progress: FileProgress) -> None:

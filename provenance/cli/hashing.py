@@ -12,14 +12,14 @@ from pathlib import Path
 import click
 
 from ..banks import Banks
-from ..errors import InvalidInputError, ProvenanceError
+from ..errors import InvalidInputError
 from ..hashing import MIN_QUALITY, file_digests, pdq_hash_file
 from ..settings import Settings
 from .common import (
     EXIT_ERROR,
     EXIT_SOME_FAILED,
     FileProgress,
-    describe_error,
+    file_error_message,
     echo_file_error,
     echo_json,
     expand_paths,
@@ -46,11 +46,11 @@ def _run(ctx: click.Context, files: list[Path], desc: str, progress: bool | None
         for path in bar:
             try:
                 one(path, bar)
-            except (ProvenanceError, OSError) as exc:
-                if isinstance(exc, BrokenPipeError):
-                    raise
+            except BrokenPipeError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one line per file, whatever happens to one file
                 failed += 1
-                echo_file_error(path, describe_error(exc).removeprefix(f"{path}: "), as_json=as_json, progress=bar)
+                echo_file_error(path, file_error_message(path, exc), as_json=as_json, progress=bar)
     if failed:
         ctx.exit(EXIT_ERROR if failed == len(files) else EXIT_SOME_FAILED)
 

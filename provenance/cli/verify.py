@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import InvalidInputError, ProvenanceError, RegistryError
+from ..errors import InvalidInputError, RegistryError
 from ..report import VerificationReport, Verifier
 from ..settings import Settings
 from ..watermark import SEARCH_MODES
@@ -17,8 +17,8 @@ from .common import (
     EXIT_SOME_FAILED,
     FileProgress,
     MEDIA_SUFFIXES,
-    describe_error,
     echo_json,
+    file_error_message,
     expand_paths,
     json_option,
     progress_option,
@@ -87,13 +87,7 @@ def verify_command(
                     raise
                 except Exception as exc:  # noqa: BLE001 - one line per file, whatever happens to one file
                     failed += 1
-                    if isinstance(exc, (ProvenanceError, OSError)):
-                        message = describe_error(exc).removeprefix(f"{path}: ")
-                        logger.debug("%s failed", path, exc_info=True)
-                    else:  # a bug: say so, keep its traceback in the log, go on with the next file
-                        message = f"unexpected error ({type(exc).__name__}: {describe_error(exc)}); please report it"
-                        logger.error("verifying %s failed unexpectedly", path, exc_info=True)
-                    echo_file_error(path, message, as_json=as_json, progress=bar)
+                    echo_file_error(path, file_error_message(path, exc), as_json=as_json, progress=bar)
                     continue
                 if as_json:
                     echo_json({"path": str(path), "report": report.to_dict()}, progress=bar)

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from .. import watermark
-from ..errors import InvalidInputError, ProvenanceError
+from ..errors import InvalidInputError
 from ..images import decode_image, image_format, save_image
 from ..keys import WatermarkKey
 from ..settings import Settings
@@ -18,7 +18,7 @@ from .common import (
     EXIT_CODES_HELP,
     EXIT_SOME_FAILED,
     FileProgress,
-    describe_error,
+    file_error_message,
     echo_json,
     expand_paths,
     json_option,
@@ -129,13 +129,11 @@ def detect_command(
         for path in bar:
             try:
                 result, key = _detect_file(path, keys, max_pixels=settings.max_pixels)
-            except (ProvenanceError, OSError) as exc:
-                if isinstance(exc, BrokenPipeError):
-                    raise
+            except BrokenPipeError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one line per file, whatever happens to one file
                 failed += 1
-                message = _file_error_message(path, exc)
-                logger.debug("%s failed", path, exc_info=True)
-                echo_file_error(path, message, as_json=as_json, progress=bar)
+                echo_file_error(path, file_error_message(path, exc), as_json=as_json, progress=bar)
                 continue
             if as_json:
                 record: dict = {"path": str(path), "watermark": result.to_dict()}
@@ -172,14 +170,6 @@ def _detect_file(
 def _key_label(key: WatermarkKey) -> str:
     """`` with key <id>`` for keys named in a key file; nothing for a bare key."""
     return "" if key.key_id in ("key-file", "key-hex") else f" with key {key.key_id}"
-
-
-def _file_error_message(path: Path, exc: BaseException) -> str:
-    """The error for one file, without repeating its path (the line starts with it)."""
-    message = describe_error(exc)
-    if isinstance(exc, OSError) and exc.strerror:
-        message = exc.strerror
-    return message.removeprefix(f"{path}: ")
 
 
 def describe_result(result: watermark.WatermarkResult) -> str:
