@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]

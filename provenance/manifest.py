@@ -53,7 +53,7 @@ __all__ = [
     "IngredientSummary",
     "ManifestSummary",
     "read_manifest",
-    "detect_mime_type",
+    "detect_mime_type",  # provenance.images.detect_mime_type, the one sniffer, re-exported for callers
     "explain_failure",
 ]
 

@@ -526,7 +526,8 @@ class Verifier:
     def _unreadable(manifest: ManifestSummary, mime: str) -> ManifestError:
         """The error for a file whose container and pixels are both unreadable."""
         return ManifestError(
-            f"The file could not be parsed as {mime}; it may be truncated or corrupt. Upload the complete original file."
+            f"The file could not be parsed as {mime} ({manifest.error}); it may be truncated or corrupt. "
+            "Upload the complete original file."
         )
 
     def _watermark(self, pixels: np.ndarray | None, is_image: bool, why_not: str | None, search: str) -> WatermarkSection:
