@@ -149,6 +149,14 @@ def test_chunked_body_over_the_limit_is_refused_not_cut(server, media) -> None:
     assert status == 200 and body["file"]["size"] == len(media.photo_jpeg)
 
 
+def test_chunked_multipart_over_the_limit_is_refused(server, media) -> None:
+    port, _ = server
+    big = media.photo_jpeg + b"\0" * (250_000 - len(media.photo_jpeg))
+    body = form({"file": (io.BytesIO(big), "big.jpg")})
+    status, answer = _chunked_post(port, "/api/v1/verify", body["data"], body["content_type"])
+    assert status == 413 and answer["error"]["code"] == "too_large", answer
+
+
 def test_chunked_body_of_exactly_the_limit_is_accepted(server, media) -> None:
     server, _ = server
     exact = media.photo_jpeg + b"\0" * (200_000 - len(media.photo_jpeg))
