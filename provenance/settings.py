@@ -58,6 +58,11 @@ __all__ = [
     "DEFAULT_WORKERS",
     "DEFAULT_PORT",
     "DEFAULT_BANK_MAX_IMPORT_ROWS",
+    "DEFAULT_INSTANCE_PATH",
+    "DEFAULT_SIGNING_ALG",
+    "DEFAULT_WATERMARK_SEARCH",
+    "DEFAULT_RATE_LIMIT_STORAGE",
+    "DEFAULT_HOST",
 ]
 
 #: Default web upload limit, 50 MiB.
@@ -72,6 +77,16 @@ DEFAULT_WORKERS = 2
 DEFAULT_PORT = 8000
 #: Default most rows one hash-list import accepts.
 DEFAULT_BANK_MAX_IMPORT_ROWS = 20_000_000
+#: Default instance folder (relative to the working directory).
+DEFAULT_INSTANCE_PATH = Path("instance")
+#: Default C2PA signing algorithm.
+DEFAULT_SIGNING_ALG = "es256"
+#: Default watermark search (``full`` also finds resized and rotated copies).
+DEFAULT_WATERMARK_SEARCH = "full"
+#: Default rate-limit storage: counters in each worker's memory.
+DEFAULT_RATE_LIMIT_STORAGE = "memory://"
+#: Default address the production server binds (loopback: put a proxy in front).
+DEFAULT_HOST = "127.0.0.1"
 _MIB = 1024 * 1024
 
 _RATE_ITEM = re.compile(r"\s*\d+\s*(?:/|per)\s*(?:\d+\s*)?(?:second|minute|hour|day|month|year)s?\s*", re.IGNORECASE)
@@ -92,7 +107,7 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 def _watermark_search(env: Mapping[str, str]) -> str:
-    value = (env.get("PROVENANCE_WATERMARK_SEARCH") or "full").strip().lower()
+    value = (env.get("PROVENANCE_WATERMARK_SEARCH") or DEFAULT_WATERMARK_SEARCH).strip().lower()
     if value not in ("full", "quick"):
         raise ConfigError(
             f"PROVENANCE_WATERMARK_SEARCH must be 'full' (finds resized and rotated copies) or 'quick' "
@@ -115,7 +130,7 @@ def _rate_limit(env: Mapping[str, str]) -> str:
 def _storage_uri(env: Mapping[str, str]) -> str:
     raw = (env.get("PROVENANCE_RATE_LIMIT_STORAGE") or "").strip()
     if not raw:
-        return "memory://"
+        return DEFAULT_RATE_LIMIT_STORAGE
     if not raw.startswith(_STORAGE_SCHEMES):
         raise ConfigError(
             f"PROVENANCE_RATE_LIMIT_STORAGE must start with one of {', '.join(_STORAGE_SCHEMES)}; got {raw.split(':', 1)[0]!r}."
@@ -154,12 +169,12 @@ class Settings:
     Build one with :meth:`from_env`; override fields with :func:`dataclasses.replace`.
     """
 
-    instance_path: Path = field(default_factory=lambda: Path("instance").resolve())
+    instance_path: Path = field(default_factory=lambda: DEFAULT_INSTANCE_PATH.resolve())
     database_url: str | None = None
     watermark_keys_path: Path | None = None
     signing_cert: Path | None = None
     signing_key: Path | None = None
-    signing_alg: str = "es256"
+    signing_alg: str = DEFAULT_SIGNING_ALG
     tsa_url: str | None = None
     trust_anchors: tuple[Path, ...] = ()
     trust_allowed: Path | None = None
@@ -167,13 +182,13 @@ class Settings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES
     bank_max_import_rows: int = DEFAULT_BANK_MAX_IMPORT_ROWS
-    watermark_search: str = "full"
+    watermark_search: str = DEFAULT_WATERMARK_SEARCH
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     request_timeout_s: int = DEFAULT_REQUEST_TIMEOUT_S
     rate_limit: str = DEFAULT_RATE_LIMIT
-    rate_limit_storage_uri: str = "memory://"
+    rate_limit_storage_uri: str = DEFAULT_RATE_LIMIT_STORAGE
     secret_key_path: Path | None = None
-    host: str = "127.0.0.1"
+    host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     workers: int = DEFAULT_WORKERS
     proxy_hops: int = 0
@@ -190,8 +205,8 @@ class Settings:
             If a variable holds a value of the wrong kind.
         """
         env = os.environ if env is None else env
-        instance = _path(env, "PROVENANCE_INSTANCE_PATH") or Path("instance")
-        alg = env.get("PROVENANCE_SIGNING_ALG", "es256").strip().lower() or "es256"
+        instance = _path(env, "PROVENANCE_INSTANCE_PATH") or DEFAULT_INSTANCE_PATH
+        alg = env.get("PROVENANCE_SIGNING_ALG", DEFAULT_SIGNING_ALG).strip().lower() or DEFAULT_SIGNING_ALG
         if alg not in ("es256", "es384", "ps256", "ed25519"):
             raise ConfigError(f"PROVENANCE_SIGNING_ALG must be es256, es384, ps256 or ed25519; got {alg!r}.")
         cert, key = _path(env, "PROVENANCE_SIGNING_CERT"), _path(env, "PROVENANCE_SIGNING_KEY")
@@ -218,7 +233,7 @@ class Settings:
             rate_limit=_rate_limit(env),
             rate_limit_storage_uri=_storage_uri(env),
             secret_key_path=_path(env, "PROVENANCE_SECRET_KEY_FILE"),
-            host=(env.get("PROVENANCE_HOST") or "").strip() or "127.0.0.1",
+            host=(env.get("PROVENANCE_HOST") or "").strip() or DEFAULT_HOST,
             port=_port(env),
             workers=_int(env, "PROVENANCE_WORKERS", DEFAULT_WORKERS),
             proxy_hops=_hops(env),
