@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -65,14 +66,44 @@ def test_cli_verify_writes_one_line_per_file(shared_dir: Path, tmp_path: Path) -
     assert "Traceback" not in result.output
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
-def test_unreadable_file_is_bad_input_everywhere(tmp_path: Path, settings: Settings) -> None:
+_UNREADABLE_SCRIPT = """
+import json, sys
+from provenance.images import decode_image, read_source
+from provenance.manifest import read_manifest
+from provenance.metadata import read_metadata
+from provenance.report import Verifier
+from provenance.settings import Settings
+settings = Settings().with_instance(sys.argv[2])
+verifier = Verifier(settings, use_registry=False)
+out = {}
+for name, read in [("read_source", read_source), ("decode_image", decode_image), ("read_metadata", read_metadata),
+                   ("read_manifest", lambda p: read_manifest(p, settings=settings)), ("verify", verifier.verify)]:
+    try:
+        read(sys.argv[1])
+        out[name] = "read"
+    except Exception as exc:
+        out[name] = f"{type(exc).__name__}: {exc}"
+print(json.dumps(out))
+"""
+
+
+def test_unreadable_file_is_bad_input_everywhere(tmp_path: Path) -> None:
+    # Before: a PermissionError escaped as a raw OSError from all but the verifier (a 500 in the app).
     locked = tmp_path / "locked.png"
     locked.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
     locked.chmod(0)
-    for read in (read_source, decode_image, read_metadata, lambda p: read_manifest(p, settings=settings)):
-        with pytest.raises(InvalidInputError, match="permission denied"):
-            read(locked)
+    command = [sys.executable, "-c", _UNREADABLE_SCRIPT, str(locked), str(tmp_path / "instance")]
+    if os.geteuid() == 0:  # root reads anything: drop the capabilities that let it
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv to drop CAP_DAC_OVERRIDE")
+        caps = "-dac_override,-dac_read_search"
+        command = [setpriv, f"--bounding-set={caps}", f"--inh-caps={caps}", *command]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+    outcomes = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(outcomes) == {"read_source", "decode_image", "read_metadata", "read_manifest", "verify"}
+    for name, outcome in outcomes.items():
+        assert outcome.startswith("InvalidInputError") and "permission denied" in outcome, (name, outcome)
 
 
 def test_folders_and_missing_files_are_bad_input_everywhere(tmp_path: Path, settings: Settings) -> None:
