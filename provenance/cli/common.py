@@ -34,6 +34,7 @@ from ..settings import Settings
 __all__ = [
     "echo_file_error",
     "file_error_message",
+    "for_each_file",
     "EXIT_OK",
     "EXIT_ERROR",
     "EXIT_SOME_FAILED",
@@ -262,6 +263,28 @@ def file_error_message(path: Path, exc: Exception) -> str:
         return message.removeprefix(f"{path}: ")
     logger.error("%s failed unexpectedly", path, exc_info=exc)
     return f"unexpected error ({type(exc).__name__}: {describe_error(exc)}); please report it"
+
+
+def for_each_file(
+    files: Sequence[Path], one: Callable[[Path, FileProgress], None], *, desc: str, progress: bool | None,
+    as_json: bool,
+) -> int:
+    """Run ``one(path, bar)`` on each file under a :class:`FileProgress`; return how many failed.
+
+    A file whose `one` raises gets its error line (:func:`echo_file_error`) and the run goes on
+    with the next file, whatever the error; only a broken output pipe stops it.
+    """
+    failed = 0
+    with FileProgress(files, enabled=progress, desc=desc) as bar:
+        for path in bar:
+            try:
+                one(path, bar)
+            except BrokenPipeError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one line per file, whatever happens to one file
+                failed += 1
+                echo_file_error(path, file_error_message(path, exc), as_json=as_json, progress=bar)
+    return failed
 
 
 def echo_file_error(path: Path, message: str, *, as_json: bool, progress: FileProgress) -> None:

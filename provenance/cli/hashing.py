@@ -19,8 +19,7 @@ from .common import (
     EXIT_ERROR,
     EXIT_SOME_FAILED,
     FileProgress,
-    file_error_message,
-    echo_file_error,
+    for_each_file,
     echo_json,
     expand_paths,
     json_option,
@@ -41,16 +40,7 @@ def _files(paths: tuple[Path, ...]) -> list[Path]:
 
 
 def _run(ctx: click.Context, files: list[Path], desc: str, progress: bool | None, as_json: bool, one) -> None:
-    failed = 0
-    with FileProgress(files, enabled=progress, desc=desc) as bar:
-        for path in bar:
-            try:
-                one(path, bar)
-            except BrokenPipeError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - one line per file, whatever happens to one file
-                failed += 1
-                echo_file_error(path, file_error_message(path, exc), as_json=as_json, progress=bar)
+    failed = for_each_file(files, one, desc=desc, progress=progress, as_json=as_json)
     if failed:
         ctx.exit(EXIT_ERROR if failed == len(files) else EXIT_SOME_FAILED)
 

@@ -14,11 +14,10 @@ from ..images import decode_image, image_format, save_image
 from ..keys import WatermarkKey
 from ..settings import Settings
 from .common import (
-    echo_file_error,
     EXIT_CODES_HELP,
     EXIT_SOME_FAILED,
     FileProgress,
-    file_error_message,
+    for_each_file,
     echo_json,
     expand_paths,
     json_option,
@@ -124,25 +123,19 @@ def detect_command(
     if not files:
         names = ", ".join(str(p) for p in paths)
         raise InvalidInputError(f"No image files found in {names}; give image files or folders that hold some.")
-    failed = 0
-    with FileProgress(files, enabled=progress, desc="detect") as bar:
-        for path in bar:
-            try:
-                result, key = _detect_file(path, keys, max_pixels=settings.max_pixels)
-            except BrokenPipeError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - one line per file, whatever happens to one file
-                failed += 1
-                echo_file_error(path, file_error_message(path, exc), as_json=as_json, progress=bar)
-                continue
-            if as_json:
-                record: dict = {"path": str(path), "watermark": result.to_dict()}
-                if result.detected and len(keys) > 1:
-                    record["key_id"] = key.key_id
-                echo_json(record, progress=bar)
-            else:
-                label = _key_label(key) if result.detected and len(keys) > 1 else ""
-                bar.echo(f"{path}: {describe_result(result)}{label}")
+
+    def one(path: Path, bar: FileProgress) -> None:
+        result, key = _detect_file(path, keys, max_pixels=settings.max_pixels)
+        if as_json:
+            record: dict = {"path": str(path), "watermark": result.to_dict()}
+            if result.detected and len(keys) > 1:
+                record["key_id"] = key.key_id
+            echo_json(record, progress=bar)
+        else:
+            label = _key_label(key) if result.detected and len(keys) > 1 else ""
+            bar.echo(f"{path}: {describe_result(result)}{label}")
+
+    failed = for_each_file(files, one, desc="detect", progress=progress, as_json=as_json)
     if failed:
         logger.info("%d of %d files could not be processed", failed, len(files))
         ctx.exit(EXIT_SOME_FAILED)
