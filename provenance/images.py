@@ -1,9 +1,14 @@
 """Decode and encode images as ``(H, W, 3) uint8`` RGB arrays.
 
 Everything else in provenance works on such arrays. Decoding honours the EXIF
-orientation, flattens palettes, widens grayscale to RGB, and refuses images
-with more pixels than a limit before any pixel is decoded (decompression
-bombs).
+orientation, flattens palettes, widens grayscale to RGB, and refuses before any
+pixel is decoded an image with more pixels than a limit, one whose decode would
+take more memory than a budget, or a small file declaring a huge image
+(decompression bombs). Whatever Pillow raises on a hostile file becomes
+:class:`~provenance.errors.InvalidImageError`.
+
+This is also the one place that reads a source (:func:`read_source`: a path, bytes or a
+binary file) and guesses its type from its first bytes (:func:`detect_mime_type`).
 """
 
 from __future__ import annotations
@@ -22,11 +27,19 @@ from .errors import ImageTooLargeError, InvalidImageError, InvalidInputError
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MAX_DECODE_BYTES",
+    "DECODE_BYTES_PER_PIXEL",
+    "MAX_PIXELS_PER_BYTE",
+    "RATIO_CHECK_MIN_PIXELS",
+    "SNIFF_BYTES",
     "MIN_SIDE",
     "REDUCING_GAP",
     "PNG_COMPRESS_LEVEL",
     "WEBP_METHOD",
     "ImageSource",
+    "SourceBytes",
+    "read_source",
+    "detect_mime_type",
     "DecodedImage",
     "check_rgb_uint8",
     "check_image_array",
@@ -40,6 +53,19 @@ __all__ = [
 
 #: Default pixel limit: 120 megapixels, above any camera or generator output.
 DEFAULT_MAX_PIXELS = 120_000_000
+#: Default memory budget of one decode: 1 GiB (see :data:`DECODE_BYTES_PER_PIXEL`).
+DEFAULT_MAX_DECODE_BYTES = 1024 * 1024 * 1024
+#: Peak memory of a full-size verification, per pixel: the decoder's buffer, Pillow's 4-byte
+#: pixels, the RGB array and the detector's work on it (measured: benchmarks/RESULTS.md, bombs).
+DECODE_BYTES_PER_PIXEL = 16
+#: Most pixels a file may declare per byte of file (above :data:`RATIO_CHECK_MIN_PIXELS`).
+#: Photographs hold under 50 pixels a byte and flat graphics a few hundred; a 38-byte WebP
+#: declaring 119 MP declares 3 million.
+MAX_PIXELS_PER_BYTE = 256
+#: Images with fewer pixels than this (4 MP) are cheap to decode whatever their file size.
+RATIO_CHECK_MIN_PIXELS = 1 << 22
+#: Bytes read from the start of a file to detect its type.
+SNIFF_BYTES = 4096
 #: Smallest side length, in pixels, that provenance accepts for analysis.
 MIN_SIDE = 2
 #: ``reducing_gap`` of every shrink here: reduce() by the integer factor, then resample the rest.
@@ -54,6 +80,21 @@ PNG_COMPRESS_LEVEL = 3
 WEBP_METHOD = 2
 
 ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
+
+_BMFF_BRANDS = {
+    b"avif": "image/avif",
+    b"avis": "image/avif",
+    b"heic": "image/heic",
+    b"heix": "image/heic",
+    b"heim": "image/heic",
+    b"heis": "image/heic",
+    b"hevc": "image/heic",
+    b"mif1": "image/heif",
+    b"msf1": "image/heif",
+    b"qt  ": "video/quicktime",
+    b"M4A ": "audio/mp4",
+    b"M4V ": "video/mp4",
+}
 
 _FORMAT_BY_SUFFIX = {
     ".png": "PNG",
@@ -128,37 +169,166 @@ def _allow_in_pillow(max_pixels: int) -> None:
         Image.MAX_IMAGE_PIXELS = -(-max_pixels // 2)
 
 
-def _open(source: ImageSource) -> Image.Image:
+@dataclass(frozen=True)
+class SourceBytes:
+    """The bytes of a source and the file name they came with (None for bytes)."""
+
+    data: bytes
+    name: str | None
+
+    def __repr__(self) -> str:  # never the bytes
+        return f"SourceBytes(name={self.name!r}, size={len(self.data)})"
+
+    @property
+    def mime(self) -> str | None:
+        """The type its first bytes reveal (:func:`detect_mime_type`)."""
+        return detect_mime_type(self.data[:SNIFF_BYTES])
+
+
+def read_source(source: ImageSource, *, name: str | None = None) -> SourceBytes:
+    """Read a path, bytes or binary file object into memory.
+
+    Parameters
+    ----------
+    source : path, bytes or binary file
+    name : str, optional
+        The name to report; default the path's file name (or the file object's).
+
+    Returns
+    -------
+    SourceBytes
+
+    Raises
+    ------
+    InvalidInputError
+        If it is empty, a missing path, a folder, not readable (permissions) or of another type.
+    """
     if isinstance(source, (bytes, bytearray, memoryview)):
-        if len(source) == 0:
-            raise InvalidImageError("The file is empty (0 bytes); upload the image itself.")
-        fp: object = io.BytesIO(bytes(source))
-    elif isinstance(source, (str, os.PathLike)):
+        data = bytes(source)
+        if not data:
+            raise InvalidInputError("The file is empty (0 bytes); pass the file itself.")
+        return SourceBytes(data, name)
+    if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.is_file():
-            raise InvalidImageError(f"{path}: no such file.")
-        if path.stat().st_size == 0:
-            raise InvalidImageError(f"{path}: the file is empty (0 bytes).")
-        fp = path
-    elif hasattr(source, "read"):
-        fp = source
-    else:
-        raise InvalidImageError(
-            f"Cannot read an image from {type(source).__name__}; pass a path, bytes or a binary file."
-        )
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise InvalidInputError(f"{path}: no such file.") from None
+        except IsADirectoryError:
+            raise InvalidInputError(f"{path} is a folder; pass the files in it one by one.") from None
+        except PermissionError:
+            raise InvalidInputError(f"{path}: permission denied; check the file's permissions.") from None
+        except OSError as exc:
+            raise InvalidInputError(f"Cannot read {path} ({exc.strerror or exc}).") from exc
+        if not data:
+            raise InvalidInputError(f"{path}: the file is empty (0 bytes).")
+        return SourceBytes(data, name or path.name)
+    if hasattr(source, "read"):
+        try:
+            data = source.read()
+        except UnicodeDecodeError:
+            raise InvalidInputError("The file object is open in text mode; open the file in binary mode ('rb').") from None
+        except (OSError, ValueError) as exc:  # ValueError: a closed file
+            raise InvalidInputError(f"Cannot read the file object ({exc}).") from exc
+        if not isinstance(data, (bytes, bytearray)):
+            raise InvalidInputError("The file object gave text, not bytes; open the file in binary mode ('rb').")
+        if not data:
+            raise InvalidInputError("The file is empty (0 bytes); pass the file itself.")
+        fname = getattr(source, "name", None)
+        return SourceBytes(bytes(data), name or (Path(fname).name if isinstance(fname, str) else None))
+    raise InvalidInputError(
+        f"Cannot read a file from {type(source).__name__}; pass a path or the file's bytes (or a binary file)."
+    )
+
+
+def detect_mime_type(head: bytes) -> str | None:
+    """Guess a file's MIME type from its first bytes (magic numbers).
+
+    Parameters
+    ----------
+    head : bytes
+        The start of the file; :data:`SNIFF_BYTES` bytes are plenty.
+
+    Returns
+    -------
+    str or None
+        e.g. ``"image/jpeg"``, or None when the bytes match no known format.
+    """
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "audio/wav"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "video/avi"
+    if head.startswith((b"II*\x00", b"MM\x00*")):
+        return "image/tiff"
+    if head.startswith(b"%PDF-"):
+        return "application/pdf"
+    if head.startswith(b"fLaC"):
+        return "audio/flac"
+    if head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return "audio/mpeg"
+    if head.startswith((b"\xff\x0a", b"\x00\x00\x00\x0cJXL \r\n\x87\n")):
+        return "image/jxl"
+    if head[4:8] == b"ftyp":
+        return _BMFF_BRANDS.get(head[8:12], "video/mp4")
+    if head[4:8] in (b"moov", b"mdat", b"wide", b"free"):
+        return "video/quicktime"
+    text = head[:SNIFF_BYTES].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith(b"<?xml") or text.startswith(b"<svg") or text.startswith(b"<!doctype svg"):
+        if b"<svg" in text:
+            return "image/svg+xml"
+    return None
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
             # We enforce our own pixel limit below, before decoding.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            return Image.open(fp)  # type: ignore[arg-type]
+            return Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
-        raise ImageTooLargeError(f"The image is too large to decode safely ({exc}).") from exc
+        raise ImageTooLargeError(
+            f"The image has more pixels than allowed, over the limit of {max_pixels:,}; downscale it or raise PROVENANCE_MAX_PIXELS."
+        ) from exc
     except UnidentifiedImageError as exc:
         raise InvalidImageError(
             "This file is not an image format provenance can decode (PNG, JPEG, WebP, TIFF, GIF, BMP, ...)."
         ) from exc
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise InvalidImageError(f"The image could not be read: {exc}.") from exc
+    except MemoryError as exc:
+        raise ImageTooLargeError("The image is too large to open in the memory available; send a smaller one.") from exc
+    except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise anything on hostile headers
+        raise InvalidImageError(f"The image could not be read ({type(exc).__name__}: {exc}).") from exc
+
+
+def _check_cost(im: Image.Image, file_bytes: int, *, max_pixels: int, max_decode_bytes: int, drafted: bool) -> None:
+    """Refuse, before decoding, an image over the pixel limit, the memory budget or the pixels-per-byte ratio."""
+    width, height = im.size
+    pixels = width * height
+    if pixels > max_pixels:
+        raise ImageTooLargeError(
+            f"The image is {width}x{height} = {pixels:,} pixels, over the limit of "
+            f"{max_pixels:,}; downscale it or raise PROVENANCE_MAX_PIXELS."
+        )
+    if min(width, height) < MIN_SIDE:
+        raise InvalidImageError(f"The image is {width}x{height} pixels; it is too small to analyse.")
+    if pixels >= RATIO_CHECK_MIN_PIXELS and pixels > MAX_PIXELS_PER_BYTE * file_bytes:
+        raise ImageTooLargeError(
+            f"The file is {file_bytes:,} bytes but declares {width}x{height} = {pixels:,} pixels (over "
+            f"{MAX_PIXELS_PER_BYTE:,} per byte): a decompression bomb, not a picture. Re-export the image."
+        )
+    need = pixels * DECODE_BYTES_PER_PIXEL
+    if not drafted and need > max_decode_bytes:
+        raise ImageTooLargeError(
+            f"Decoding this {width}x{height} image would take ~{need / 2**20:,.0f} MiB, over the budget of "
+            f"{max_decode_bytes / 2**20:,.0f} MiB a request; downscale it or raise PROVENANCE_MAX_DECODE_MB."
+        )
 
 
 def _needs_transpose(im: Image.Image) -> bool:
@@ -251,22 +421,26 @@ def _as_array(im: Image.Image) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8).reshape(im.height, im.width, bands)
 
 
+def _replaced(old: Image.Image, new: Image.Image) -> Image.Image:
+    """`new`, having closed `old` when it is another image (its pixels are not needed any more)."""
+    if new is not old:
+        old.close()
+    return new
+
+
 def _decode(
-    source: ImageSource, *, max_pixels: int, keep_alpha: bool, max_side: int | None, shrink_to: int | None
+    source: ImageSource, *, max_pixels: int, keep_alpha: bool, max_side: int | None, shrink_to: int | None,
+    max_decode_bytes: int,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Decoded pixels, and (with `shrink_to`) those pixels shrunk by :func:`shrink_image`."""
     _allow_in_pillow(max_pixels)
-    im = _open(source)
+    data = read_source(source).data
+    im = _open(data, max_pixels)
     shrunk = None
     try:
-        width, height = im.size
-        if width * height > max_pixels:
-            raise ImageTooLargeError(
-                f"The image is {width}x{height} = {width * height:,} pixels, over the limit of "
-                f"{max_pixels:,}; downscale it or raise PROVENANCE_MAX_PIXELS."
-            )
-        if min(width, height) < MIN_SIDE:
-            raise InvalidImageError(f"The image is {width}x{height} pixels; it is too small to analyse.")
+        # JPEG draft mode decodes at 1/2 to 1/8 scale: its cost is not the full size's.
+        drafted = max_side is not None and im.format == "JPEG"
+        _check_cost(im, len(data), max_pixels=max_pixels, max_decode_bytes=max_decode_bytes, drafted=drafted)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -276,20 +450,24 @@ def _decode(
                     # reducing_gap=1.0 lets draft mode go down to max_side itself (Pillow's
                     # default of 2.0 stops at twice that): 3x faster on 2048 px JPEGs.
                     im.thumbnail((max_side, max_side), reducing_gap=REDUCING_GAP)
-                im = ImageOps.exif_transpose(im) if _needs_transpose(im) else im
-                im = _to_uint8(im)
+                if _needs_transpose(im):
+                    im = _replaced(im, ImageOps.exif_transpose(im))
+                im = _replaced(im, _to_uint8(im))
                 has_alpha = im.mode in ("RGBA", "LA", "PA") or (
                     im.mode == "P" and "transparency" in im.info
                 )
                 mode = "RGBA" if (keep_alpha and has_alpha) else "RGB"
-                out = im if im.mode == mode else im.convert(mode)
+                # Free the decoded pixels before the array is made from the converted ones.
+                out = im = im if im.mode == mode else _replaced(im, im.convert(mode))
                 arr = np.ascontiguousarray(_as_array(out), dtype=np.uint8)
                 if shrink_to is not None:
                     # The same pixels as shrink_image(arr), without copying arr back into an image.
                     shrunk = arr if max(arr.shape[:2]) <= shrink_to else _as_array(_shrink_in_place(out, shrink_to))
-        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        except MemoryError as exc:
+            raise ImageTooLargeError("The image is too large to decode in the memory available; send a smaller one.") from exc
+        except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise anything on hostile data (AVIF: RuntimeError)
             raise InvalidImageError(
-                f"The image data is corrupt or truncated ({exc}); re-export the original file."
+                f"The image data is corrupt or truncated ({type(exc).__name__}: {exc}); re-export the original file."
             ) from exc
     finally:
         im.close()
@@ -302,6 +480,7 @@ def decode_image(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     keep_alpha: bool = False,
     max_side: int | None = None,
+    max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES,
 ) -> np.ndarray:
     """Decode an image file to an RGB (or RGBA) uint8 array.
 
@@ -311,6 +490,9 @@ def decode_image(
         Any file Pillow can read. The first frame of animations is used.
     max_pixels : int
         Refuse images with more pixels than this, before decoding them.
+    max_decode_bytes : int
+        Refuse images whose decode would take more memory than this (estimated as pixels times
+        :data:`DECODE_BYTES_PER_PIXEL`; JPEGs decoded in draft mode for `max_side` are exempt).
     keep_alpha : bool
         Return ``(H, W, 4)`` when the image has transparency.
     max_side : int, optional
@@ -324,16 +506,23 @@ def decode_image(
 
     Raises
     ------
+    InvalidInputError
+        If the source is empty, a missing path, a folder, unreadable or of another type.
     InvalidImageError
-        If the file is empty, truncated, corrupt or not an image.
+        If the file is truncated, corrupt or not an image.
     ImageTooLargeError
-        If it has more than `max_pixels` pixels.
+        If it has more than `max_pixels` pixels, would take more than `max_decode_bytes` to
+        decode, or declares more than :data:`MAX_PIXELS_PER_BYTE` pixels per byte of file.
     """
-    return _decode(source, max_pixels=max_pixels, keep_alpha=keep_alpha, max_side=max_side, shrink_to=None)[0]
+    return _decode(
+        source, max_pixels=max_pixels, keep_alpha=keep_alpha, max_side=max_side, shrink_to=None,
+        max_decode_bytes=max_decode_bytes,
+    )[0]
 
 
 def decode_image_and_shrink(
-    source: ImageSource, *, shrink_to: int, max_pixels: int = DEFAULT_MAX_PIXELS
+    source: ImageSource, *, shrink_to: int, max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES,
 ) -> DecodedImage:
     """Decode an image file to RGB, and shrink a copy for hashing from the same decode.
 
@@ -347,6 +536,8 @@ def decode_image_and_shrink(
         Longer side, in pixels, of :attr:`DecodedImage.shrunk`.
     max_pixels : int
         Refuse images with more pixels than this, before decoding them.
+    max_decode_bytes : int
+        Refuse images whose decode would take more memory than this.
 
     Returns
     -------
@@ -354,12 +545,17 @@ def decode_image_and_shrink(
 
     Raises
     ------
+    InvalidInputError
+        If the source is empty, a missing path, a folder, unreadable or of another type.
     InvalidImageError
-        If the file is empty, truncated, corrupt or not an image.
+        If the file is truncated, corrupt or not an image.
     ImageTooLargeError
-        If it has more than `max_pixels` pixels.
+        Over `max_pixels`, `max_decode_bytes` or :data:`MAX_PIXELS_PER_BYTE` (see :func:`decode_image`).
     """
-    pixels, shrunk = _decode(source, max_pixels=max_pixels, keep_alpha=False, max_side=None, shrink_to=shrink_to)
+    pixels, shrunk = _decode(
+        source, max_pixels=max_pixels, keep_alpha=False, max_side=None, shrink_to=shrink_to,
+        max_decode_bytes=max_decode_bytes,
+    )
     assert shrunk is not None
     return DecodedImage(pixels, shrunk)
 

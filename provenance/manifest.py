@@ -35,12 +35,13 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import c2pa
 from cryptography import x509
 
 from .errors import ConfigError, InvalidInputError, ManifestError
+from .images import SNIFF_BYTES, detect_mime_type, read_source
 from .settings import Settings
 
 __all__ = [
@@ -52,7 +53,7 @@ __all__ = [
     "IngredientSummary",
     "ManifestSummary",
     "read_manifest",
-    "detect_mime_type",
+    "detect_mime_type",  # provenance.images.detect_mime_type, the one sniffer, re-exported for callers
     "explain_failure",
 ]
 
@@ -63,12 +64,12 @@ STATES = ("absent", "invalid", "valid", "trusted")
 #: What the credentials say about AI involvement.
 AI_DISCLOSURES = ("ai_generated", "ai_edited", "composite", "capture", "unknown")
 
-#: Bytes read from the start of a file to detect its type.
-SNIFF_BYTES = 4096
 #: Deepest ingredient nesting followed (guards against cyclic or hostile stores).
 MAX_INGREDIENT_DEPTH = 16
 
 _UNTRUSTED = "signingCredential.untrusted"
+#: Start of :attr:`ManifestSummary.error` when c2pa could not parse the file's container.
+_UNPARSED_PREFIX = "the file could not be parsed"
 
 # --------------------------------------------------------------------------- failure codes
 
@@ -336,6 +337,11 @@ class ManifestSummary:
         return self.state != "absent"
 
     @property
+    def container_unparsed(self) -> bool:
+        """True when c2pa could not parse the file's container (``read_manifest(strict=False)``)."""
+        return bool(self.error) and self.error.startswith(_UNPARSED_PREFIX)
+
+    @property
     def active_failures(self) -> tuple[ValidationFailure, ...]:
         """Failures of the active manifest only."""
         return tuple(f for f in self.failures if f.scope == "active_manifest")
@@ -377,68 +383,7 @@ class ManifestSummary:
         return out
 
 
-# --------------------------------------------------------------------------- MIME detection
-
-_BMFF_BRANDS = {
-    b"avif": "image/avif",
-    b"avis": "image/avif",
-    b"heic": "image/heic",
-    b"heix": "image/heic",
-    b"heim": "image/heic",
-    b"heis": "image/heic",
-    b"hevc": "image/heic",
-    b"mif1": "image/heif",
-    b"msf1": "image/heif",
-    b"qt  ": "video/quicktime",
-    b"M4A ": "audio/mp4",
-    b"M4V ": "video/mp4",
-}
-
-
-def detect_mime_type(head: bytes) -> str | None:
-    """Guess a file's MIME type from its first bytes (magic numbers).
-
-    Parameters
-    ----------
-    head : bytes
-        The start of the file; :data:`SNIFF_BYTES` bytes are plenty.
-
-    Returns
-    -------
-    str or None
-        e.g. ``"image/jpeg"``, or None when the bytes match no known format.
-    """
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head.startswith((b"GIF87a", b"GIF89a")):
-        return "image/gif"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        return "audio/wav"
-    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
-        return "video/avi"
-    if head.startswith((b"II*\x00", b"MM\x00*")):
-        return "image/tiff"
-    if head.startswith(b"%PDF-"):
-        return "application/pdf"
-    if head.startswith(b"fLaC"):
-        return "audio/flac"
-    if head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
-        return "audio/mpeg"
-    if head.startswith((b"\xff\x0a", b"\x00\x00\x00\x0cJXL \r\n\x87\n")):
-        return "image/jxl"
-    if head[4:8] == b"ftyp":
-        return _BMFF_BRANDS.get(head[8:12], "video/mp4")
-    if head[4:8] in (b"moov", b"mdat", b"wide", b"free"):
-        return "video/quicktime"
-    text = head[:SNIFF_BYTES].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if text.startswith(b"<?xml") or text.startswith(b"<svg") or text.startswith(b"<!doctype svg"):
-        if b"<svg" in text:
-            return "image/svg+xml"
-    return None
+# --------------------------------------------------------------------------- MIME hints
 
 
 def _hint_to_mime(hint: str | None) -> str | None:
@@ -587,36 +532,29 @@ def _context(settings: Settings, extra_trust_anchors: Sequence[bytes]) -> tuple[
 # --------------------------------------------------------------------------- reading
 
 
-def _open_source(source: str | os.PathLike | bytes) -> tuple[BinaryIO, bytes, str | None]:
-    """Return an open binary stream, its first bytes and a file name (if any)."""
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-        if not data:
-            raise InvalidInputError("The file is empty (0 bytes); pass the media file itself.")
-        return io.BytesIO(data), data[:SNIFF_BYTES], None
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.is_file():
-            raise InvalidInputError(f"{path}: no such file.")
-        if path.stat().st_size == 0:
-            raise InvalidInputError(f"{path}: the file is empty (0 bytes).")
-        fh = open(path, "rb")  # closed by read_manifest
-        head = fh.read(SNIFF_BYTES)
-        fh.seek(0)
-        return fh, head, path.name
-    raise InvalidInputError(
-        f"Cannot read a manifest from {type(source).__name__}; pass a path or the file's bytes."
-    )
-
-
 _REMOTE_URL = re.compile(r"(https?://\S+)")
 
 
-def _error_summary(exc: c2pa.C2paError, mime: str | None) -> ManifestSummary:
-    """Turn a c2pa error into a summary, or raise when the input itself is unreadable."""
+#: Reasons c2pa gives only in the text of its catch-all ``C2paError.Other`` (c2pa-python 0.38 has
+#: no typed subclass for these), as what they mean for the reader.
+_OTHER_REASONS = (
+    ("unknown algorithm", "they are signed with a missing or unknown algorithm, so the signature cannot be checked"),
+    ("prerelease", "they use a pre-release (pre-1.0) C2PA format that current readers reject"),
+)
+#: c2pa's words, inside ``C2paError.Other``, for a file whose container it cannot parse at all.
+_UNPARSED_ASSET = "asset could not be parsed"
+
+
+def _carries_store(data: bytes) -> bool:
+    """True when the bytes hold a C2PA manifest store (a JUMBF box labelled ``c2pa``)."""
+    return b"jumb" in data and b"c2pa" in data
+
+
+def _error_summary(exc: c2pa.C2paError, mime: str | None, data: bytes, strict: bool) -> ManifestSummary:
+    """Turn a c2pa error into a summary, or (`strict`) raise when the file's container cannot be parsed."""
     message = str(exc)
-    lower = message.lower()
-    if isinstance(exc, c2pa.C2paError.RemoteManifest) or lower.startswith("remote"):
+    # c2pa-python 0.38 raises a failed remote fetch as a plain C2paError("Remote: ...").
+    if isinstance(exc, c2pa.C2paError.RemoteManifest) or (type(exc) is c2pa.C2paError and message.startswith("Remote")):
         match = _REMOTE_URL.search(message)
         url = match.group(1).rstrip(".,;") if match else None
         where = f" at {url}" if url else " online"
@@ -638,19 +576,33 @@ def _error_summary(exc: c2pa.C2paError, mime: str | None) -> ManifestSummary:
             mime_type=mime,
             error=f"unsupported file type ({kind})",
         )
-    if "asset could not be parsed" in lower or isinstance(exc, c2pa.C2paError.Io):
-        raise ManifestError(
-            f"The file could not be parsed as {mime or 'media'} ({message}); it may be truncated or corrupt. "
-            "Upload the complete original file."
-        ) from exc
-    if "unknown algorithm" in lower:
-        reason = "they are signed with a missing or unknown algorithm, so the signature cannot be checked"
-    elif "prerelease" in lower:
-        reason = "they use a pre-release (pre-1.0) C2PA format that current readers reject"
-    elif "jumbf" in lower:
-        reason = "the embedded credentials are corrupt (their JUMBF container is malformed)"
+    unparsed = isinstance(exc, (c2pa.C2paError.Io, c2pa.C2paError.FileNotFound)) or (
+        isinstance(exc, c2pa.C2paError.Other) and _UNPARSED_ASSET in message
+    )
+    if unparsed:
+        if strict:
+            raise ManifestError(
+                f"The file could not be parsed as {mime or 'media'} ({message}); it may be truncated or corrupt. "
+                "Upload the complete original file."
+            ) from exc
+        if not _carries_store(data):
+            return ManifestSummary(
+                state="absent",
+                explanation=(
+                    f"No Content Credentials could be read: the file could not be parsed as {mime or 'media'} "
+                    "(it may be truncated or corrupt)."
+                ),
+                mime_type=mime,
+                error=f"{_UNPARSED_PREFIX} [{message}]",
+            )
+        reason = f"{_UNPARSED_PREFIX} around them, so they cannot be read"
+    elif isinstance(exc, c2pa.C2paError.Signature):
+        reason = "their signature cannot be checked"
+    elif isinstance(exc, (c2pa.C2paError.Verify, c2pa.C2paError.Decoding, c2pa.C2paError.Json)):
+        reason = "the embedded credentials are corrupt (their JUMBF container or claim is malformed)"
     else:
-        reason = f"they could not be decoded ({message})"
+        lower = message.lower()
+        reason = next((why for words, why in _OTHER_REASONS if words in lower), f"they could not be decoded ({message})")
     return ManifestSummary(
         state="invalid",
         explanation=f"This file has Content Credentials, but they cannot be read: {reason}.",
@@ -665,12 +617,13 @@ def read_manifest(
     mime: str | None = None,
     settings: Settings | None = None,
     extra_trust_anchors: Sequence[bytes] = (),
+    strict: bool = True,
 ) -> ManifestSummary:
     """Read and validate the C2PA manifest (Content Credentials) of a file, offline.
 
     Parameters
     ----------
-    source : path or bytes
+    source : path, bytes or binary file
         The media file. Its type is detected from its first bytes.
     mime : str, optional
         A MIME type, file name or extension, used when the bytes do not reveal
@@ -680,6 +633,11 @@ def read_manifest(
         ``trust_config``); default ``Settings.from_env()``.
     extra_trust_anchors : sequence of bytes
         PEM root certificates to trust in addition (e.g. the development CA).
+    strict : bool
+        True raises :class:`ManifestError` when the file's container cannot be parsed; False
+        reports it instead: state ``invalid`` when the bytes hold a manifest store (the
+        credentials are there but unreadable), else ``absent`` with :attr:`ManifestSummary.error`
+        set, so that a verification can go on to the pixels.
 
     Returns
     -------
@@ -692,14 +650,15 @@ def read_manifest(
     InvalidInputError
         If `source` is empty, missing, of the wrong type, or an extra anchor is not PEM.
     ManifestError
-        If the file's container cannot be parsed at all (truncated or corrupt).
+        With `strict`, if the file's container cannot be parsed at all (truncated or corrupt).
     ConfigError
         If a trust file is missing or not valid PEM.
     """
     settings = Settings.from_env() if settings is None else settings
     ctx, has_trust = _context(settings, extra_trust_anchors)
-    stream, head, name = _open_source(source)
-    fmt = _choose_mime(head, mime or name)
+    src = read_source(source)
+    fmt = _choose_mime(src.data[:SNIFF_BYTES], mime or src.name)
+    stream = io.BytesIO(src.data)
     try:
         try:
             reader = c2pa.Reader.try_create(fmt, stream, context=ctx) if fmt else c2pa.Reader.try_create(
@@ -715,7 +674,7 @@ def read_manifest(
                 return _summarise(reader, raw, fmt, has_trust, remote_url)
         except c2pa.C2paError as exc:
             logger.debug("c2pa could not read the manifest: %s", exc)
-            return _error_summary(exc, fmt)
+            return _error_summary(exc, fmt, src.data, strict)
     finally:
         stream.close()
 

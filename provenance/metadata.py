@@ -31,7 +31,6 @@ import struct
 import warnings
 import zlib
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, BinaryIO, Literal, Union, get_args
 from xml.etree.ElementTree import Element, ParseError
 
@@ -40,6 +39,7 @@ from defusedxml import ElementTree as SafeET
 from PIL import Image, UnidentifiedImageError
 
 from .errors import InvalidInputError
+from .images import read_source
 
 __all__ = [
     "MAX_VALUE_CHARS",
@@ -220,14 +220,14 @@ def read_metadata(source: MetadataSource) -> MetadataReport:
     InvalidInputError
         If `source` is empty, is a path to no file, or is of another type.
     """
-    with _open_source(source) as fp:
-        head = fp.read(16)
-        fp.seek(0)
+    src = read_source(source)
+    mime = src.mime
+    with io.BytesIO(src.data) as fp:
         raw = _RawMetadata()
-        fmt = _sniff_container(head)
+        fmt = _WALKED.get(mime or "")
         try:
             if fmt is None:
-                fmt = _open_with_pillow(fp, head, raw)
+                fmt = _open_with_pillow(fp, mime, raw)
             else:
                 _WALKERS[fmt](fp, raw)
         except _PARSE_ERRORS as exc:
@@ -249,23 +249,6 @@ class _RawMetadata:
         self.texts: list[tuple[str, str, str]] = []  # (block, key, text)
         self.c2pa: list[str] = []
         self.notes: list[str] = []
-
-
-def _open_source(source: MetadataSource) -> BinaryIO:
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        if len(source) == 0:
-            raise InvalidInputError("The file is empty (0 bytes); pass the file's contents.")
-        return io.BytesIO(bytes(source))
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.is_file():
-            raise InvalidInputError(f"{path}: no such file; check the path.")
-        if path.stat().st_size == 0:
-            raise InvalidInputError(f"{path}: the file is empty (0 bytes).")
-        return path.open("rb")
-    raise InvalidInputError(
-        f"read_metadata takes a path or the file's bytes; got {type(source).__name__}."
-    )
 
 
 def _read_block(fp: BinaryIO, length: int, what: str, raw: _RawMetadata) -> bytes | None:
@@ -470,39 +453,33 @@ def _walk_webp(fp: BinaryIO, raw: _RawMetadata) -> None:
     raw.notes.append(f"The WebP file has more than {_MAX_BLOCKS:,} chunks; reading stopped.")
 
 
-def _sniff_container(head: bytes) -> str | None:
-    """Name the container walked here (PNG, JPEG, WEBP), or None to let Pillow try."""
-    if head.startswith(_PNG_MAGIC):
-        return "PNG"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "JPEG"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "WEBP"
-    return None
+#: Containers walked here, by the type :func:`~provenance.images.detect_mime_type` gives; Pillow reads the rest.
+_WALKED = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
+_ISO_MEDIA = "an ISO media file (MP4, MOV, HEIC or AVIF)"
+#: Types the verifier sees that are not images read here, in words, for a clear note.
+_NON_IMAGE_KINDS = {
+    "application/pdf": "a PDF document",
+    "video/mp4": _ISO_MEDIA, "video/quicktime": _ISO_MEDIA, "audio/mp4": _ISO_MEDIA,
+    "image/heic": _ISO_MEDIA, "image/heif": _ISO_MEDIA, "image/avif": _ISO_MEDIA,
+    "audio/mpeg": "an MP3 audio file",
+    "audio/wav": "a WAV audio file",
+    "audio/flac": "a FLAC audio file",
+    "video/avi": "an AVI video",
+    "image/svg+xml": "an SVG document",
+}
 
 
 _WALKERS = {"PNG": _walk_png, "JPEG": _walk_jpeg, "WEBP": _walk_webp}
 
-#: Leading bytes of formats the verifier sees that are not images, for a clear note.
-_NON_IMAGE_MAGIC: tuple[tuple[bytes, int, str], ...] = (
-    (b"%PDF", 0, "a PDF document"),
-    (b"ftyp", 4, "an ISO media file (MP4, MOV, HEIC or AVIF)"),
-    (b"ID3", 0, "an MP3 audio file"),
-    (b"WAVE", 8, "a WAV audio file"),
-    (b"AVI ", 8, "an AVI video"),
-    (b"<?xml", 0, "an XML or SVG document"),
-    (b"<svg", 0, "an SVG document"),
-)
 
-
-def _open_with_pillow(fp: BinaryIO, head: bytes, raw: _RawMetadata) -> str | None:
+def _open_with_pillow(fp: BinaryIO, mime: str | None, raw: _RawMetadata) -> str | None:
     """Read TIFF, DNG, AVIF, GIF, ... headers through Pillow (``Image.open`` decodes no pixels)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             im = Image.open(fp)
         except (UnidentifiedImageError, Image.DecompressionBombError, *_PARSE_ERRORS) as exc:
-            kind = next((name for magic, at, name in _NON_IMAGE_MAGIC if head[at:at + len(magic)] == magic), None)
+            kind = _NON_IMAGE_KINDS.get(mime or "")
             if isinstance(exc, Image.DecompressionBombError):
                 raw.notes.append(f"Pillow refused to open the file as too large ({exc}); metadata was not read.")
             elif kind is not None:

@@ -42,13 +42,13 @@ from typing import Any, Mapping, Union
 import numpy as np
 
 from . import watermark
-from .errors import ImageTooLargeError, InvalidImageError, InvalidInputError
+from .errors import ImageTooLargeError, InvalidImageError, InvalidInputError, ManifestError
 from .watermark.detection import MIN_DETECT_SIDE, check_search
 from .banks import REVIEW_NOTE, BankMatch, Banks
 from .hashing import MAX_SIDE, MIN_QUALITY, PerceptualHash, pdq_dihedral_hashes
-from .images import DecodedImage, decode_image_and_shrink
+from .images import SNIFF_BYTES, DecodedImage, decode_image_and_shrink, detect_mime_type, read_source
 from .keys import KeyRing, load_keyring
-from .manifest import SNIFF_BYTES, ManifestSummary, detect_mime_type, read_manifest
+from .manifest import ManifestSummary, read_manifest
 from .metadata import read_metadata
 from .registry import Registry, StampRecord
 from .resolution.client import RemoteResolution, load_resolver_tokens, resolve_remotely, soft_binding_queries
@@ -438,28 +438,6 @@ def _signer(summary: ManifestSummary) -> str:
     return summary.signer_common_name or summary.signer_org or "an unnamed signer"
 
 
-def _read_source(source: VerifySource, name: str | None) -> tuple[bytes, str | None]:
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-        if not data:
-            raise InvalidInputError("The file is empty (0 bytes); upload the file itself.")
-        return data, name
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if path.is_dir():
-            raise InvalidInputError(f"{path} is a folder; verify the files in it one by one.")
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise InvalidInputError(f"{path}: no such file.") from None
-        except OSError as exc:
-            raise InvalidInputError(f"Cannot read {path} ({exc.strerror or exc}); check its permissions.") from exc
-        if not data:
-            raise InvalidInputError(f"{path}: the file is empty (0 bytes).")
-        return data, name or path.name
-    raise InvalidInputError(f"Cannot verify {type(source).__name__}; pass a path or the file's bytes.")
-
-
 _EXT_MIME = {
     ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
     ".gif": "image/gif", ".tif": "image/tiff", ".tiff": "image/tiff", ".pdf": "application/pdf",
@@ -546,7 +524,11 @@ class Verifier:
         Credentials: then the report is still worth having (they will usually say why).
         """
         try:
-            return decode_image_and_shrink(data, shrink_to=MAX_SIDE, max_pixels=self.settings.max_pixels), None
+            decoded = decode_image_and_shrink(
+                data, shrink_to=MAX_SIDE, max_pixels=self.settings.max_pixels,
+                max_decode_bytes=self.settings.max_decode_bytes,
+            )
+            return decoded, None
         except ImageTooLargeError:
             raise
         except InvalidImageError as exc:
@@ -555,6 +537,14 @@ class Verifier:
             if not has_manifest:
                 raise InvalidImageError(f"{exc} The file looks like {mime} but its pixels cannot be read.") from exc
             return None, f"The image data is corrupt ({exc}), so no watermark search was made."
+
+    @staticmethod
+    def _unreadable(manifest: ManifestSummary, mime: str) -> ManifestError:
+        """The error for a file whose container and pixels are both unreadable."""
+        return ManifestError(
+            f"The file could not be parsed as {mime} ({manifest.error}); it may be truncated or corrupt. "
+            "Upload the complete original file."
+        )
 
     def _watermark(self, pixels: np.ndarray | None, is_image: bool, why_not: str | None, search: str) -> WatermarkSection:
         if not is_image:
@@ -822,7 +812,8 @@ class Verifier:
         checked_at = datetime.now().astimezone()
         # Checked before any work: a non-image never reaches detect(), which checks it too.
         search = check_search(self.settings.watermark_search if search is None else search)
-        data, name = _read_source(source, name)
+        src = read_source(source, name=name)
+        data, name = src.data, src.name
         sha256 = hashlib.sha256(data).hexdigest()
         mime = detect_mime_type(data[:SNIFF_BYTES])
         if mime is None:
@@ -831,8 +822,19 @@ class Verifier:
                 "TIFF, AVIF, HEIC; PDF; MP4/MOV; WAV/MP3/FLAC)."
             )
         is_image = mime.startswith("image/") and mime != "image/svg+xml"
-        manifest = read_manifest(data, mime=mime, settings=self.settings, extra_trust_anchors=self._anchors)
-        decoded, why_not = self._pixels(data, mime, manifest.has_manifest) if is_image else (None, None)
+        # A container c2pa cannot parse is a finding, not the end: the watermark and the registry
+        # can still recover provenance. Only a file that is unreadable throughout is an error.
+        manifest = read_manifest(
+            data, mime=mime, settings=self.settings, extra_trust_anchors=self._anchors, strict=False
+        )
+        try:
+            decoded, why_not = self._pixels(data, mime, manifest.has_manifest) if is_image else (None, None)
+        except InvalidImageError as exc:
+            if manifest.container_unparsed and not isinstance(exc, ImageTooLargeError):
+                raise self._unreadable(manifest, mime) from exc
+            raise
+        if decoded is None and manifest.container_unparsed and not manifest.has_manifest:
+            raise self._unreadable(manifest, mime)
         pixels = None if decoded is None else decoded.pixels
         mark = self._watermark(pixels, is_image, why_not, search)
         dihedral = pdq_dihedral_hashes(pixels, shrunk=decoded.shrunk) if decoded is not None else ()

@@ -14,6 +14,7 @@ variable                           meaning                                      
 ``PROVENANCE_TRUST_ALLOWED``       PEM file of individually allowed certs       none
 ``PROVENANCE_TRUST_CONFIG``        trust config (EKU OIDs), one per line        none
 ``PROVENANCE_MAX_PIXELS``          decompression-bomb limit                     120,000,000
+``PROVENANCE_MAX_DECODE_MB``       memory one image decode may take, in MiB     1024
 ``PROVENANCE_WATERMARK_SEARCH``   ``full`` (resized/rotated copies too) or ``quick`` ``full``
 ``PROVENANCE_FFT_WORKERS``         threads per FFT in watermark detection       -1 (every core); 1 under gunicorn
 ``PROVENANCE_BANK_MAX_IMPORT_ROWS`` most rows one hash-list import accepts       20,000,000
@@ -33,6 +34,10 @@ variable                           meaning                                      
                                    for those services
 ``PROVENANCE_RESOLUTION_PUBLIC``   serve ``/c2pa/v1`` without a token (1/0)     0 (token with role resolve)
 ``PROVENANCE_RESOLUTION_PREFIX``   where the resolution API is served           ``/c2pa/v1``
+``PROVENANCE_PROXY_HOPS``          reverse proxies in front whose ``X-Forwarded-*`` 0 (none trusted)
+                                   headers are trusted (werkzeug ``ProxyFix``)
+``PROVENANCE_WATERMARK_KEY_FILE``  the CLI's ``--key-file`` default             none
+``PROVENANCE_SHARED``              the shared fixtures folder (demo, tests)     ``../shared`` beside the repo
 =================================  ===========================================  ==============================
 
 Rate limits use the `limits` notation ("120 per minute", "10/second; 1000/day"). With the
@@ -50,9 +55,22 @@ from pathlib import Path
 from typing import Mapping
 
 from .errors import ConfigError
-from .images import DEFAULT_MAX_PIXELS
+from .images import DEFAULT_MAX_DECODE_BYTES, DEFAULT_MAX_PIXELS
 
-__all__ = ["Settings", "DEFAULT_MAX_UPLOAD_BYTES", "DEFAULT_RATE_LIMIT"]
+__all__ = [
+    "Settings",
+    "DEFAULT_MAX_UPLOAD_BYTES",
+    "DEFAULT_RATE_LIMIT",
+    "DEFAULT_REQUEST_TIMEOUT_S",
+    "DEFAULT_WORKERS",
+    "DEFAULT_PORT",
+    "DEFAULT_BANK_MAX_IMPORT_ROWS",
+    "DEFAULT_INSTANCE_PATH",
+    "DEFAULT_SIGNING_ALG",
+    "DEFAULT_WATERMARK_SEARCH",
+    "DEFAULT_RATE_LIMIT_STORAGE",
+    "DEFAULT_HOST",
+]
 
 #: Default web upload limit, 50 MiB.
 DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -60,6 +78,23 @@ DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 DEFAULT_RATE_LIMIT = "120 per minute"
 #: Default seconds before the production server abandons a request.
 DEFAULT_REQUEST_TIMEOUT_S = 30
+#: Default worker processes of the production server.
+DEFAULT_WORKERS = 2
+#: Default port of the production server.
+DEFAULT_PORT = 8000
+#: Default most rows one hash-list import accepts.
+DEFAULT_BANK_MAX_IMPORT_ROWS = 20_000_000
+#: Default instance folder (relative to the working directory).
+DEFAULT_INSTANCE_PATH = Path("instance")
+#: Default C2PA signing algorithm.
+DEFAULT_SIGNING_ALG = "es256"
+#: Default watermark search (``full`` also finds resized and rotated copies).
+DEFAULT_WATERMARK_SEARCH = "full"
+#: Default rate-limit storage: counters in each worker's memory.
+DEFAULT_RATE_LIMIT_STORAGE = "memory://"
+#: Default address the production server binds (loopback: put a proxy in front).
+DEFAULT_HOST = "127.0.0.1"
+_MIB = 1024 * 1024
 
 _RATE_ITEM = re.compile(r"\s*\d+\s*(?:/|per)\s*(?:\d+\s*)?(?:second|minute|hour|day|month|year)s?\s*", re.IGNORECASE)
 _STORAGE_SCHEMES = ("memory://", "redis://", "rediss://", "redis+unix://", "memcached://", "mongodb://", "mongodb+srv://")
@@ -79,7 +114,7 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 def _watermark_search(env: Mapping[str, str]) -> str:
-    value = (env.get("PROVENANCE_WATERMARK_SEARCH") or "full").strip().lower()
+    value = (env.get("PROVENANCE_WATERMARK_SEARCH") or DEFAULT_WATERMARK_SEARCH).strip().lower()
     if value not in ("full", "quick"):
         raise ConfigError(
             f"PROVENANCE_WATERMARK_SEARCH must be 'full' (finds resized and rotated copies) or 'quick' "
@@ -102,7 +137,7 @@ def _rate_limit(env: Mapping[str, str]) -> str:
 def _storage_uri(env: Mapping[str, str]) -> str:
     raw = (env.get("PROVENANCE_RATE_LIMIT_STORAGE") or "").strip()
     if not raw:
-        return "memory://"
+        return DEFAULT_RATE_LIMIT_STORAGE
     if not raw.startswith(_STORAGE_SCHEMES):
         raise ConfigError(
             f"PROVENANCE_RATE_LIMIT_STORAGE must start with one of {', '.join(_STORAGE_SCHEMES)}; got {raw.split(':', 1)[0]!r}."
@@ -138,10 +173,17 @@ def _prefix(env: Mapping[str, str]) -> str:
 
 
 def _port(env: Mapping[str, str]) -> int:
-    port = _int(env, "PROVENANCE_PORT", 8000)
+    port = _int(env, "PROVENANCE_PORT", DEFAULT_PORT)
     if port > 65535:
         raise ConfigError(f"PROVENANCE_PORT must be at most 65535; got {port}.")
     return port
+
+
+def _hops(env: Mapping[str, str]) -> int:
+    raw = (env.get("PROVENANCE_PROXY_HOPS") or "").strip()
+    if raw in ("", "0"):
+        return 0
+    return _int(env, "PROVENANCE_PROXY_HOPS", 0)
 
 
 def _path(env: Mapping[str, str], name: str) -> Path | None:
@@ -161,28 +203,31 @@ class Settings:
     Build one with :meth:`from_env`; override fields with :func:`dataclasses.replace`.
     """
 
-    instance_path: Path = field(default_factory=lambda: Path("instance").resolve())
+    instance_path: Path = field(default_factory=lambda: DEFAULT_INSTANCE_PATH.resolve())
     database_url: str | None = None
     watermark_keys_path: Path | None = None
     signing_cert: Path | None = None
     signing_key: Path | None = None
-    signing_alg: str = "es256"
+    signing_alg: str = DEFAULT_SIGNING_ALG
     tsa_url: str | None = None
     trust_anchors: tuple[Path, ...] = ()
     trust_allowed: Path | None = None
     trust_config: Path | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
-    max_upload_mb: int = 50
-    bank_max_import_rows: int = 20_000_000
-    watermark_search: str = "full"
+    max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES
+    bank_max_import_rows: int = DEFAULT_BANK_MAX_IMPORT_ROWS
+    watermark_search: str = DEFAULT_WATERMARK_SEARCH
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     request_timeout_s: int = DEFAULT_REQUEST_TIMEOUT_S
     rate_limit: str = DEFAULT_RATE_LIMIT
-    rate_limit_storage_uri: str = "memory://"
+    rate_limit_storage_uri: str = DEFAULT_RATE_LIMIT_STORAGE
     secret_key_path: Path | None = None
-    host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 2
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    workers: int = DEFAULT_WORKERS
+    proxy_hops: int = 0
+    watermark_key_file: Path | None = None
+    shared_path: Path | None = None
     resolvers: tuple[str, ...] = ()
     resolver_timeout_s: int = 5
     resolver_tokens_path: Path | None = None
@@ -199,14 +244,14 @@ class Settings:
             If a variable holds a value of the wrong kind.
         """
         env = os.environ if env is None else env
-        instance = _path(env, "PROVENANCE_INSTANCE_PATH") or Path("instance")
-        alg = env.get("PROVENANCE_SIGNING_ALG", "es256").strip().lower() or "es256"
+        instance = _path(env, "PROVENANCE_INSTANCE_PATH") or DEFAULT_INSTANCE_PATH
+        alg = env.get("PROVENANCE_SIGNING_ALG", DEFAULT_SIGNING_ALG).strip().lower() or DEFAULT_SIGNING_ALG
         if alg not in ("es256", "es384", "ps256", "ed25519"):
             raise ConfigError(f"PROVENANCE_SIGNING_ALG must be es256, es384, ps256 or ed25519; got {alg!r}.")
         cert, key = _path(env, "PROVENANCE_SIGNING_CERT"), _path(env, "PROVENANCE_SIGNING_KEY")
         if (cert is None) != (key is None):
             raise ConfigError("Set both PROVENANCE_SIGNING_CERT and PROVENANCE_SIGNING_KEY, or neither.")
-        max_upload_mb = _int(env, "PROVENANCE_MAX_UPLOAD_MB", 50)
+        max_upload_mb = _int(env, "PROVENANCE_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_BYTES // _MIB)
         return cls(
             instance_path=instance.resolve(),
             database_url=(env.get("PROVENANCE_DATABASE_URL") or "").strip() or None,
@@ -219,23 +264,31 @@ class Settings:
             trust_allowed=_path(env, "PROVENANCE_TRUST_ALLOWED"),
             trust_config=_path(env, "PROVENANCE_TRUST_CONFIG"),
             max_pixels=_int(env, "PROVENANCE_MAX_PIXELS", DEFAULT_MAX_PIXELS),
-            bank_max_import_rows=_int(env, "PROVENANCE_BANK_MAX_IMPORT_ROWS", 20_000_000),
+            max_decode_bytes=_int(env, "PROVENANCE_MAX_DECODE_MB", DEFAULT_MAX_DECODE_BYTES // _MIB) * _MIB,
+            bank_max_import_rows=_int(env, "PROVENANCE_BANK_MAX_IMPORT_ROWS", DEFAULT_BANK_MAX_IMPORT_ROWS),
             watermark_search=_watermark_search(env),
-            max_upload_mb=max_upload_mb,
-            max_upload_bytes=_int(env, "PROVENANCE_MAX_UPLOAD_BYTES", max_upload_mb * 1024 * 1024),
+            max_upload_bytes=_int(env, "PROVENANCE_MAX_UPLOAD_BYTES", max_upload_mb * _MIB),
             request_timeout_s=_int(env, "PROVENANCE_REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT_S),
             rate_limit=_rate_limit(env),
             rate_limit_storage_uri=_storage_uri(env),
             secret_key_path=_path(env, "PROVENANCE_SECRET_KEY_FILE"),
-            host=(env.get("PROVENANCE_HOST") or "").strip() or "127.0.0.1",
+            host=(env.get("PROVENANCE_HOST") or "").strip() or DEFAULT_HOST,
             port=_port(env),
-            workers=_int(env, "PROVENANCE_WORKERS", 2),
+            workers=_int(env, "PROVENANCE_WORKERS", DEFAULT_WORKERS),
+            proxy_hops=_hops(env),
+            watermark_key_file=_path(env, "PROVENANCE_WATERMARK_KEY_FILE"),
+            shared_path=_path(env, "PROVENANCE_SHARED"),
             resolvers=_resolvers(env),
             resolver_timeout_s=_int(env, "PROVENANCE_RESOLVER_TIMEOUT", 5),
             resolver_tokens_path=_path(env, "PROVENANCE_RESOLVER_TOKENS"),
             resolution_public=_flag(env, "PROVENANCE_RESOLUTION_PUBLIC"),
             resolution_prefix=_prefix(env),
         )
+
+    @property
+    def max_upload_mb(self) -> float:
+        """The web upload limit in MiB (``PROVENANCE_MAX_UPLOAD_MB`` sets :attr:`max_upload_bytes`)."""
+        return self.max_upload_bytes / _MIB
 
     def with_instance(self, path: str | os.PathLike) -> "Settings":
         """Return a copy whose instance folder is `path`."""

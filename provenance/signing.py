@@ -747,14 +747,18 @@ def _signs_without_tsa(data: bytes, mime: str, manifest: dict, credentials: Sign
 
 
 def _explain(exc: c2pa.C2paError, mime: str, credentials: SigningCredentials) -> str:
+    """Say what failed, from the type of c2pa's error (its subclasses of ``C2paError``)."""
     text = str(exc) or type(exc).__name__
-    lowered = text.lower()
-    if any(word in lowered for word in ("credential", "private key", "certificate", "signer")):
+    errors = c2pa.C2paError
+    if isinstance(exc, errors.Signature):
         hint = "check PROVENANCE_SIGNING_CERT, PROVENANCE_SIGNING_KEY and PROVENANCE_SIGNING_ALG"
-    elif credentials.tsa_url and ("timestamp" in lowered or "tsa" in lowered or "http" in lowered):
-        hint = f"the time-stamp authority {credentials.tsa_url} failed; check PROVENANCE_TSA_URL or unset it"
-    elif "json" in lowered or "manifest" in lowered or "assertion" in lowered:
+    elif isinstance(exc, (errors.Json, errors.Manifest, errors.Assertion, errors.AssertionNotFound, errors.Encoding)):
         hint = "the manifest definition is invalid"
-    else:
+    elif isinstance(exc, (errors.Io, errors.NotSupported, errors.Decoding)):
         hint = f"check that the data really is a complete {mime} file"
+    else:  # C2paError.Other: c2pa-python 0.38 gives unparsable assets, key mismatches and TSA failures no type
+        hint = (f"check that the data really is a complete {mime} file, and PROVENANCE_SIGNING_CERT, "
+                "PROVENANCE_SIGNING_KEY and PROVENANCE_SIGNING_ALG")
+        if credentials.tsa_url:
+            hint += f"; if the time-stamp authority {credentials.tsa_url} failed, check PROVENANCE_TSA_URL or unset it"
     return f"C2PA signing failed ({text}); {hint}."

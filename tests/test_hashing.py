@@ -403,7 +403,7 @@ def test_hash_file_applies_exif_orientation(bridge):
 
 
 def test_hash_file_errors():
-    with pytest.raises(InvalidImageError):
+    with pytest.raises(InvalidInputError, match="empty"):  # images.read_source: bad input
         pdq_hash_file(b"")
     with pytest.raises(InvalidImageError):
         pdq_hash_file(b"not an image at all")

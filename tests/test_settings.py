@@ -172,3 +172,35 @@ def test_watermark_search_setting() -> None:
     assert Settings.from_env({"PROVENANCE_WATERMARK_SEARCH": " Quick "}).watermark_search == "quick"
     with pytest.raises(ConfigError, match="PROVENANCE_WATERMARK_SEARCH"):
         Settings.from_env({"PROVENANCE_WATERMARK_SEARCH": "fast"})
+
+
+def test_hostile_input_and_cli_variables_are_read_here(tmp_path: Path) -> None:
+    s = Settings.from_env({
+        "PROVENANCE_MAX_DECODE_MB": "256",
+        "PROVENANCE_PROXY_HOPS": "2",
+        "PROVENANCE_WATERMARK_KEY_FILE": str(tmp_path / "wm.key"),
+        "PROVENANCE_SHARED": str(tmp_path / "shared"),
+        "PROVENANCE_MAX_UPLOAD_MB": "3",
+    })
+    assert s.max_decode_bytes == 256 * 1024 * 1024 and s.proxy_hops == 2
+    assert s.watermark_key_file == tmp_path / "wm.key" and s.shared_path == tmp_path / "shared"
+    assert s.max_upload_bytes == 3 * 1024 * 1024 and s.max_upload_mb == 3  # _MB sets the byte limit
+    assert Settings.from_env({}).proxy_hops == 0 and Settings.from_env({"PROVENANCE_PROXY_HOPS": "0"}).proxy_hops == 0
+    with pytest.raises(ConfigError, match="PROVENANCE_MAX_DECODE_MB must be positive"):
+        Settings.from_env({"PROVENANCE_MAX_DECODE_MB": "-1"})
+
+
+def test_settings_is_the_only_reader_of_provenance_variables() -> None:
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    reads = re.compile(r"(os\.environ(\.get)?\s*[\[(]\s*|getenv\(\s*|envvar\s*=\s*)['\"]PROVENANCE_")
+    # watermark/sync.py reads PROVENANCE_FFT_WORKERS at import (another branch moves it here).
+    skip = {root / "provenance" / "settings.py", root / "provenance" / "watermark" / "sync.py"}
+    offenders = [
+        str(path.relative_to(root))
+        for folder in ("provenance", "webapp")
+        for path in (root / folder).rglob("*.py")
+        if path not in skip and reads.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []

@@ -148,7 +148,7 @@ def test_bad_inputs_leave_no_file_and_no_row(stamper: Stamper, photo: Path, tmp_
         (corrupt, tmp_path / "a.png", InvalidImageError, "corrupt or truncated"),
         (text, tmp_path / "b.png", InvalidImageError, "not an image format"),
         (small, tmp_path / "c.png", InvalidImageError, "at least 256x256"),
-        (tmp_path / "missing.png", tmp_path / "d.png", InvalidImageError, "no such file"),
+        (tmp_path / "missing.png", tmp_path / "d.png", InvalidInputError, "no such file"),
         (photo, tmp_path / "e.gif", InvalidInputError, "PNG, JPEG, WEBP"),
         (photo, tmp_path / "e.xyz", InvalidInputError, "output format"),
         (photo, tmp_path / "nowhere" / "f.png", InvalidInputError, "does not exist"),

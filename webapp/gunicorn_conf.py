@@ -19,10 +19,17 @@ next one: 2,000-4,500 page faults and 5-13 ms of kernel time per verification of
 JPEG. The price is that a worker keeps its peak heap (~150 MiB instead of ~125 MiB after an
 unmarked photo). ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` or ``GLIBC_TUNABLES`` in
 the environment leave the allocator as configured there.
+
+Requests gunicorn refuses itself, before the app sees them (a malformed request line 400, one
+over ``limit_request_line`` 414, too many or too large headers 431), are answered by
+:class:`ProvenanceSyncWorker` like the app's own errors: the security headers, and
+``{"error": {"code", "message"}}`` JSON under ``/api`` (or when the path could not be read).
 """
 
 import ctypes
 import ctypes.util
+import html
+import json
 import os
 
 # One BLAS thread per worker: the workers already use every core. Set before anything imports
@@ -30,13 +37,17 @@ import os
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PROVENANCE_FFT_WORKERS"):
     os.environ.setdefault(_name, "1")
 
+from gunicorn import util  # noqa: E402
+from gunicorn.workers.sync import SyncWorker  # noqa: E402
+
 from provenance import Settings  # noqa: E402
+from webapp.security import SECURITY_HEADERS  # noqa: E402
 
 _settings = Settings.from_env()
 
 bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.workers
-worker_class = "sync"
+worker_class = "webapp.gunicorn_conf.ProvenanceSyncWorker"
 timeout = _settings.request_timeout_s
 graceful_timeout = 10
 keepalive = 5
@@ -75,3 +86,48 @@ def tune_malloc() -> bool:
 def post_fork(server, worker):  # noqa: ANN001 (gunicorn hook)
     """gunicorn hook, in each new worker: :func:`tune_malloc`."""
     tune_malloc()
+
+
+_ERROR_CODES = {400: "bad_request", 403: "forbidden", 413: "too_large", 414: "uri_too_long",
+                417: "expectation_failed", 431: "headers_too_large", 500: "internal_error", 501: "not_implemented"}
+_ERROR_MESSAGES = {
+    414: "The address (request line) is too long; send parameters in the body instead.",
+    431: "The request has too many headers or one too large; send fewer or shorter headers.",
+}
+
+
+def error_response(status: int, reason: str, message: str, path: str | None) -> bytes:
+    """The bytes of an error answer gunicorn makes itself: security headers, JSON under ``/api``."""
+    if status >= 500:
+        text = "Something went wrong on our side; the error was logged."
+    else:
+        text = _ERROR_MESSAGES.get(status) or f"The request could not be understood ({message})."
+    if path is None or path.startswith("/api/") or path == "/healthz":
+        body = json.dumps({"error": {"code": _ERROR_CODES.get(status, "error"), "message": text}}).encode()
+        content_type = "application/json"
+    else:
+        body = (f"<!doctype html><html lang=\"en\"><title>{html.escape(reason)}</title>"
+                f"<h1>{html.escape(reason)}</h1><p>{html.escape(text)}</p></html>").encode()
+        content_type = "text/html; charset=utf-8"
+    headers = {"Connection": "close", "Content-Type": content_type, "Content-Length": str(len(body)),
+               "Cache-Control": "no-store", **SECURITY_HEADERS}
+    head = f"HTTP/1.1 {status} {reason}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    return head.encode("latin-1") + body
+
+
+class ProvenanceSyncWorker(SyncWorker):
+    """gunicorn's sync worker, whose own error answers look like the app's (see the module docstring)."""
+
+    def handle_error(self, req, client, addr, exc):  # noqa: ANN001, D102 (gunicorn API)
+        source = req if req is not None else getattr(exc, "req", None)
+        path = getattr(source, "path", None)
+        write_error = util.write_error
+
+        def write(sock, status_int, reason, mesg):  # noqa: ANN001
+            util.write_nonblock(sock, error_response(status_int, reason, mesg, path))
+
+        util.write_error = write  # gunicorn writes its answer through util.write_error; one request at a time here
+        try:
+            super().handle_error(req, client, addr, exc)
+        finally:
+            util.write_error = write_error

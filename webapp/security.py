@@ -9,6 +9,10 @@ not cookie-authenticated (bearer tokens or nothing), so it needs no CSRF token.
 The secret key comes from ``PROVENANCE_SECRET_KEY_FILE``, or else from ``secret_key`` in the
 instance folder, made on first use (atomically, so that several workers starting together
 agree on one key).
+
+Behind ``PROVENANCE_PROXY_HOPS`` reverse proxies the app trusts their ``X-Forwarded-For`` and
+``X-Forwarded-Proto`` (werkzeug's ``ProxyFix``), and the session cookie is ``Secure`` whenever
+the request came over HTTPS (always, with ``SESSION_COOKIE_SECURE``).
 """
 
 from __future__ import annotations
@@ -20,19 +24,22 @@ import time
 from pathlib import Path
 
 from flask import Flask, Response, request, session
+from flask.sessions import SecureCookieSessionInterface
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from provenance import ConfigError
 
 from .errors import AppError
 
-__all__ = ["init_app", "csrf_token", "check_csrf", "CSP", "load_secret_key"]
+__all__ = ["init_app", "csrf_token", "check_csrf", "CSP", "SECURITY_HEADERS", "load_secret_key", "HttpsAwareSessionInterface"]
 
 #: Content Security Policy: our own scripts, styles and images only (plus data: thumbnails).
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'; connect-src 'self'"
 )
-_HEADERS = {
+#: Headers on every answer (the app's, and the production server's own error answers).
+SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -108,15 +115,30 @@ def check_csrf() -> None:
 
 
 def _add_headers(response: Response) -> Response:
-    for name, value in _HEADERS.items():
+    for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     if request.endpoint != "static":
         response.headers.setdefault("Cache-Control", "no-store")
     return response
 
 
+class HttpsAwareSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with ``Secure`` on the cookie of every HTTPS request."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:  # noqa: D102 (Flask API)
+        return bool(super().get_cookie_secure(app)) or request.is_secure
+
+
 def init_app(app: Flask) -> None:
-    """Set the secret key, add security headers to every response, expose ``csrf_token`` to templates."""
+    """Set the secret key, add security headers to every response, expose ``csrf_token`` to templates.
+
+    With ``PROVENANCE_PROXY_HOPS`` set, trust that many proxies' ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto`` (the client address for rate limits, HTTPS for the cookie).
+    """
+    hops = app.config["PROVENANCE_SETTINGS"].proxy_hops
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+    app.session_interface = HttpsAwareSessionInterface()
     if not app.config.get("SECRET_KEY"):
         settings = app.config["PROVENANCE_SETTINGS"]
         path = settings.secret_key_path or Path(app.instance_path) / "secret_key"

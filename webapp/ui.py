@@ -11,15 +11,13 @@ and its JSON download (a ``data:`` URL too).
 from __future__ import annotations
 
 import base64
-import io
 import json
 import logging
 from typing import Any
 
 from flask import Blueprint, current_app, render_template
-from PIL import Image, ImageOps
 
-from provenance import VERDICT_CODES, VerificationReport
+from provenance import VERDICT_CODES, ProvenanceError, VerificationReport, images
 
 from .security import check_csrf
 from .services import get_services
@@ -103,20 +101,20 @@ def _thumb_mime(fmt: str | None) -> str | None:
 
 
 def _preview(upload: Upload, report: VerificationReport) -> str | None:
-    """A small JPEG of the upload, made in memory (the verifier already enforced the pixel limit)."""
+    """A small JPEG of the upload, made in memory with the verifier's limits (pixels, memory budget)."""
     if report.file.width is None:  # not decoded: fall back to the credentials' own thumbnail
         return _data_url(_thumb_mime(report.manifest.thumbnail_format), report.manifest.thumbnail)
+    settings = current_app.config["PROVENANCE_SETTINGS"]
     try:
-        with Image.open(io.BytesIO(upload.data)) as im:
-            im.draft("RGB", (_PREVIEW_SIDE, _PREVIEW_SIDE))
-            small = ImageOps.exif_transpose(im).convert("RGB")
-            small.thumbnail((_PREVIEW_SIDE, _PREVIEW_SIDE))
-            out = io.BytesIO()
-            small.save(out, "JPEG", quality=80)
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        small = images.decode_image(
+            upload.data, max_side=_PREVIEW_SIDE, max_pixels=settings.max_pixels,
+            max_decode_bytes=settings.max_decode_bytes,
+        )
+        data = images.encode_image(small, "JPEG", quality=80)
+    except ProvenanceError as exc:
         logger.info("no preview: %s", exc)
         return None
-    return _data_url("image/jpeg", out.getvalue())
+    return _data_url("image/jpeg", data)
 
 
 def _ingredients(items: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -2,7 +2,9 @@
 
 Werkzeug spools multipart files over 500 KB to temporary files; :class:`InMemoryRequest`
 keeps them in memory instead (the upload limit bounds the size), so uploaded media never
-touch the disk.
+touch the disk. It also refuses a body sent without ``Content-Length`` (``Transfer-Encoding:
+chunked``) that goes past the upload limit with 413: werkzeug's own stream stops reading at
+the limit and hands over the first bytes as if they were the whole body.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ from dataclasses import dataclass
 from typing import IO, Any, Iterable
 
 from flask import Request, request
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.utils import cached_property
+from werkzeug.wsgi import LimitedStream
 
-from provenance import detect_mime_type
+from provenance import detect_mime_type, images
 
 from .errors import AppError
 
@@ -23,11 +28,35 @@ __all__ = ["InMemoryRequest", "Upload", "read_upload", "read_json_object", "is_j
 #: Content types whose body is a form, not the file itself.
 FORM_CONTENT_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 _MAX_NAME = 255
-_SNIFF_BYTES = 4096  # what provenance.manifest.detect_mime_type looks at
+
+
+class _CappedStream(LimitedStream):
+    """A body stream of unknown length that raises 413 once it passes `limit` bytes (never cuts it).
+
+    It reads up to one byte past the limit: a body of exactly `limit` bytes ends cleanly.
+    """
+
+    def __init__(self, stream: IO[bytes], limit: int) -> None:
+        super().__init__(stream, limit + 1, is_max=True)
+        self.max_bytes = limit
+
+    def readinto(self, b: bytearray) -> int | None:  # type: ignore[override]
+        size = super().readinto(b)
+        if self.tell() > self.max_bytes:
+            raise RequestEntityTooLarge()
+        return size
 
 
 class InMemoryRequest(Request):
-    """A request whose multipart files are held in memory, never in a temporary file."""
+    """A request whose multipart files are held in memory, and whose body is refused past the limit."""
+
+    @cached_property
+    def stream(self) -> IO[bytes]:  # noqa: D102 (werkzeug API)
+        limit = self.max_content_length
+        # A server that terminates the body itself (gunicorn) streams it without Content-Length.
+        if limit is not None and self.content_length is None and self.environ.get("wsgi.input_terminated"):
+            return _CappedStream(self.environ["wsgi.input"], limit)
+        return super().stream
 
     def _get_file_stream(  # noqa: D102 (werkzeug hook)
         self, total_content_length: int | None, content_type: str | None, filename: str | None = None,
@@ -93,7 +122,7 @@ def read_upload(field: str = "file") -> Upload:
         name = _clean_name(request.args.get("name"))
     if not data:
         raise AppError(400, "empty_file", "The upload is empty (0 bytes); send the file itself.")
-    mime = detect_mime_type(data[:_SNIFF_BYTES])
+    mime = detect_mime_type(data[:images.SNIFF_BYTES])
     if mime is None:
         raise AppError(
             415, "unsupported_type",

@@ -27,11 +27,14 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import ConfigError, InvalidInputError, ProvenanceError
+from ..images import read_source
 from ..keys import MIN_KEY_BYTES, WatermarkKey, load_keyring, parse_key_file
 from ..settings import Settings
 
 __all__ = [
     "echo_file_error",
+    "file_error_message",
+    "for_each_file",
     "EXIT_OK",
     "EXIT_ERROR",
     "EXIT_SOME_FAILED",
@@ -247,6 +250,43 @@ def echo_json(obj: dict, *, progress: FileProgress | None = None) -> None:
         click.echo(line)
 
 
+def file_error_message(path: Path, exc: Exception) -> str:
+    """The one-line error of one file among several, without repeating its path.
+
+    A :class:`~provenance.errors.ProvenanceError` or ``OSError`` gives its message; anything else
+    is a bug: it is logged with its traceback and called an unexpected error, so that one file
+    never stops the others or leaves them without their line.
+    """
+    if isinstance(exc, (ProvenanceError, OSError)):
+        logger.debug("%s failed", path, exc_info=exc)
+        message = exc.strerror if isinstance(exc, OSError) and exc.strerror else describe_error(exc)
+        return message.removeprefix(f"{path}: ")
+    logger.error("%s failed unexpectedly", path, exc_info=exc)
+    return f"unexpected error ({type(exc).__name__}: {describe_error(exc)}); please report it"
+
+
+def for_each_file(
+    files: Sequence[Path], one: Callable[[Path, FileProgress], None], *, desc: str, progress: bool | None,
+    as_json: bool,
+) -> int:
+    """Run ``one(path, bar)`` on each file under a :class:`FileProgress`; return how many failed.
+
+    A file whose `one` raises gets its error line (:func:`echo_file_error`) and the run goes on
+    with the next file, whatever the error; only a broken output pipe stops it.
+    """
+    failed = 0
+    with FileProgress(files, enabled=progress, desc=desc) as bar:
+        for path in bar:
+            try:
+                one(path, bar)
+            except BrokenPipeError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one line per file, whatever happens to one file
+                failed += 1
+                echo_file_error(path, file_error_message(path, exc), as_json=as_json, progress=bar)
+    return failed
+
+
 def echo_file_error(path: Path, message: str, *, as_json: bool, progress: FileProgress) -> None:
     """Report that one file of many failed: a JSON line, or ``error: PATH: MESSAGE`` on stderr."""
     if as_json:
@@ -285,9 +325,7 @@ def key_options(func: F) -> F:
     func = click.option(
         "--key-file",
         type=click.Path(dir_okay=False, path_type=Path),
-        envvar=KEY_FILE_ENV,
-        show_envvar=True,
-        help="File holding the watermark key: one hex line, or 'key_id:hex' lines "
+        help=f"[env var: {KEY_FILE_ENV}] File holding the watermark key: one hex line, or 'key_id:hex' lines "
         "(a PROVENANCE_WATERMARK_KEYS file; the first key embeds, all are tried when detecting), "
         "or else the raw bytes of the file, exactly as stored. Without a key option, "
         "the key file named by PROVENANCE_WATERMARK_KEYS is used.",
@@ -320,15 +358,17 @@ def load_keys(key_file: Path | None, key_hex: str | None) -> tuple[WatermarkKey,
         :data:`~provenance.keys.MIN_KEY_BYTES` bytes, both options are given, or no key is configured.
     """
     if key_file is not None and key_hex is not None:
-        raise ConfigError(f"Give either --key-file (or ${KEY_FILE_ENV}) or --key-hex, not both.")
+        raise ConfigError("Give either --key-file or --key-hex, not both.")
     if key_hex is not None:
         match = _HEX_LINE.fullmatch(key_hex.strip())
         if match is None:
             raise ConfigError("--key-hex must be an even number of hex digits (0-9, a-f).")
         return (_checked_key("key-hex", bytes.fromhex(match.group(1)), "--key-hex"),)
+    settings = Settings.from_env()
+    if key_file is None and key_hex is None:
+        key_file = settings.watermark_key_file  # $PROVENANCE_WATERMARK_KEY_FILE
     if key_file is not None:
         return _read_key_file(key_file)
-    settings = Settings.from_env()
     if settings.watermark_keys_path is None:
         raise ConfigError(
             "No watermark key: pass --key-file FILE (or set PROVENANCE_WATERMARK_KEY_FILE or "
@@ -339,14 +379,12 @@ def load_keys(key_file: Path | None, key_hex: str | None) -> tuple[WatermarkKey,
 
 
 def _read_key_file(path: Path) -> tuple[WatermarkKey, ...]:
+    if not path.exists():
+        raise ConfigError(f"Key file {path} does not exist; check --key-file or ${KEY_FILE_ENV}.")
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"Key file {path} does not exist; check --key-file or ${KEY_FILE_ENV}.") from None
-    except IsADirectoryError:
-        raise ConfigError(f"Key file {path} is a folder; pass the key file itself.") from None
-    except OSError as exc:
-        raise ConfigError(f"Cannot read key file {path}: {exc.strerror or exc}.") from exc
+        data = read_source(path).data
+    except InvalidInputError as exc:
+        raise ConfigError(f"Cannot use the key file: {exc}") from exc
     if not data.strip():
         raise ConfigError(
             f"Key file {path} is empty; put a key in it, e.g. "

@@ -27,8 +27,8 @@ SYNTHETIC_SHAPE = (512, 768)
 
 def default_sample() -> Path | None:
     """Return ``../shared/samples/kodim03.png`` beside the repository (or under ``$PROVENANCE_SHARED``), if present."""
-    shared = os.environ.get("PROVENANCE_SHARED")
-    root = Path(shared) if shared else Path(__file__).resolve().parents[2].parent / "shared"
+    shared = Settings.from_env().shared_path
+    root = shared if shared is not None else Path(__file__).resolve().parents[2].parent / "shared"
     sample = root / "samples" / SAMPLE_NAME
     return sample if sample.is_file() else None
 

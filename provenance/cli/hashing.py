@@ -12,15 +12,14 @@ from pathlib import Path
 import click
 
 from ..banks import Banks
-from ..errors import InvalidInputError, ProvenanceError
+from ..errors import InvalidInputError
 from ..hashing import MIN_QUALITY, file_digests, pdq_hash_file
 from ..settings import Settings
 from .common import (
     EXIT_ERROR,
     EXIT_SOME_FAILED,
     FileProgress,
-    describe_error,
-    echo_file_error,
+    for_each_file,
     echo_json,
     expand_paths,
     json_option,
@@ -41,16 +40,7 @@ def _files(paths: tuple[Path, ...]) -> list[Path]:
 
 
 def _run(ctx: click.Context, files: list[Path], desc: str, progress: bool | None, as_json: bool, one) -> None:
-    failed = 0
-    with FileProgress(files, enabled=progress, desc=desc) as bar:
-        for path in bar:
-            try:
-                one(path, bar)
-            except (ProvenanceError, OSError) as exc:
-                if isinstance(exc, BrokenPipeError):
-                    raise
-                failed += 1
-                echo_file_error(path, describe_error(exc).removeprefix(f"{path}: "), as_json=as_json, progress=bar)
+    failed = for_each_file(files, one, desc=desc, progress=progress, as_json=as_json)
     if failed:
         ctx.exit(EXIT_ERROR if failed == len(files) else EXIT_SOME_FAILED)
 

@@ -7,17 +7,16 @@ from pathlib import Path
 
 import click
 
-from ..errors import InvalidInputError, ProvenanceError, RegistryError
+from ..errors import InvalidInputError, RegistryError
 from ..report import VerificationReport, Verifier
 from ..settings import Settings
 from ..watermark import SEARCH_MODES
 from .common import (
-    echo_file_error,
     EXIT_ERROR,
     EXIT_SOME_FAILED,
     FileProgress,
+    for_each_file,
     MEDIA_SUFFIXES,
-    describe_error,
     echo_json,
     expand_paths,
     json_option,
@@ -70,7 +69,6 @@ def verify_command(
     if not files:
         names = ", ".join(str(p) for p in paths)
         raise InvalidInputError(f"No media files found in {names}; give files or folders that hold some.")
-    failed = 0
     try:
         verifier = Verifier(Settings.from_env(), use_registry=not no_registry)
     except RegistryError as exc:
@@ -78,26 +76,19 @@ def verify_command(
             f"{exc} To check files without the registry (no recovery of stripped credentials, no audit log), "
             "add --offline-registry."
         ) from exc
+
+    def one(path: Path, bar: FileProgress) -> None:
+        report = verifier.verify(path, search=search)
+        if as_json:
+            echo_json({"path": str(path), "report": report.to_dict()}, progress=bar)
+        else:
+            lines = describe_report(report)
+            bar.echo(f"{path}: {lines[0]}")
+            for line in lines[1:]:
+                bar.echo(line)
+
     with verifier:
-        with FileProgress(files, enabled=progress, desc="verify") as bar:
-            for path in bar:
-                try:
-                    report = verifier.verify(path, search=search)
-                except (ProvenanceError, OSError) as exc:
-                    if isinstance(exc, BrokenPipeError):
-                        raise
-                    failed += 1
-                    message = describe_error(exc).removeprefix(f"{path}: ")
-                    logger.debug("%s failed", path, exc_info=True)
-                    echo_file_error(path, message, as_json=as_json, progress=bar)
-                    continue
-                if as_json:
-                    echo_json({"path": str(path), "report": report.to_dict()}, progress=bar)
-                else:
-                    lines = describe_report(report)
-                    bar.echo(f"{path}: {lines[0]}")
-                    for line in lines[1:]:
-                        bar.echo(line)
+        failed = for_each_file(files, one, desc="verify", progress=progress, as_json=as_json)
     if failed:
         logger.info("%d of %d files could not be verified", failed, len(files))
         ctx.exit(EXIT_ERROR if failed == len(files) else EXIT_SOME_FAILED)

@@ -9,16 +9,15 @@ from pathlib import Path
 import click
 
 from .. import watermark
-from ..errors import InvalidInputError, ProvenanceError
+from ..errors import InvalidInputError
 from ..images import decode_image, image_format, save_image
 from ..keys import WatermarkKey
 from ..settings import Settings
 from .common import (
-    echo_file_error,
     EXIT_CODES_HELP,
     EXIT_SOME_FAILED,
     FileProgress,
-    describe_error,
+    for_each_file,
     echo_json,
     expand_paths,
     json_option,
@@ -124,27 +123,19 @@ def detect_command(
     if not files:
         names = ", ".join(str(p) for p in paths)
         raise InvalidInputError(f"No image files found in {names}; give image files or folders that hold some.")
-    failed = 0
-    with FileProgress(files, enabled=progress, desc="detect") as bar:
-        for path in bar:
-            try:
-                result, key = _detect_file(path, keys, max_pixels=settings.max_pixels)
-            except (ProvenanceError, OSError) as exc:
-                if isinstance(exc, BrokenPipeError):
-                    raise
-                failed += 1
-                message = _file_error_message(path, exc)
-                logger.debug("%s failed", path, exc_info=True)
-                echo_file_error(path, message, as_json=as_json, progress=bar)
-                continue
-            if as_json:
-                record: dict = {"path": str(path), "watermark": result.to_dict()}
-                if result.detected and len(keys) > 1:
-                    record["key_id"] = key.key_id
-                echo_json(record, progress=bar)
-            else:
-                label = _key_label(key) if result.detected and len(keys) > 1 else ""
-                bar.echo(f"{path}: {describe_result(result)}{label}")
+
+    def one(path: Path, bar: FileProgress) -> None:
+        result, key = _detect_file(path, keys, max_pixels=settings.max_pixels)
+        if as_json:
+            record: dict = {"path": str(path), "watermark": result.to_dict()}
+            if result.detected and len(keys) > 1:
+                record["key_id"] = key.key_id
+            echo_json(record, progress=bar)
+        else:
+            label = _key_label(key) if result.detected and len(keys) > 1 else ""
+            bar.echo(f"{path}: {describe_result(result)}{label}")
+
+    failed = for_each_file(files, one, desc="detect", progress=progress, as_json=as_json)
     if failed:
         logger.info("%d of %d files could not be processed", failed, len(files))
         ctx.exit(EXIT_SOME_FAILED)
@@ -172,14 +163,6 @@ def _detect_file(
 def _key_label(key: WatermarkKey) -> str:
     """`` with key <id>`` for keys named in a key file; nothing for a bare key."""
     return "" if key.key_id in ("key-file", "key-hex") else f" with key {key.key_id}"
-
-
-def _file_error_message(path: Path, exc: BaseException) -> str:
-    """The error for one file, without repeating its path (the line starts with it)."""
-    message = describe_error(exc)
-    if isinstance(exc, OSError) and exc.strerror:
-        message = exc.strerror
-    return message.removeprefix(f"{path}: ")
 
 
 def describe_result(result: watermark.WatermarkResult) -> str:

@@ -28,7 +28,7 @@ def test_conf_reads_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROVENANCE_WORKERS", "3")
     monkeypatch.setenv("PROVENANCE_REQUEST_TIMEOUT", "17")
     conf = runpy.run_path(str(CONF))
-    assert (conf["bind"], conf["workers"], conf["timeout"], conf["worker_class"]) == ("0.0.0.0:9123", 3, 17, "sync")
+    assert (conf["bind"], conf["workers"], conf["timeout"], conf["worker_class"]) == ("0.0.0.0:9123", 3, 17, "webapp.gunicorn_conf.ProvenanceSyncWorker")
 
 
 def test_workers_fix_the_allocator_thresholds_unless_the_environment_does(monkeypatch: pytest.MonkeyPatch) -> None:
