@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import HashListError, InvalidInputError
 from ..hashing import PerceptualHash
+from ..images import read_source
 from .records import HASH_KINDS, MAX_TEXT, Bank, BankEntry, as_utc
 
 __all__ = [
@@ -66,22 +67,16 @@ def _read_text(source: HashListSource) -> tuple[str, str | None]:
     """The list's text and a format hint from its file name."""
     hint = None
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        hint = path.suffix.lower().lstrip(".") or None
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise HashListError(f"{path}: no such file.") from None
-        except IsADirectoryError:
-            raise HashListError(f"{path} is a folder; give the hash list file.") from None
-        except OSError as exc:
-            raise HashListError(f"cannot read {path}: {exc.strerror or exc}.") from exc
+        hint = Path(source).suffix.lower().lstrip(".") or None
+    if hasattr(source, "read"):
+        data = source.read()  # a text-mode file gives str, which a hash list may be
     elif isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-    elif hasattr(source, "read"):
-        data = source.read()
+        data = bytes(source)  # may be empty: parsing says the list holds no hashes
     else:
-        raise HashListError(f"A hash list is a path, bytes or an open file; got {type(source).__name__}.")
+        try:
+            data = read_source(source).data
+        except InvalidInputError as exc:
+            raise HashListError(str(exc)) from None
     if isinstance(data, str):
         return data, hint
     try:

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from ..errors import BankExistsError, BankNotFoundError, HashListError, InvalidInputError
 from ..hashing import DIHEDRAL_NAMES, MIN_QUALITY, PerceptualHash, file_digests, pdq_dihedral_hashes_file
-from ..images import DEFAULT_MAX_PIXELS, ImageSource
+from ..images import DEFAULT_MAX_PIXELS, ImageSource, read_source
 from ..registry import Registry, transaction
 from ..registry.schema import DEFAULT_BANK_THRESHOLD, bank_entries, hash_banks, utc_now
 from ..search import check_packed
@@ -534,7 +534,7 @@ class Banks:
         InvalidImageError
             If the file is not a readable image.
         """
-        data = _read_bytes(source)
+        data = read_source(source).data
         hashes = pdq_dihedral_hashes_file(data, max_pixels=max_pixels)
         digests = file_digests(data)
         return self.check(hashes, md5=digests.md5, sha256=digests.sha256, audit=audit)
@@ -543,22 +543,3 @@ class Banks:
 def audit_detail(result: MatchResult) -> dict[str, Any]:
     """What the audit log keeps about a match: status, matches per label, the PDQ hash (never media)."""
     return {"bank_matches": result.labels, "pdq": None if result.pdq is None else result.pdq.to_hex()}
-
-
-def _read_bytes(source: ImageSource) -> bytes:
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-    elif isinstance(source, (str, os.PathLike)):
-        try:
-            data = Path(source).read_bytes()
-        except FileNotFoundError:
-            raise InvalidInputError(f"{source}: no such file.") from None
-        except IsADirectoryError:
-            raise InvalidInputError(f"{source} is a folder; give image files.") from None
-    elif hasattr(source, "read"):
-        data = source.read()
-    else:
-        raise InvalidInputError(f"Cannot read {type(source).__name__}; pass a path or the file's bytes.")
-    if not data:
-        raise InvalidInputError("The file is empty (0 bytes).")
-    return data
