@@ -9,6 +9,8 @@ registry (migration 7, ``_v7_cases``). See ``docs/cases.md``.
 
 from __future__ import annotations
 
+import threading
+
 from .figures import CaseFigures, case_figures
 from .records import (
     CASE_STATES,
@@ -82,12 +84,20 @@ def index_content(store: CaseStore, index: ContentIndex, rows: list[ContentRow])
     return alerts
 
 
-def open_case_store(registry: Registry, settings: Settings, *, clock: Clock = utc_now) -> CaseStore:
-    """A :class:`CaseStore` configured by `settings`, sending webhooks when ``PROVENANCE_WEBHOOK_URL`` is set."""
+def open_case_store(registry: Registry, settings: Settings, *, clock: Clock = utc_now,
+                    background: bool = False) -> CaseStore:
+    """A :class:`CaseStore` configured by `settings`, sending webhooks when ``PROVENANCE_WEBHOOK_URL`` is set.
+
+    With `background`, each delivery (and its retries) runs in its own daemon thread, so a slow
+    receiver does not hold up the request that caused the event.
+    """
     notify = None
     if settings.webhook_url:
         secret = load_webhook_secret(settings.webhook_secret_path or settings.instance_path / "webhook_secret")
         sender = WebhookSender(registry, settings.webhook_url, secret)
         notify = sender.send
+        if background:
+            def notify(event: str, payload: dict) -> None:
+                threading.Thread(target=sender.send, args=(event, payload), name="webhook", daemon=True).start()
     return CaseStore(registry, clock=clock, deadline_hours=settings.case_deadline_hours,
                      contact_days=settings.case_contact_days, notify=notify)
