@@ -20,13 +20,14 @@ _WITHIN = timedelta(hours=48)  # the statutory figure, whatever deadline the ope
 
 @dataclass(frozen=True)
 class CaseFigures:
-    """Case figures over the last `days` days (by receipt day, UTC).
+    """Case figures for cases received from `since` (inclusive) to `until` (exclusive), per UTC receipt day.
 
     ``decided_within_48h_pct`` and the times are over cases decided so far; ``overdue`` counts
     cases ever flagged overdue (decided late ones too).
     """
 
-    days: int
+    since: datetime
+    until: datetime
     received: int
     decided: int
     decided_within_48h_pct: float | None
@@ -38,28 +39,30 @@ class CaseFigures:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values."""
-        return {"days": self.days, "received": self.received, "decided": self.decided,
+        return {"since": self.since.isoformat(), "until": self.until.isoformat(), "received": self.received, "decided": self.decided,
                 "decided_within_48h_pct": self.decided_within_48h_pct,
                 "median_hours_to_decision": self.median_hours_to_decision,
                 "p95_hours_to_decision": self.p95_hours_to_decision, "overdue": self.overdue, "open": self.open,
                 "per_day": list(self.per_day)}
 
 
-def case_figures(registry: Registry, *, days: int = 30, now: datetime | None = None) -> CaseFigures:
-    """Figures for cases received in the last `days` days.
+def case_figures(registry: Registry, *, since: datetime, until: datetime | None = None) -> CaseFigures:
+    """Figures for cases received from `since` to `until` (default: now).
 
     Raises
     ------
     InvalidInputError
-        If `days` is not 1-3660.
+        If a bound is not a timezone-aware datetime, or `until` is before `since`.
     """
-    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3660:
-        raise InvalidInputError(f"days must be 1-3660; got {days!r}.")
-    now = now or utc_now()
-    start = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    until = until or utc_now()
+    for name, value in (("since", since), ("until", until)):
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise InvalidInputError(f"{name} must be a timezone-aware datetime.")
+    if until < since:
+        raise InvalidInputError("until must not be before since.")
     with transaction(registry, "case figures", write=False) as conn:
         rows = conn.execute(sa.select(cases.c.received_at, cases.c.decided_at, cases.c.overdue_at, cases.c.state)
-                            .where(cases.c.received_at >= start)).all()
+                            .where(cases.c.received_at >= since, cases.c.received_at < until)).all()
     decided = [r for r in rows if r.decided_at is not None and r.state != "withdrawn"]
     hours = np.array([(r.decided_at - r.received_at).total_seconds() / 3600 for r in decided], dtype=np.float64)
     per: dict[str, dict[str, int]] = {}
@@ -71,7 +74,8 @@ def case_figures(registry: Registry, *, days: int = 30, now: datetime | None = N
             day["decided"] += 1
             day["within_48h"] += (r.decided_at - r.received_at) <= _WITHIN
     return CaseFigures(
-        days=days,
+        since=since,
+        until=until,
         received=len(rows),
         decided=len(decided),
         decided_within_48h_pct=round(100.0 * float(np.mean(hours <= 48.0)), 1) if hours.size else None,

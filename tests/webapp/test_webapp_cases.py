@@ -238,3 +238,30 @@ def test_content_index_sweep_bank_and_reupload_alert(client, app, media, tokens)
     assert error_of(client.post("/api/v1/content", json={"rows": []}))[0] == 401
     assert error_of(client.post("/api/v1/hash?record=true", headers=bearer(reviewer),
                                 **form({"file": (io.BytesIO(media.photo_jpeg), "p.jpg")})))[0] == 400
+
+
+def test_transparency_shows_case_figures(app_factory, tokens):
+    client = app_factory().test_client()  # the real clock: the figures cover today
+    body = {"locations": ["https://a.example/1"], "description": "d", "signature": "J", "good_faith": True,
+            "contact": "j@example.org"}
+    client.post("/api/v1/cases", json=body)
+    admin = tokens.create("admin").token
+    live = client.get("/api/v1/transparency?days=1", headers=bearer(admin)).get_json()["cases"]
+    assert live["received"] == 1 and live["open"] == 1 and live["decided_within_48h_pct"] is None
+    public = client.get("/api/v1/transparency").get_json()["cases"]
+    assert set(public) >= {"received", "decided_within_48h_pct", "median_hours_to_decision", "p95_hours_to_decision",
+                           "overdue", "per_day"}
+    page = client.get("/transparency").get_data(as_text=True)
+    assert 'id="cases-received"' in page and "Decided within 48 hours" in page
+
+
+def test_cli_report_prints_case_figures(web_settings):
+    from click.testing import CliRunner
+    from provenance.cases import CaseStore
+    from provenance.cli import main
+    from case_helpers_web import request_for_cli
+    with Registry.open(web_settings) as registry:
+        CaseStore(registry).receive(request_for_cli())
+    env = {"PROVENANCE_INSTANCE_PATH": str(web_settings.instance_path)}
+    out = CliRunner().invoke(main, ["report", "--since", "2020-01-01"], env=env)
+    assert out.exit_code == 0 and "removal cases: received=1 decided=0" in out.stdout
