@@ -46,6 +46,7 @@ def _random_codes(n: int, seed: int = 7) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 2**64, size=(n, 4), dtype=np.uint64)
 
 
+@pytest.mark.slow
 def test_planted_copies_among_a_million(photos):
     _, copies, others, case_hashes = photos
     n = 1_000_000

@@ -265,3 +265,14 @@ def test_cli_report_prints_case_figures(web_settings):
     env = {"PROVENANCE_INSTANCE_PATH": str(web_settings.instance_path)}
     out = CliRunner().invoke(main, ["report", "--since", "2020-01-01"], env=env)
     assert out.exit_code == 0 and "removal cases: received=1 decided=0" in out.stdout
+
+
+def test_rate_and_size_limits(app_factory, web_settings):
+    client = app_factory(rate_limit="2 per minute").test_client()
+    body = {"locations": ["https://a.example/1"], "description": "d", "signature": "J", "good_faith": True,
+            "contact": "j@example.org"}
+    assert [client.post("/api/v1/cases", json=body).status_code for _ in range(3)] == [201, 201, 429]
+    small = app_factory(max_upload_bytes=2048).test_client()
+    r = small.post("/api/v1/cases", json={**body, "description": "x" * 4000})
+    assert error_of(r)[0] == 413
+    assert counts(web_settings)[0] == 2
