@@ -27,20 +27,22 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, redirect, render_template, request, session, url_for
 
-from provenance import BankNotFoundError, file_digests, pdq_dihedral_hashes_file
-from provenance.banks import BankEntry
-from provenance.cases import (
+from provenance import (
     GOOD_FAITH_STATEMENT,
+    CaseNotFoundError,
     CaseStore,
     ContentIndex,
     ContentRow,
+    InvalidInputError,
+    bank_case_hashes,
     check_content_row,
     check_request,
+    file_digests,
     index_content,
     open_case_store,
+    pdq_dihedral_hashes_file,
     sweep_case,
 )
-from provenance.errors import CaseNotFoundError, InvalidInputError
 
 from .auth import require_token
 from .errors import AppError
@@ -312,17 +314,8 @@ def admin_case(case_id: str) -> Any:
 
 
 def _add_to_bank(case) -> str:
-    banks = get_services().banks
-    try:
-        banks.get(NCII_BANK)
-    except BankNotFoundError:
-        banks.create(NCII_BANK, label="ncii", description="Hashes from Take It Down removal cases.")
-    entries = [BankEntry(h.value, kind=h.kind, quality=h.quality, source="takedown", case_id=case.case_id)
-               for h in case.hashes if h.kind in ("pdq", "md5", "sha256")]
-    if not entries:
-        raise AppError(400, "invalid_request", "This case has no hashes to add.")
-    result = banks.add(NCII_BANK, entries, skip_existing=True)
-    return f"Added to the {NCII_BANK} bank ({result.added} new)."
+    added = bank_case_hashes(get_services().banks, case, NCII_BANK)
+    return f"Added to the {NCII_BANK} bank ({added} new)."
 
 
 def _format_time(value: datetime) -> str:

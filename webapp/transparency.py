@@ -21,8 +21,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template, request
 
-from provenance import parse_since, transparency_report
-from provenance.cases import case_figures
+from provenance import case_figures, parse_since, transparency_report
 
 from .auth import optional_token
 from .errors import AppError

@@ -10,6 +10,7 @@ registry (migration 7, ``_v7_cases``). See ``docs/cases.md``.
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from .figures import CaseFigures, case_figures
 from .records import (
@@ -33,6 +34,9 @@ from .store import Clock
 from ..registry import Registry
 from ..registry.schema import utc_now
 from ..settings import Settings
+
+if TYPE_CHECKING:
+    from ..banks import Banks
 
 __all__ = [
     "CASE_STATES",
@@ -58,6 +62,7 @@ __all__ = [
     "check_hash",
     "check_request",
     "sign_delivery",
+    "bank_case_hashes",
     "index_content",
     "open_case_store",
     "sweep_case",
@@ -101,3 +106,26 @@ def open_case_store(registry: Registry, settings: Settings, *, clock: Clock = ut
                 threading.Thread(target=sender.send, args=(event, payload), name="webhook", daemon=True).start()
     return CaseStore(registry, clock=clock, deadline_hours=settings.case_deadline_hours,
                      contact_days=settings.case_contact_days, notify=notify)
+
+
+def bank_case_hashes(banks: "Banks", case: Case, bank: str, *, label: str = "ncii") -> int:
+    """Add a case's PDQ, MD5 and SHA-256 hashes to `bank` (made if missing), so verify and match catch
+    re-uploads; return how many were new.
+
+    Raises
+    ------
+    InvalidInputError
+        If the case has no hashes.
+    """
+    from ..banks import BankEntry  # the banks package is heavier; only this action needs it
+    from ..errors import BankNotFoundError, InvalidInputError
+
+    entries = [BankEntry(h.value, kind=h.kind, quality=h.quality, source="takedown", case_id=case.case_id)
+               for h in case.hashes if h.kind in ("pdq", "md5", "sha256")]
+    if not entries:
+        raise InvalidInputError("This case has no hashes to add to a bank.")
+    try:
+        banks.get(bank)
+    except BankNotFoundError:
+        banks.create(bank, label=label, description="Hashes from Take It Down removal cases.")
+    return banks.add(bank, entries, skip_existing=True).added
