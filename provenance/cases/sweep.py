@@ -178,7 +178,9 @@ class ContentIndex:
                 ).all()
                 newest = conn.scalar(sa.select(sa.func.max(content_index.c.row_id))) or last
             ids = [r.content_id for r in rows]
-            codes = pack_hashes(PerceptualHash.from_hex(r.pdq) for r in rows)
+            # Checked hex on the way in (check_content_row); decode all rows at once.
+            codes = np.frombuffer(bytes.fromhex("".join(r.pdq for r in rows)), dtype=">u8").reshape(-1, 4)
+            codes = codes.astype(np.uint64)
             if snap is None:
                 snap = PdqSnapshot(ids, codes, last_row=newest)
             elif rows or newest != last:
