@@ -9,7 +9,6 @@ the requester's status link shows it.
 from __future__ import annotations
 
 import base64
-import io
 import os
 import threading
 from pathlib import Path
