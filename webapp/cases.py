@@ -1,7 +1,7 @@
 """Take It Down removal requests (:mod:`provenance.cases`, ``docs/cases.md``).
 
 ``GET/POST /report``                    public form: the four elements; pictures hashed in the browser
-``GET      /report/status/<token>``     the requester's private status page (state and deadline)
+``GET/POST /report/status/<token>``     the requester's private status page (state, deadline; withdraw)
 ``POST     /api/v1/cases``              public: the same request as JSON
 ``GET      /api/v1/cases/status/<token>`` public: the status as JSON
 ``POST     /api/v1/content``            token ``reviewer``: record content hashes (JSON rows or CSV), all or nothing
@@ -180,13 +180,20 @@ def api_create() -> Response:
                     status=201, mimetype="application/json")
 
 
-@bp.get("/report/status/<token>")
+@bp.route("/report/status/<token>", methods=["GET", "POST"])
 def status(token: str) -> str:
-    """The requester's status page: state and deadline, a rejection's reason; never reviewers' names."""
+    """The requester's status page: state and deadline, a rejection's reason; never reviewers' names.
+    POST ``action=withdraw`` withdraws an open case."""
+    store = _cases()[0]
     try:
-        case = _cases()[0].by_status_token(token)
-    except CaseNotFoundError as exc:
-        raise AppError(404, "not_found", str(exc)) from None
+        case = store.by_status_token(token)
+        if request.method == "POST":
+            check_csrf()
+            if request.form.get("action") != "withdraw":
+                raise AppError(400, "invalid_request", "The only action here is withdraw.")
+            case = store.withdraw(case.case_id, actor="requester")
+    except InvalidInputError as exc:
+        raise _error(exc) from None
     return render_template("takedown_status.html", case=case)
 
 

@@ -276,3 +276,14 @@ def test_rate_and_size_limits(app_factory, web_settings):
     r = small.post("/api/v1/cases", json={**body, "description": "x" * 4000})
     assert error_of(r)[0] == 413
     assert counts(web_settings)[0] == 2
+
+
+def test_requester_can_withdraw_with_csrf(client):
+    out = client.post("/api/v1/cases", json={"locations": ["https://a.example/1"], "description": "d", "signature": "J",
+                                             "good_faith": True, "contact": "j@example.org"}).get_json()
+    path = f"/report/status/{out['status_token']}"
+    assert client.post(path, data={"csrf_token": "forged", "action": "withdraw"}).status_code == 400
+    r = client.post(path, data={"csrf_token": csrf(client, path), "action": "withdraw"})
+    assert r.status_code == 200 and ">withdrawn<" in r.get_data(as_text=True) and 'id="withdraw"' not in r.get_data(as_text=True)
+    again = client.post(path, data={"csrf_token": csrf(client), "action": "withdraw"})
+    assert again.status_code == 400 and "cannot become withdrawn" in again.get_data(as_text=True)
