@@ -23,6 +23,8 @@ from . import errors, images, watermark
 from .errors import (
     BankExistsError,
     BankNotFoundError,
+    CaseNotFoundError,
+    CaseStateError,
     ConfigError,
     DuplicateStampError,
     HashListError,
@@ -37,6 +39,7 @@ from .errors import (
     ServerFault,
     SigningError,
     TimestampAuthorityError,
+    WebhookSignatureError,
 )
 from .settings import Settings
 from .watermark import SEARCH_MODES
@@ -64,6 +67,18 @@ _LAZY = {
     "file_digests": "hashing",
     "pdq_dihedral_hashes_file": "hashing",
     "detect_mime_type": "manifest",
+    # Take It Down removal cases (provenance.cases)
+    "GOOD_FAITH_STATEMENT": "cases",
+    "CaseStore": "cases",
+    "ContentIndex": "cases",
+    "ContentRow": "cases",
+    "bank_case_hashes": "cases",
+    "case_figures": "cases",
+    "check_content_row": "cases",
+    "check_request": "cases",
+    "index_content": "cases",
+    "open_case_store": "cases",
+    "sweep_case": "cases",
 }
 
 __all__ = [
@@ -91,6 +106,9 @@ __all__ = [
     "SigningError",
     "TimestampAuthorityError",
     "ResolverError",
+    "CaseNotFoundError",
+    "CaseStateError",
+    "WebhookSignatureError",
 ]
 
 

@@ -14,7 +14,10 @@ keys and certificates are the operator's input: :class:`ConfigError` sits on its
     ├── InvalidInputError          (also a ValueError) a bad argument that is not an image
     │   ├── HashListError          a malformed hash list; nothing was imported
     │   ├── BankNotFoundError      no hash bank has this name
-    │   └── BankExistsError        a hash bank with this name exists already
+    │   ├── BankExistsError        a hash bank with this name exists already
+    │   ├── CaseNotFoundError      no removal case has this number (or status token)
+    │   ├── CaseStateError         the case cannot make this transition from its state
+    │   └── WebhookSignatureError  a webhook delivery's signature is missing, wrong, old or replayed
     ├── ManifestError              a C2PA manifest could not be read or built from this input
     ├── ConfigError                settings, keys or certificates are missing or wrong
     └── ServerFault                not the caller's fault: retry later or tell the operator
@@ -38,6 +41,9 @@ __all__ = [
     "HashListError",
     "BankNotFoundError",
     "BankExistsError",
+    "CaseNotFoundError",
+    "CaseStateError",
+    "WebhookSignatureError",
     "ManifestError",
     "ConfigError",
     "ServerFault",
@@ -76,6 +82,18 @@ class BankNotFoundError(InvalidInputError):
 
 class BankExistsError(InvalidInputError):
     """A bank with this name exists already."""
+
+
+class CaseNotFoundError(InvalidInputError):
+    """No removal case has this number or status token; check the link or ``provenance cases list``."""
+
+
+class CaseStateError(InvalidInputError):
+    """The case's state does not allow this action (e.g. deciding a case that is already closed)."""
+
+
+class WebhookSignatureError(InvalidInputError):
+    """A webhook delivery's signature header is missing, does not match, is too old or was seen before."""
 
 
 class ManifestError(ProvenanceError):

@@ -38,6 +38,10 @@ variable                           meaning                                      
                                    headers are trusted (werkzeug ``ProxyFix``)
 ``PROVENANCE_WATERMARK_KEY_FILE``  the CLI's ``--key-file`` default             none
 ``PROVENANCE_SHARED``              the shared fixtures folder (demo, tests)     ``../shared`` beside the repo
+``PROVENANCE_CASE_DEADLINE_HOURS`` hours to decide a removal request            48
+``PROVENANCE_CASE_CONTACT_DAYS``   days after close a requester's contact is kept 30
+``PROVENANCE_WEBHOOK_URL``         where case webhooks are POSTed               none (no webhooks)
+``PROVENANCE_WEBHOOK_SECRET_FILE`` HMAC key file for webhook signatures         made in the instance folder
 =================================  ===========================================  ==============================
 
 Rate limits use the `limits` notation ("120 per minute", "10/second; 1000/day"). With the
@@ -156,6 +160,13 @@ def _resolvers(env: Mapping[str, str]) -> tuple[str, ...]:
     return urls
 
 
+def _webhook_url(env: Mapping[str, str]) -> str | None:
+    raw = (env.get("PROVENANCE_WEBHOOK_URL") or "").strip()
+    if raw and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s#]*)?", raw):
+        raise ConfigError(f"PROVENANCE_WEBHOOK_URL must be an http(s) URL; got {raw[:80]!r}.")
+    return raw or None
+
+
 def _flag(env: Mapping[str, str], name: str) -> bool:
     raw = (env.get(name) or "0").strip().lower()
     if raw not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
@@ -233,6 +244,10 @@ class Settings:
     resolver_tokens_path: Path | None = None
     resolution_public: bool = False
     resolution_prefix: str = "/c2pa/v1"
+    case_deadline_hours: int = 48
+    case_contact_days: int = 30
+    webhook_url: str | None = None
+    webhook_secret_path: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -283,6 +298,10 @@ class Settings:
             resolver_tokens_path=_path(env, "PROVENANCE_RESOLVER_TOKENS"),
             resolution_public=_flag(env, "PROVENANCE_RESOLUTION_PUBLIC"),
             resolution_prefix=_prefix(env),
+            case_deadline_hours=_int(env, "PROVENANCE_CASE_DEADLINE_HOURS", 48),
+            case_contact_days=_int(env, "PROVENANCE_CASE_CONTACT_DAYS", 30),
+            webhook_url=_webhook_url(env),
+            webhook_secret_path=_path(env, "PROVENANCE_WEBHOOK_SECRET_FILE"),
         )
 
     @property

@@ -8,6 +8,8 @@ a copy of the database does not give anyone access. Each token has a role:
 ``stamp``  may stamp images through the API and read back the stamps it made
 ``resolve`` may use the C2PA Soft Binding Resolution API (``/c2pa/v1``): find manifests by
            watermark ID, fingerprint or content, and fetch them (the spec's ``fetch:manifests``)
+``reviewer`` may review Take It Down removal cases (``/admin/cases``) and record content hashes
+           in the content index (:mod:`provenance.cases`)
 ``admin``  may do all of that, read any stamp record and manage the hash banks
 
 ``match`` and ``stamp`` are separate: a generation service that stamps its outputs has no
@@ -51,12 +53,13 @@ __all__ = ["TOKEN_ROLES", "ROLE_GRANTS", "TOKEN_PREFIX", "ApiToken", "IssuedToke
 logger = logging.getLogger(__name__)
 
 #: Roles a token can have.
-TOKEN_ROLES = ("match", "stamp", "admin", "resolve")
+TOKEN_ROLES = ("match", "stamp", "admin", "resolve", "reviewer")
 #: What each role may do: its own name, and for ``admin`` every role's.
 ROLE_GRANTS: dict[str, frozenset[str]] = {
     "match": frozenset({"match"}),
     "stamp": frozenset({"stamp"}),
     "resolve": frozenset({"resolve"}),
+    "reviewer": frozenset({"reviewer"}),
     "admin": frozenset(TOKEN_ROLES),
 }
 #: Every token starts with this, so that leaked ones are easy to spot (and to scan for).

@@ -18,6 +18,10 @@ EXPORTED = [
     "TimestampAuthorityError", "TokenStore", "VERDICT_CODES", "VerificationReport", "Verifier",
     "__version__", "detect_mime_type", "errors", "file_digests", "images", "parse_since",
     "pdq_dihedral_hashes_file", "resolution", "transparency_report", "watermark",
+    # Take It Down cases
+    "CaseNotFoundError", "CaseStateError", "WebhookSignatureError", "GOOD_FAITH_STATEMENT", "CaseStore",
+    "ContentIndex", "ContentRow", "bank_case_hashes", "case_figures", "check_content_row", "check_request",
+    "index_content", "open_case_store", "sweep_case",
 ]
 
 

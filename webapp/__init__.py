@@ -17,6 +17,7 @@ Modules, one concern each:
 ``hashbanks``      the hash-bank API: hash, match, bank management
 ``transparency``   the public transparency page and its JSON
 ``resolution``     the C2PA Soft Binding Resolution API (``/c2pa/v1``)
+``cases``          Take It Down removal requests: /report, /api/v1/cases, /admin/cases
 ``gunicorn_conf``  the production server's settings, from :class:`provenance.Settings`
 
 Uploaded media are only held in memory for the request: never written to disk or logged.
@@ -31,7 +32,7 @@ from flask import Flask
 
 from provenance import Settings
 
-from . import api, errors, hashbanks, limits, resolution, security, services, transparency, ui, uploads
+from . import api, cases, errors, hashbanks, limits, resolution, security, services, transparency, ui, uploads
 
 __all__ = ["create_app"]
 
@@ -85,4 +86,5 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(resolution.bp, url_prefix=settings.resolution_prefix)
     app.add_url_rule("/healthz", "healthz", api.healthz)
     limits.init_app(app)
+    cases.init_app(app)  # after limits: it rate-limits its own public endpoints
     return app

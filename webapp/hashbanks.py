@@ -60,8 +60,13 @@ def hash_upload() -> Response:
     """Hash an upload without storing it: PDQ, its quality, 8 dihedral variants, MD5 and SHA-256.
 
     Non-image media (video, audio, PDF, SVG) get only their MD5 and SHA-256 (``pdq`` is null).
+    With ``record=true&content_id=...`` (token ``reviewer``) the hashes also go in the Take It Down
+    content index, and the answer lists the ``alerts`` they raise (:mod:`webapp.cases`).
     """
-    check_fields(("file", "name"))
+    check_fields(("file", "name", "record", "content_id"))
+    record = request.args.get("record", "").lower() in _TRUE
+    if record:
+        require_token("reviewer")
     upload = read_upload()
     digests = file_digests(upload.data)
     out: dict[str, Any] = {"mime": upload.mime, "pdq": None, "quality": None, "matchable": False,
@@ -70,6 +75,9 @@ def hash_upload() -> Response:
         hashes = pdq_dihedral_hashes_file(upload.data, max_pixels=_max_pixels())
         out.update(pdq=hashes[0].to_hex(), quality=hashes[0].quality, matchable=hashes[0].is_matchable,
                    dihedral=[h.to_hex() for h in hashes])
+    if record:
+        from .cases import content_row_or_400, record_content  # the cases blueprint owns the content index
+        out["alerts"] = record_content([content_row_or_400(request.args.get("content_id"), out)])
     return jsonify(out)
 
 

@@ -193,6 +193,95 @@ def _v5_bank_entries_no_fk(conn: Connection) -> None:
         conn.exec_driver_sql(f'ALTER TABLE bank_entries DROP CONSTRAINT "{name}"')
 
 
+def _v6_reserved(conn: Connection) -> None:
+    """Placeholder so the cases branch has a contiguous version list; the copies branch's
+    ``_v6_`` (stamp fingerprint column) replaces it at merge. Does nothing."""
+
+
+def _v7_cases(conn: Connection) -> None:
+    """Take It Down removal cases, their hashes, audit events and sweep matches; the content
+    index (hashes of a platform's uploads, never media); webhook deliveries."""
+    md = sa.MetaData()
+    ts = sa.DateTime(timezone=True)
+    sa.Table(
+        "cases", md,
+        sa.Column("case_id", sa.String(16), primary_key=True),
+        sa.Column("status_sha256", sa.String(64), nullable=True, unique=True),  # NULL once expired
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("channel", sa.String(8), nullable=False),  # form, api
+        sa.Column("received_at", ts, nullable=False),
+        sa.Column("deadline_at", ts, nullable=False),
+        sa.Column("decided_at", ts, nullable=True),
+        sa.Column("overdue_at", ts, nullable=True),  # set once, when first seen overdue
+        sa.Column("locations_json", sa.Text, nullable=False),
+        sa.Column("description", sa.Text, nullable=False),
+        sa.Column("signature", sa.Text, nullable=True),  # purged with the contact
+        sa.Column("good_faith", sa.Boolean, nullable=False),
+        sa.Column("contact", sa.Text, nullable=True),  # personal data: purged after close
+        sa.Column("contact_purged_at", ts, nullable=True),
+        sa.Column("decision_note", sa.Text, nullable=True),  # what was removed, or the reason
+        sa.Index("ix_cases_state_deadline", "state", "deadline_at"),
+        sa.Index("ix_cases_received_at", "received_at"),
+    )
+    sa.Table(
+        "case_hashes", md,
+        id_column("hash_id"),
+        sa.Column("case_id", sa.String(16), nullable=False),
+        sa.Column("kind", sa.String(8), nullable=False),
+        sa.Column("value", sa.String(64), nullable=False),
+        sa.Column("quality", sa.SmallInteger, nullable=True),
+        sa.Column("origin", sa.String(8), nullable=False),  # browser, server, api
+        sa.Index("ix_case_hashes_case", "case_id"),
+        sa.Index("ix_case_hashes_value", "kind", "value"),
+    )
+    sa.Table(
+        "case_events", md,
+        id_column("event_id"),
+        sa.Column("case_id", sa.String(16), nullable=False),
+        sa.Column("occurred_at", ts, nullable=False),
+        sa.Column("actor", sa.String(64), nullable=False),
+        sa.Column("from_state", sa.String(16), nullable=True),
+        sa.Column("to_state", sa.String(16), nullable=False),
+        sa.Column("detail", sa.Text, nullable=True),
+        sa.Index("ix_case_events_case", "case_id"),
+    )
+    sa.Table(
+        "case_matches", md,
+        id_column("match_id"),
+        sa.Column("case_id", sa.String(16), nullable=False),
+        sa.Column("content_id", sa.String(200), nullable=False),
+        sa.Column("kind", sa.String(8), nullable=False),
+        sa.Column("distance", sa.SmallInteger, nullable=False),
+        sa.Column("found_at", ts, nullable=False),
+        sa.Column("alert", sa.Boolean, nullable=False),  # found when new content was indexed
+        sa.UniqueConstraint("case_id", "content_id", "kind", name="uq_case_matches"),
+    )
+    sa.Table(
+        "content_index", md,
+        id_column("row_id"),
+        sa.Column("content_id", sa.String(200), nullable=False),
+        sa.Column("pdq", sa.String(64), nullable=True),
+        sa.Column("quality", sa.SmallInteger, nullable=True),
+        sa.Column("md5", sa.String(32), nullable=True),
+        sa.Column("sha256", sa.String(64), nullable=True),
+        sa.Column("indexed_at", ts, nullable=False),
+        sa.Index("ix_content_index_md5", "md5"),
+        sa.Index("ix_content_index_sha256", "sha256"),
+    )
+    sa.Table(
+        "webhook_deliveries", md,
+        id_column("row_id"),
+        sa.Column("delivery_id", sa.String(32), nullable=False),
+        sa.Column("event", sa.String(32), nullable=False),
+        sa.Column("attempt", sa.SmallInteger, nullable=False),
+        sa.Column("attempted_at", ts, nullable=False),
+        sa.Column("status_code", sa.SmallInteger, nullable=True),
+        sa.Column("ok", sa.Boolean, nullable=False),
+        sa.Column("error", sa.Text, nullable=True),
+    )
+    md.create_all(conn)
+
+
 #: Ordered schema steps. Append new ones (version = previous + 1); never edit shipped ones.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "stamps and audit_log tables", _v1_stamps_and_audit_log),
@@ -200,6 +289,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "hash banks", _v3_hash_banks),
     Migration(4, "api tokens", _v4_api_tokens),
     Migration(5, "bank entries without a per-row foreign-key check on PostgreSQL", _v5_bank_entries_no_fk),
+    Migration(6, "reserved (stamp fingerprint column on the copies branch)", _v6_reserved),
+    Migration(7, "take it down cases, content index, webhook deliveries", _v7_cases),
 )
 #: The schema version this code writes and expects.
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -20,6 +20,12 @@ __all__ = [
     "api_tokens",
     "audit_log",
     "bank_entries",
+    "case_events",
+    "case_hashes",
+    "case_matches",
+    "cases",
+    "content_index",
+    "webhook_deliveries",
     "hash_banks",
     "id_column",
     "metadata",
@@ -136,4 +142,75 @@ api_tokens = sa.Table(
     sa.Column("label", sa.Text, nullable=True),
     sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", UTCDateTime(timezone=True), nullable=True),
+)
+
+# Take It Down cases (migration 7, ``_v7_cases``); see :mod:`provenance.cases`.
+_TS = UTCDateTime(timezone=True)
+cases = sa.Table(
+    "cases", metadata,
+    sa.Column("case_id", sa.String(16), primary_key=True),
+    sa.Column("status_sha256", sa.String(64), nullable=True, unique=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("channel", sa.String(8), nullable=False),
+    sa.Column("received_at", _TS, nullable=False),
+    sa.Column("deadline_at", _TS, nullable=False),
+    sa.Column("decided_at", _TS, nullable=True),
+    sa.Column("overdue_at", _TS, nullable=True),
+    sa.Column("locations_json", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("signature", sa.Text, nullable=True),
+    sa.Column("good_faith", sa.Boolean, nullable=False),
+    sa.Column("contact", sa.Text, nullable=True),
+    sa.Column("contact_purged_at", _TS, nullable=True),
+    sa.Column("decision_note", sa.Text, nullable=True),
+)
+case_hashes = sa.Table(
+    "case_hashes", metadata,
+    id_column("hash_id"),
+    sa.Column("case_id", sa.String(16), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("value", sa.String(64), nullable=False),
+    sa.Column("quality", sa.SmallInteger, nullable=True),
+    sa.Column("origin", sa.String(8), nullable=False),
+)
+case_events = sa.Table(
+    "case_events", metadata,
+    id_column("event_id"),
+    sa.Column("case_id", sa.String(16), nullable=False),
+    sa.Column("occurred_at", _TS, nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("from_state", sa.String(16), nullable=True),
+    sa.Column("to_state", sa.String(16), nullable=False),
+    sa.Column("detail", sa.Text, nullable=True),
+)
+case_matches = sa.Table(
+    "case_matches", metadata,
+    id_column("match_id"),
+    sa.Column("case_id", sa.String(16), nullable=False),
+    sa.Column("content_id", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("distance", sa.SmallInteger, nullable=False),
+    sa.Column("found_at", _TS, nullable=False),
+    sa.Column("alert", sa.Boolean, nullable=False),
+)
+content_index = sa.Table(
+    "content_index", metadata,
+    id_column("row_id"),
+    sa.Column("content_id", sa.String(200), nullable=False),
+    sa.Column("pdq", sa.String(64), nullable=True),
+    sa.Column("quality", sa.SmallInteger, nullable=True),
+    sa.Column("md5", sa.String(32), nullable=True),
+    sa.Column("sha256", sa.String(64), nullable=True),
+    sa.Column("indexed_at", _TS, nullable=False),
+)
+webhook_deliveries = sa.Table(
+    "webhook_deliveries", metadata,
+    id_column("row_id"),
+    sa.Column("delivery_id", sa.String(32), nullable=False),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("attempt", sa.SmallInteger, nullable=False),
+    sa.Column("attempted_at", _TS, nullable=False),
+    sa.Column("status_code", sa.SmallInteger, nullable=True),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
 )

@@ -38,8 +38,9 @@ def test_admin_can_everything(store: TokenStore) -> None:
 @pytest.mark.parametrize(("role", "grants"), [
     ("match", {"match"}),
     ("stamp", {"stamp"}),
-    ("admin", {"match", "stamp", "admin", "resolve"}),
+    ("admin", {"match", "stamp", "admin", "resolve", "reviewer"}),
     ("resolve", {"resolve"}),
+    ("reviewer", {"reviewer"}),
 ])
 def test_match_and_stamp_do_not_include_each_other(store: TokenStore, role: str, grants: set[str]) -> None:
     token = store.authenticate(store.create(role).token)
