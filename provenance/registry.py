@@ -90,6 +90,7 @@ _HEX16 = re.compile(r"[0-9a-fA-F]{16}")
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _MAX_TEXT = 256
 _MAX_VERDICT = 64
+_MAX_FINGERPRINT_BYTES = 65536
 
 
 class DuplicateStampError(RegistryError):
@@ -165,6 +166,12 @@ class StampRecord:
         Who asked for the media (an account name or API client).
     key_id : str or None
         ID of the watermark key used.
+    fingerprint : bytes or None
+        A compact image fingerprint of the output (:mod:`provenance.fingerprint`); None for
+        stamps recorded before schema version 6.
+    withdrawn_at : datetime or None
+        When the stamp was withdrawn (:meth:`Registry.withdraw_stamp`): its credentials are no
+        longer vouched for.
 
     Raises
     ------
@@ -182,6 +189,8 @@ class StampRecord:
     prompt_hash: str | None = None
     requester: str | None = None
     key_id: str | None = None
+    fingerprint: bytes | None = field(default=None, repr=False)
+    withdrawn_at: datetime | None = None
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -207,6 +216,17 @@ class StampRecord:
             put("prompt_hash", _check_sha256(self.prompt_hash, "prompt_hash"))
         _check_text(self.requester, "requester", optional=True)
         _check_text(self.key_id, "key_id", max_len=64, optional=True)
+        if isinstance(self.fingerprint, (bytearray, memoryview)):
+            put("fingerprint", bytes(self.fingerprint))
+        elif self.fingerprint is not None and not isinstance(self.fingerprint, bytes):
+            raise InvalidInputError(f"fingerprint must be bytes or None; got {type(self.fingerprint).__name__}.")
+        if self.fingerprint is not None and len(self.fingerprint) > _MAX_FINGERPRINT_BYTES:
+            raise InvalidInputError(
+                f"fingerprint is {len(self.fingerprint)} bytes; at most {_MAX_FINGERPRINT_BYTES} are kept "
+                "(use provenance.fingerprint.make_fingerprint)."
+            )
+        if self.withdrawn_at is not None:
+            put("withdrawn_at", _check_time(self.withdrawn_at, "withdrawn_at"))
 
     @classmethod
     def new(
@@ -222,6 +242,7 @@ class StampRecord:
         prompt_hash: str | None = None,
         requester: str | None = None,
         key_id: str | None = None,
+        fingerprint: bytes | None = None,
     ) -> "StampRecord":
         """Build a record, drawing a fresh ID and taking the current UTC time when not given."""
         return cls(
@@ -235,6 +256,7 @@ class StampRecord:
             prompt_hash=prompt_hash,
             requester=requester,
             key_id=key_id,
+            fingerprint=fingerprint,
         )
 
 
@@ -329,6 +351,8 @@ _stamps = sa.Table(
     sa.Column("prompt_hash", sa.String(64), nullable=True),
     sa.Column("requester", sa.Text, nullable=True),
     sa.Column("key_id", sa.Text, nullable=True),
+    sa.Column("fingerprint", sa.LargeBinary, nullable=True),
+    sa.Column("withdrawn_at", _UTCDateTime(timezone=True), nullable=True),
 )
 _audit_log = sa.Table(
     "audit_log",
@@ -553,6 +577,20 @@ def _v5_bank_entries_no_fk(conn: Connection) -> None:
         conn.exec_driver_sql(f'ALTER TABLE bank_entries DROP CONSTRAINT "{name}"')
 
 
+def _v6_stamp_fingerprints(conn: Connection) -> None:
+    """Add ``stamps.fingerprint`` (an image fingerprint of the output) and ``stamps.withdrawn_at``.
+
+    Older rows keep NULL: they are checked by their PDQ hash alone, and the report says so.
+    """
+    conn.exec_driver_sql(
+        "ALTER TABLE stamps ADD COLUMN fingerprint " + ("BYTEA" if conn.dialect.name == "postgresql" else "BLOB")
+    )
+    conn.exec_driver_sql(
+        "ALTER TABLE stamps ADD COLUMN withdrawn_at "
+        + ("TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME")
+    )
+
+
 #: Ordered schema steps. Append new ones (version = previous + 1); never edit shipped ones.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "stamps and audit_log tables", _v1_stamps_and_audit_log),
@@ -560,6 +598,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "hash banks", _v3_hash_banks),
     Migration(4, "api tokens", _v4_api_tokens),
     Migration(5, "bank entries without a per-row foreign-key check on PostgreSQL", _v5_bank_entries_no_fk),
+    Migration(6, "stamp fingerprints and withdrawals", _v6_stamp_fingerprints),
 )
 #: The schema version this code writes and expects.
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -710,6 +749,8 @@ def _row_to_record(row: sa.Row) -> StampRecord:
         prompt_hash=m["prompt_hash"],
         requester=m["requester"],
         key_id=m["key_id"],
+        fingerprint=None if m["fingerprint"] is None else bytes(m["fingerprint"]),
+        withdrawn_at=m["withdrawn_at"],
     )
 
 
@@ -1020,6 +1061,56 @@ class Registry:
         with self._transaction("lookup", write=False) as conn:
             row = conn.execute(_FIND_BY_SHA256, {"sha256": sha256}).first()
         return None if row is None else _row_to_record(row)
+
+    def stamp_phashes(self, *, since: datetime | None = None) -> list[tuple[str, str, datetime]]:
+        """Return ``(stamp_id, phash, created_at)`` of the stamps with a PDQ hash, oldest first.
+
+        For the verifier's near-copy lookup, which keeps its own index and asks only for what
+        was added since its last refresh (stamps are never deleted).
+
+        Parameters
+        ----------
+        since : datetime, optional
+            Only stamps created at or after this (timezone-aware) time.
+
+        Raises
+        ------
+        InvalidInputError
+            If `since` is naive.
+        """
+        s = _stamps
+        query = sa.select(s.c.stamp_id, s.c.phash, s.c.created_at).where(s.c.phash.is_not(None))
+        if since is not None:
+            query = query.where(s.c.created_at >= _check_time(since, "since"))
+        query = query.order_by(s.c.created_at, s.c.stamp_id)
+        with self._transaction("lookup", write=False) as conn:
+            return [(r[0], r[1], r[2]) for r in conn.execute(query)]
+
+    def withdraw_stamp(self, stamp_id: str, *, at: datetime | None = None) -> StampRecord:
+        """Mark a stamp as withdrawn: verification then no longer vouches for its credentials.
+
+        The row stays (the audit trail and near-copy lookups still name it); the time is
+        kept and the first withdrawal wins.
+
+        Raises
+        ------
+        InvalidInputError
+            If `stamp_id` is malformed or not in the registry.
+        RegistryError
+            If the database fails.
+        """
+        stamp_id = _check_stamp_id(stamp_id)
+        when = _utc_now() if at is None else _check_time(at, "at")
+        with self._transaction("withdraw", write=True) as conn:
+            conn.execute(
+                _stamps.update()
+                .where(_stamps.c.stamp_id == stamp_id, _stamps.c.withdrawn_at.is_(None))
+                .values(withdrawn_at=when)
+            )
+            row = conn.execute(_GET_STAMP, {"stamp_id": stamp_id}).first()
+        if row is None:
+            raise InvalidInputError(f"No stamp {stamp_id} in the registry; check the ID (16 hex characters).")
+        return _row_to_record(row)
 
     def count_stamps(self) -> int:
         """Return how many stamps are recorded."""
