@@ -176,22 +176,11 @@ def make_fingerprint(image: np.ndarray) -> Fingerprint:
     return Fingerprint(int(w), int(h), np.clip(np.rint(thumb), 0, 255).astype(np.uint8))
 
 
-_BLUR = 0.0
-
-
-def _smooth(x: np.ndarray) -> np.ndarray:
-    if not _BLUR:
-        return x
-    from scipy.ndimage import gaussian_filter
-    return gaussian_filter(x, _BLUR, mode="nearest")
-
-
 def _best_ncc(a: np.ndarray, b: np.ndarray) -> tuple[float, int]:
     """Best NCC of `a` and `b` over translations where, per axis, the shorter slides within the longer.
 
     Returns the correlation and the overlap in pixels.
     """
-    a, b = _smooth(a), _smooth(b)
     (ha, wa), (hb, wb) = a.shape, b.shape
     ly, lx = min(ha, hb), min(wa, wb)
     if ly < _MIN_OVERLAP_SIDE or lx < _MIN_OVERLAP_SIDE or ly * lx < _MIN_OVERLAP_PIXELS:
