@@ -8,7 +8,7 @@ registry in a temporary instance), then verify with one :class:`~provenance.repo
   1280 + JPEG 75), saved as PNG without credentials. They should keep ``ai_generated_recovered``;
   the rate *before* this change is what the verdict would have been (watermark found and its ID
   in the registry), measured on the same reports;
-- **copy attack** (:mod:`adversary`): the stamp's keyless mark estimate added to the *next*
+- **copy attack** (:mod:`provenance.keyless_attacks`): the stamp's keyless mark estimate added to the *next*
   photograph (a different picture) at about 38 dB, plain, after JPEG 80 and after a 0.75 resize.
   A verdict vouches for the copied stamp when it is ``ai_generated_*`` with that stamp's record;
 - **removal attack**: the estimate subtracted from the stamped picture (gain 1); the verdict
@@ -36,9 +36,9 @@ import numpy as np
 from PIL import Image
 
 import _results
-import adversary
 import corpus
 from provenance.attacks import ATTACKS, jpeg
+from provenance import keyless_attacks as adversary
 from provenance.images import decode_image
 from provenance.report import Verifier
 from provenance.settings import Settings

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from PIL import Image
 
-__all__ = ["TILE_GUESS", "estimate_mark", "copy_mark", "remove_mark", "psnr"]
+__all__ = ["TILE_GUESS", "estimate_mark", "copy_mark", "remove_mark", "psnr", "resize_to"]
 
 #: The adversary's guess of the tile period (public in the v1 scheme's documentation).
 TILE_GUESS = 128
