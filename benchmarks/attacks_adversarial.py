@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import multiprocessing as mp
 import sys
 import tempfile
 import time
@@ -79,19 +80,25 @@ def _png(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def run(items: list[corpus.CorpusImage], *, quiet: bool = False) -> dict:
-    """Stamp, attack and verify; return the tallies."""
+def run(items: list[corpus.CorpusImage], *, quiet: bool = False, only: range | None = None,
+        targets: list[corpus.CorpusImage] | None = None) -> dict:
+    """Stamp `items[only]`, attack and verify; return the tallies.
+
+    The copy attack's target for photo ``i`` is ``targets[(i + 1) % len(targets)]`` (default `items`).
+    """
+    targets = items if targets is None else targets
+    only = range(len(items)) if only is None else only
     tally: dict = {"legit": defaultdict(Counter), "copy": defaultdict(Counter), "removal": Counter(),
                    "copy_psnr": defaultdict(list), "removal_psnr": [], "removal_pdq": [], "verify_ms": [],
                    "copy_vouching": [], "removal_untied": []}
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings.from_env({}).with_instance(tmp)
         with Stamper(settings) as stamper, Verifier(settings, registry=stamper.registry) as verifier:
-            pictures = [corpus.load_corpus_image(item) for item in items]
-            stamps = []
-            for item, picture in zip(items, pictures):
-                result = stamper.stamp_image(picture, generator="bench-model 1.0")
-                stamps.append((result.stamp_id, decode_image(result.data)))
+            pictures = {i: corpus.load_corpus_image(items[i]) for i in only}
+            stamps = {}
+            for i in only:
+                result = stamper.stamp_image(pictures[i], generator="bench-model 1.0")
+                stamps[i] = (result.stamp_id, decode_image(result.data))
 
             def verify(pixels: np.ndarray, label: str):
                 t0 = time.perf_counter()
@@ -99,8 +106,9 @@ def run(items: list[corpus.CorpusImage], *, quiet: bool = False) -> dict:
                 tally["verify_ms"].append(1e3 * (time.perf_counter() - t0))
                 return report
 
-            n = len(items)
-            for i, (item, (stamp_id, marked)) in enumerate(zip(items, stamps)):
+            n = len(targets)
+            for i in only:
+                item, (stamp_id, marked) = items[i], stamps[i]
                 for name, attack in {**ATTACKS, **PLATFORMS}.items():
                     report = verify(attack(marked), f"{item.name}-{name}")
                     before = report.watermark.detected and report.registry.lookup == "watermark_id"
@@ -110,7 +118,8 @@ def run(items: list[corpus.CorpusImage], *, quiet: bool = False) -> dict:
                     tally["legit"][name].update(total=1, before=int(before), after=int(after))
                     if before and not after:
                         tally["legit"]["lost"][f"{item.name} {name}: {report.verdict.code}"] += 1
-                target_item, target = items[(i + 1) % n], pictures[(i + 1) % n]
+                target_item = targets[(i + 1) % n]
+                target = corpus.load_corpus_image(target_item)
                 planted = adversary.copy_mark(marked, target)
                 for variant, pixels in (("plain", planted), ("jpeg80", jpeg(planted, 80)),
                                         ("resize0.75", adversary.resize_to(planted, 0.75))):
@@ -137,8 +146,33 @@ def run(items: list[corpus.CorpusImage], *, quiet: bool = False) -> dict:
                 if not tied:
                     tally["removal_untied"].append(f"{item.name}: {report.verdict.code} (PDQ {pdq})")
                 if not quiet:
-                    print(f"[{i + 1}/{n}] {item.name} done", file=sys.stderr, flush=True)
+                    print(f"[{i + 1}/{len(items)}] {item.name} done", file=sys.stderr, flush=True)
     return tally
+
+
+def _worker(args: tuple[list[corpus.CorpusImage], range]) -> dict:
+    items, only = args
+    tally = run(items, only=only)
+    return {k: (dict(v) if isinstance(v, defaultdict) else v) for k, v in tally.items()}
+
+
+def _merge(parts: list[dict]) -> dict:
+    out: dict = {"legit": defaultdict(Counter), "copy": defaultdict(Counter), "removal": Counter(),
+                 "copy_psnr": defaultdict(list), "removal_psnr": [], "removal_pdq": [], "verify_ms": [],
+                 "copy_vouching": [], "removal_untied": []}
+    for part in parts:
+        for key, value in part.items():
+            if key in ("legit", "copy", "copy_psnr"):
+                for k, v in value.items():
+                    if isinstance(v, Counter):
+                        out[key][k].update(v)
+                    else:
+                        out[key][k].extend(v)
+            elif key == "removal":
+                out[key].update(value)
+            else:
+                out[key].extend(value)
+    return out
 
 
 def _pct(a: int, b: int) -> str:
@@ -201,11 +235,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="3 photos; RESULTS.md untouched")
     parser.add_argument("--limit", type=int, help="use only the first N photos")
     parser.add_argument("--size", type=int, help="put every photo at this shorter side (default: a mix)")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes, each with its own registry")
     parser.add_argument("--no-write", action="store_true", help="leave RESULTS.md alone")
     args = parser.parse_args(argv)
     limit = 3 if args.quick else args.limit
     items = corpus.corpus_images(short_side=args.size, limit=limit)
-    tally = run(items)
+    if args.jobs > 1:
+        chunks = [(items, range(j, len(items), args.jobs)) for j in range(args.jobs)]
+        with mp.get_context("spawn").Pool(args.jobs) as pool:
+            tally = _merge(pool.map(_worker, chunks))
+    else:
+        tally = run(items)
     text = format_report(tally, items, "python benchmarks/attacks_adversarial.py " + " ".join(argv or sys.argv[1:]))
     print(text)
     if not (args.quick or args.no_write):

@@ -345,3 +345,23 @@ def test_big_multipart_uploads_stay_in_memory(app_factory, media) -> None:
     assert len(media.stamped_png) > 500 * 1024  # werkzeug would spool this to a temporary file
     r = app.test_client().post("/api/v1/stream-type", **form({"file": (io.BytesIO(media.stamped_png), "big.png")}))
     assert r.get_data(as_text=True) == "BytesIO"
+
+
+def test_verify_copied_watermark_is_its_own_verdict(client, media, shared_dir) -> None:
+    """Issue 13: the API carries the copied-mark verdict and the image check, schema-valid."""
+    import numpy as np
+
+    from provenance import keyless_attacks
+
+    marked = np.array(Image.open(io.BytesIO(media.stamped_png)).convert("RGB"))
+    other = np.array(Image.open(shared_dir / "samples" / "kodim04.png").convert("RGB"))
+    out = io.BytesIO()
+    Image.fromarray(keyless_attacks.copy_mark(marked, other)).save(out, "PNG")
+    r = client.post("/api/v1/verify", data=out.getvalue(), content_type="image/png")
+    assert r.status_code == 200
+    report = r.get_json()
+    jsonschema.validate(report, SCHEMA)
+    assert report["schema_version"] == "1.2"
+    assert report["verdict"]["code"] == "watermark_copied"
+    assert report["watermark"]["stamp_id"] == media.stamp_id
+    assert report["registry"]["image_check"]["status"] == "mismatch"
