@@ -16,7 +16,8 @@ a small grayscale thumbnail of the *output* (never of an upload), about 4 KB.
 
 The comparison undoes the geometry the watermark detector recovered (scale, small rotation,
 mirroring) at thumbnail resolution, tries the four quarter turns, and takes the best normalised
-cross-correlation over every translation, so crops, resizes and rotations of the output match
+cross-correlation over every translation (for the whole upload and for its centre, without a
+possible window bar or frame), so crops, resizes and rotations of the output match
 while an unrelated photo does not. It uses only the detector's public geometry and the two
 pictures, never the watermark's tile or internals; when the geometry is missing or wrong the
 whole-picture fits (the upload resized to the thumbnail's width or height) are tried too.
@@ -49,7 +50,7 @@ FINGERPRINT_SIDE = 64
 #: Best correlation at or above which the upload shows the stamped picture.
 MATCH_SIMILARITY = 0.80
 #: Best correlation below which it does not; between the two the check is inconclusive.
-MISMATCH_SIMILARITY = 0.60
+MISMATCH_SIMILARITY = 0.45
 
 _VERSION = 1
 _HEADER = struct.Struct(">BHHBB")  # version, output width, height, thumbnail width, height
@@ -58,6 +59,8 @@ _MIN_OVERLAP_SIDE = 12
 _MIN_OVERLAP_PIXELS = 320
 #: Thumbnail standard deviation (0-255 grey levels) below which the picture is too flat to compare.
 _MIN_CONTRAST = 4.0
+#: Fraction of each side also trimmed off the upload, for window bars, borders and captions.
+_TRIM = 0.12
 
 
 @dataclass(frozen=True)
@@ -223,10 +226,16 @@ def _rotate(patch: np.ndarray, degrees: float) -> np.ndarray:
 
 def _orientations(patch: np.ndarray, mirrored: bool | None) -> list[np.ndarray]:
     flips = (False, True) if mirrored is None else (bool(mirrored),)
+    h, w = patch.shape
+    ty, tx = round(h * _TRIM), round(w * _TRIM)
+    # The whole upload, and its centre: a screenshot's window bar or a frame around the picture
+    # would otherwise pull the correlation down.
+    crops = (patch, patch[ty : h - ty, tx : w - tx]) if ty and tx else (patch,)
     out = []
-    for flip in flips:
-        p = patch[:, ::-1] if flip else patch
-        out.extend(np.ascontiguousarray(np.rot90(p, k)) for k in range(4))
+    for crop in crops:
+        for flip in flips:
+            p = crop[:, ::-1] if flip else crop
+            out.extend(np.ascontiguousarray(np.rot90(p, k)) for k in range(4))
     return out
 
 

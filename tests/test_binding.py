@@ -222,12 +222,16 @@ def test_two_stamps_marks_on_one_picture(verifier: Verifier, stamp_a, stamp_b) -
     b, marked_b = stamp_b
     both = keyless_attacks.copy_mark(marked_b, marked_a)
     report = verifier.verify(_png(both), name="two-marks.png")
-    assert report.watermark.stamp_id in (a.stamp_id, b.stamp_id)
+    # Never B's credentials: B's picture is not this one.
+    assert not (report.verdict.code in VOUCHING and report.registry.record.stamp_id == b.stamp_id)
     if report.watermark.stamp_id == b.stamp_id:
-        assert report.verdict.code == "watermark_copied"
+        assert report.verdict.code in ("watermark_copied", "watermark_unconfirmed")
         assert any(a.stamp_id in r and "near-copy" in r for r in report.verdict.reasons), report.verdict.reasons
-    else:
+    elif report.watermark.stamp_id == a.stamp_id:
         assert report.verdict.code == "ai_generated_recovered"
+        assert report.registry.record.stamp_id == a.stamp_id
+    else:  # the two marks garble each other: A's picture is still tied to A
+        assert report.verdict.code == "possible_match_watermark_missing"
         assert report.registry.record.stamp_id == a.stamp_id
 
 
