@@ -16,8 +16,10 @@ What is checked, in order:
    configured trust anchors plus our development CA when we sign with it;
 3. the watermark, with every configured key (images only);
 4. the registry: the stamp whose ID the watermark carries (else whose SHA-256 equals the
-   file's), and the Content Credentials it recorded at stamping time, so they are recovered
-   even when the file's own metadata was stripped;
+   file's, else the nearest stamped output by PDQ hash), and the Content Credentials it
+   recorded at stamping time, so they are recovered even when the file's own metadata was
+   stripped; and whether the picture is that stamp's image (:mod:`provenance.binding`): a
+   copied watermark or a near-copy whose watermark was removed gets its own verdict;
 5. metadata signals (:func:`~provenance.metadata.read_metadata`);
 6. hash banks (:mod:`provenance.banks`): the upload's PDQ hash and its 8 dihedral variants,
    and the file's MD5/SHA-256, against every enabled bank; a match is a signal for human
@@ -45,6 +47,7 @@ from . import watermark
 from .errors import ImageTooLargeError, InvalidImageError, InvalidInputError, ManifestError
 from .watermark.detection import MIN_DETECT_SIDE, check_search
 from .banks import REVIEW_NOTE, BankMatch, Banks
+from .binding import ImageCheck, NearCopy, StampIndex, check_image
 from .hashing import MAX_SIDE, MIN_QUALITY, PerceptualHash, pdq_dihedral_hashes
 from .images import SNIFF_BYTES, DecodedImage, decode_image_and_shrink, detect_mime_type, read_source
 from .keys import KeyRing, load_keyring
@@ -72,7 +75,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Version of the JSON layout of :meth:`VerificationReport.to_dict` (``schemas/verification-report.v1.json``).
-SCHEMA_VERSION = "1.1"  # 1.1: hash-match details (banks), watermark.search
+SCHEMA_VERSION = "1.2"  # 1.1: hash-match details (banks), watermark.search; 1.2: registry.image_check, near_copies
 
 #: Verdict codes, strongest signal first, with what each means.
 VERDICT_CODES: dict[str, str] = {
@@ -83,7 +86,20 @@ VERDICT_CODES: dict[str, str] = {
         "The file has no Content Credentials, but our watermark was found and the original credentials "
         "were recovered from the registry."
     ),
+    "watermark_copied": (
+        "Our watermark from a registered stamp was found, but the picture is not that stamp's image: the mark "
+        "was probably copied onto it, and the stamp's credentials do not apply."
+    ),
+    "watermark_unconfirmed": (
+        "Our watermark from a registered stamp was found, but whether the picture is that stamp's image could "
+        "not be confirmed; the stamp's credentials are a possible match only."
+    ),
+    "stamp_withdrawn": "The picture points to a registered stamp that has been withdrawn; its credentials are not vouched for.",
     "watermark_unregistered": "Our watermark was found, but the registry has no record of its ID.",
+    "possible_match_watermark_missing": (
+        "No watermark, but the picture is a near-copy of a stamped output (perceptual hash): a possible match; "
+        "the watermark is missing (removed or destroyed)."
+    ),
     "altered_after_signing": "The file has Content Credentials, but its content was changed after signing.",
     "credentials_invalid": "The file has Content Credentials, but they are broken (signature, certificate or format).",
     "credentials_trusted": "Content Credentials from a trusted signer; they do not say AI was used.",
@@ -234,7 +250,8 @@ class RegistrySection:
     status : str
         ``found``, ``not_found`` or ``not_configured`` (no registry consulted).
     lookup : str or None
-        How the record was found: ``watermark_id`` or ``sha256``.
+        How the record was found: ``watermark_id``, ``sha256`` or ``phash`` (the nearest stamped
+        output by perceptual hash, when no watermark was found: a possible match).
     record : StampRecord or None
         The stamp. Only a summary goes into :meth:`to_dict` (never the requester or prompt hash).
     recovered_manifest : ManifestSummary or None
@@ -246,6 +263,10 @@ class RegistrySection:
         True when the file's SHA-256 is the one recorded: it is the very file we issued.
     phash_distance : int or None
         PDQ Hamming distance between the file and the recorded output (0-256; <= 31 is a match).
+    image_check : ImageCheck or None
+        Whether the picture is the stamp's image (:func:`provenance.binding.check_image`).
+    near_copies : tuple of NearCopy
+        Stamped outputs whose PDQ hash is within the match threshold of the file's, nearest first.
     """
 
     status: str
@@ -256,6 +277,8 @@ class RegistrySection:
     recovered_because_missing: bool = False
     exact_file: bool = False
     phash_distance: int | None = None
+    image_check: ImageCheck | None = None
+    near_copies: tuple[NearCopy, ...] = ()
 
     @property
     def found(self) -> bool:
@@ -275,6 +298,8 @@ class RegistrySection:
                 "sha256": r.sha256,
                 "phash": r.phash,
                 "has_manifest_store": r.manifest_store is not None,
+                "has_fingerprint": r.fingerprint is not None,
+                "withdrawn_at": _iso(r.withdrawn_at),
             }
         recovered = None
         if self.recovered_manifest is not None:
@@ -290,6 +315,8 @@ class RegistrySection:
             "recovered_because_missing": self.recovered_because_missing,
             "exact_file": self.exact_file,
             "phash_distance": self.phash_distance,
+            "image_check": None if self.image_check is None else self.image_check.to_dict(),
+            "near_copies": [n.to_dict() for n in self.near_copies],
         }
 
 
@@ -425,12 +452,17 @@ def _signature_state(summary: ManifestSummary) -> str:
 
 
 def _with_remote(verdict: Verdict, remote: RemoteResolution) -> Verdict:
-    """The verdict with what the remote services said; a "nothing found" headline names recovered credentials."""
+    """The verdict with what the remote services said; a "nothing found" headline names recovered credentials.
+
+    They are a possible match only: the remote service matched a soft binding (which a keyless copy of a
+    watermark also carries), and no fingerprint here can confirm that this picture is the one they describe.
+    """
     headline = verdict.headline
     found = remote.recovered
     if remote.status == "recovered" and found is not None and verdict.code in ("no_signals", "metadata_ai", "watermark_unregistered"):
-        headline = (f"Content Credentials recovered from {found.service} (signed by {_signer(found.summary)}, signature "
-                    f"{found.signature_state}); they say: {found.summary.ai_disclosure.replace('_', '-')}")
+        headline = (f"Possible match: Content Credentials recovered from {found.service} (signed by "
+                    f"{_signer(found.summary)}, signature {found.signature_state}) say: "
+                    f"{found.summary.ai_disclosure.replace('_', '-')}; not confirmed to be this picture's")
     return Verdict(verdict.code, headline, verdict.reasons + (remote.explanation,))
 
 
@@ -503,6 +535,7 @@ class Verifier:
         if banks is None and self.registry is not None:
             banks = Banks(self.registry, max_import_rows=self.settings.bank_max_import_rows)
         self.banks = banks
+        self.stamp_index = None if self.registry is None else StampIndex(self.registry)
 
     def close(self) -> None:
         """Close the registry if this verifier opened it. Idempotent."""
@@ -592,10 +625,12 @@ class Verifier:
         )
 
     def _registry(
-        self, mark: WatermarkSection, sha256: str, phash: PerceptualHash | None, manifest: ManifestSummary
+        self, mark: WatermarkSection, sha256: str, hashes: tuple[PerceptualHash, ...], pixels: np.ndarray | None,
+        manifest: ManifestSummary,
     ) -> RegistrySection:
-        if self.registry is None:
+        if self.registry is None or self.stamp_index is None:
             return RegistrySection("not_configured", "No registry was consulted.")
+        near = self.stamp_index.near_copies(hashes) if hashes else ()
         record, lookup = None, None
         if mark.stamp_id is not None:
             record, lookup = self.registry.get_stamp(mark.stamp_id), "watermark_id"
@@ -603,12 +638,21 @@ class Verifier:
             by_hash = self.registry.find_by_sha256(sha256)
             if by_hash is not None:
                 record, lookup = by_hash, "sha256"
+        if record is None and near and not mark.detected:
+            record, lookup = self.registry.get_stamp(near[0].stamp_id), "phash"
         if record is None:
             if mark.stamp_id is not None:
                 return RegistrySection(
-                    "not_found", f"The registry has no stamp with the watermark's ID {mark.stamp_id}.", "watermark_id"
+                    "not_found",
+                    f"The registry has no stamp with the watermark's ID {mark.stamp_id} (never recorded here, or its "
+                    "record was deleted).", "watermark_id", near_copies=near,
                 )
-            return RegistrySection("not_found", "No registry record matches this file (by watermark ID or SHA-256).")
+            return RegistrySection("not_found", "No registry record matches this file (by watermark ID, SHA-256 or "
+                                   "perceptual hash).", near_copies=near)
+        check = check_image(
+            record, sha256=sha256, hashes=hashes, pixels=pixels,
+            scale=mark.scale, rotation_degrees=mark.rotation_degrees, mirrored=mark.mirrored,
+        )
         recovered = None
         if record.sha256 == sha256 and manifest.has_manifest:
             recovered = manifest  # byte for byte the file we issued: its credentials are the recorded ones
@@ -619,16 +663,20 @@ class Verifier:
             )
         missing = not manifest.has_manifest
         distance = None
-        if phash is not None and record.phash is not None:
-            distance = PerceptualHash.from_hex(record.phash) - phash
+        if hashes and record.phash is not None:
+            distance = PerceptualHash.from_hex(record.phash) - hashes[0]
         exact = record.sha256 == sha256
-        how = "its watermark ID" if lookup == "watermark_id" else "its exact SHA-256"
+        how = {"watermark_id": "its watermark ID", "sha256": "its exact SHA-256",
+               "phash": f"its perceptual hash ({check.phash_distance} bits of 256 from the stamped output)"}[lookup]
         text = f"Found by {how}: stamp {record.stamp_id}, made by {record.generator} on {record.created_at:%Y-%m-%d %H:%M} UTC."
         if recovered is not None and missing:
-            text += " The file carries no Content Credentials; the original ones were recovered from the registry."
+            if check.confirmed and lookup != "phash" and record.withdrawn_at is None:
+                text += " The file carries no Content Credentials; the original ones were recovered from the registry."
+            else:
+                text += " The file carries no Content Credentials; the stamp's recorded ones are shown as a possible match."
         return RegistrySection(
             "found", text, lookup, record, recovered, recovered_because_missing=missing and recovered is not None,
-            exact_file=exact, phash_distance=distance,
+            exact_file=exact, phash_distance=distance, image_check=check, near_copies=near,
         )
 
     def _hash_match(self, hashes: tuple[PerceptualHash, ...], data: bytes, sha256: str) -> HashMatchSection:
@@ -684,6 +732,7 @@ class Verifier:
         self, manifest: ManifestSummary, dev: bool, mark: WatermarkSection, reg: RegistrySection, meta_ai: int
     ) -> Verdict:
         reasons: list[str] = []
+        check = reg.image_check
         signer = _signer(manifest)
         trust_words = "trusted" if manifest.state == "trusted" else "signer not on a trust list"
         if dev:
@@ -721,6 +770,24 @@ class Verifier:
                 )
             else:
                 reasons.append(manifest.explanation)
+        elif reg.found and reg.record.withdrawn_at is not None:
+            code = "stamp_withdrawn"
+            headline = (
+                f"Stamp {reg.record.stamp_id} was withdrawn on {reg.record.withdrawn_at:%Y-%m-%d}: "
+                "its Content Credentials are not vouched for"
+            )
+        elif mark.detected and reg.found and check is not None and check.status == "mismatch":
+            code = "watermark_copied"
+            headline = (
+                f"Copied watermark: a watermark from stamp {reg.record.stamp_id} was found on a picture that does not "
+                f"match that stamp's image; it was probably copied, and the stamp's credentials do not apply"
+            )
+        elif mark.detected and reg.found and check is not None and not check.confirmed:
+            code = "watermark_unconfirmed"
+            headline = (
+                f"Watermark from stamp {reg.record.stamp_id} found, but the picture could not be confirmed to be that "
+                "stamp's image: its credentials are a possible match only"
+            )
         elif mark.detected and reg.found:
             code = "ai_generated_recovered"
             headline = (
@@ -730,6 +797,12 @@ class Verifier:
         elif mark.detected:
             code = "watermark_unregistered"
             headline = "AI-generated: our watermark was found, but the registry has no record of it"
+        elif reg.found and reg.lookup == "phash":
+            code = "possible_match_watermark_missing"
+            headline = (
+                f"Possible match: a near-copy of stamp {reg.record.stamp_id} (perceptual hash {check.phash_distance} "
+                "bits of 256 away), but its watermark is missing (removed or destroyed)"
+            )
         elif reg.found:
             code = "ai_generated_recovered"
             headline = "AI-generated: this exact file is in the registry (its Content Credentials had been removed)"
@@ -754,16 +827,46 @@ class Verifier:
             reasons.append(mark.explanation)
         if reg.found:
             reasons.append(reg.explanation)
+            vouched = code == "ai_generated_recovered" or manifest.state in ("valid", "trusted", "invalid")
+            if check is not None and not reg.exact_file:
+                reasons.append(check.explanation)
+                if check.method == "pdq" and reg.record.fingerprint is None:
+                    reasons.append("The stamp predates image fingerprints; the picture was checked by its perceptual "
+                                   "hash only.")
+            if code == "watermark_copied":
+                reasons.append(
+                    f"Stamp {reg.record.stamp_id}'s Content Credentials describe a different picture and do not apply "
+                    "to this one. Anyone can estimate a watermark from a stamped image and add it to another; the "
+                    "mark alone does not show this picture was made by AI."
+                )
+            elif code == "possible_match_watermark_missing":
+                reasons.append(
+                    "The picture carries no watermark of ours, but it is perceptually almost the same as a stamped "
+                    "output: the watermark was probably removed or destroyed. Treat the credentials below as a "
+                    "possible match and compare the pictures."
+                )
+            elif code == "stamp_withdrawn":
+                reasons.append(f"The stamp was withdrawn from the registry on {reg.record.withdrawn_at:%Y-%m-%d %H:%M} "
+                               "UTC; its recorded credentials are shown for reference only.")
             if reg.recovered_manifest is not None:
                 state = _signature_state(reg.recovered_manifest)
+                what = "recovered" if vouched else "recorded (possible match, not vouched for)"
                 reasons.append(
-                    f"The recovered Content Credentials are signed by {_signer(reg.recovered_manifest)} "
+                    f"The {what} Content Credentials are signed by {_signer(reg.recovered_manifest)} "
                     f"(signature {state}) and say: {reg.recovered_manifest.ai_disclosure.replace('_', '-')}."
                 )
             if reg.exact_file:
                 reasons.append("The file is byte for byte the one we issued.")
         elif reg.status == "not_found" and mark.stamp_id:
             reasons.append(reg.explanation)
+        others = [n for n in reg.near_copies if reg.record is None or n.stamp_id != reg.record.stamp_id]
+        if others:
+            reasons.append(
+                "The picture is a near-copy (perceptual hash) of stamped output"
+                + ("s " if len(others) > 1 else " ")
+                + ", ".join(f"{n.stamp_id} ({n.distance} bits)" for n in others)
+                + ": a possible match."
+            )
         if manifest.remote_manifest_url or (not manifest.has_manifest and manifest.error):
             reasons.append(manifest.explanation)
         if meta_ai:
@@ -839,7 +942,7 @@ class Verifier:
         mark = self._watermark(pixels, is_image, why_not, search)
         dihedral = pdq_dihedral_hashes(pixels, shrunk=decoded.shrunk) if decoded is not None else ()
         phash = dihedral[0] if dihedral else None
-        reg = self._registry(mark, sha256, phash, manifest)
+        reg = self._registry(mark, sha256, dihedral, pixels, manifest)
         metadata = read_metadata(data)
         dev = manifest.has_manifest and manifest.signer_org == DEV_ORGANIZATION
         hashes = self._hash_match(dihedral, data, sha256)
@@ -866,6 +969,9 @@ class Verifier:
             if detail is not None:
                 for m in hashes.matches:
                     detail["bank_matches"][m.label] += 1
+            if reg.image_check is not None and not reg.image_check.confirmed:
+                # Which stamp's mark was found on another picture: what the copied-mark figures count.
+                detail = dict(detail or {}, image_check=reg.image_check.status, watermark_id=mark.stamp_id)
             self.registry.log_event("verify", sha256=sha256, verdict=verdict.code, stamp_id=stamp_id, detail=detail)
         logger.info("verified %s: %s (%.0f ms)", name or sha256[:12], verdict.code, report.duration_ms)
         return report

@@ -9,8 +9,8 @@ One stamp, in this order:
    ``trainedAlgorithmicMedia``, ``c2pa.watermarked``, a ``c2pa.soft-binding`` naming
    the watermark algorithm and the ID, and claim-generator info;
 5. read the signed bytes back (a self-check: the credentials must validate);
-6. record the stamp (ID, time, generator, manifest JSON and store, SHA-256, PDQ hash,
-   optional prompt hash and requester, key ID) and, for :meth:`Stamper.stamp_file`,
+6. record the stamp (ID, time, generator, manifest JSON and store, SHA-256, PDQ hash, image
+   fingerprint (:mod:`~provenance.fingerprint`), optional prompt hash and requester, key ID) and, for :meth:`Stamper.stamp_file`,
    write the file: to a temporary name in the target folder, renamed into place
    inside the registry transaction. On any failure there is no output file and no row.
 
@@ -42,6 +42,7 @@ import numpy as np
 
 from . import watermark
 from .errors import InvalidImageError, InvalidInputError, ManifestError
+from .fingerprint import make_fingerprint
 from .hashing import pdq_hash
 from .images import ImageSource, check_image_array, decode_image, encode_image, image_format
 from .keys import KeyRing, load_keyring
@@ -335,6 +336,8 @@ class Stamper:
             )
         sha256 = hashlib.sha256(signed).hexdigest()
         phash = pdq_hash(np.ascontiguousarray(marked[:, :, :3])).to_hex()
+        # Of the output, never of the caller's input: it is what a verified upload must show.
+        fingerprint = make_fingerprint(marked).to_bytes()
         store = embedded_manifest_store(signed, mime)
         record = StampRecord.new(
             stamp_id=stamp_id,
@@ -346,6 +349,7 @@ class Stamper:
             prompt_hash=prompt_hash,
             requester=requester,
             key_id=key.key_id,
+            fingerprint=fingerprint,
         )
         result = StampResult(
             stamp_id=stamp_id,

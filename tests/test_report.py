@@ -279,7 +279,7 @@ def test_stripped_copy_is_recovered_from_postgresql(pg_url: str, shared_dir: Pat
 
 def test_verify_convenience_builds_its_own_verifier(settings: Settings, stamped) -> None:
     report = verify(stamped.data, settings=settings)
-    assert report.verdict.code == "ai_generated_trusted" and report.schema_version == "1.1"
+    assert report.verdict.code == "ai_generated_trusted" and report.schema_version == "1.2"
 
 
 @pytest.mark.parametrize(

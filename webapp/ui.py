@@ -54,7 +54,8 @@ _DISCLOSURE = {
 }
 _TONES = {
     "ai_generated_trusted": "ai", "ai_generated_valid": "ai", "ai_edited": "ai", "ai_generated_recovered": "ai",
-    "watermark_unregistered": "ai", "altered_after_signing": "bad", "credentials_invalid": "bad",
+    "watermark_unregistered": "ai", "watermark_copied": "bad", "watermark_unconfirmed": "warn",
+    "stamp_withdrawn": "warn", "possible_match_watermark_missing": "warn", "altered_after_signing": "bad", "credentials_invalid": "bad",
     "credentials_trusted": "ok", "credentials_untrusted": "warn", "metadata_ai": "warn", "no_signals": "none",
 }
 

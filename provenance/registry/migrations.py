@@ -193,9 +193,18 @@ def _v5_bank_entries_no_fk(conn: Connection) -> None:
         conn.exec_driver_sql(f'ALTER TABLE bank_entries DROP CONSTRAINT "{name}"')
 
 
-def _v6_reserved(conn: Connection) -> None:
-    """Placeholder so the cases branch has a contiguous version list; the copies branch's
-    ``_v6_`` (stamp fingerprint column) replaces it at merge. Does nothing."""
+def _v6_stamp_fingerprints(conn: Connection) -> None:
+    """Add ``stamps.fingerprint`` (an image fingerprint of the output) and ``stamps.withdrawn_at``.
+
+    Older rows keep NULL: they are checked by their PDQ hash alone, and the report says so.
+    """
+    conn.exec_driver_sql(
+        "ALTER TABLE stamps ADD COLUMN fingerprint " + ("BYTEA" if conn.dialect.name == "postgresql" else "BLOB")
+    )
+    conn.exec_driver_sql(
+        "ALTER TABLE stamps ADD COLUMN withdrawn_at "
+        + ("TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME")
+    )
 
 
 def _v7_cases(conn: Connection) -> None:
@@ -289,7 +298,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "hash banks", _v3_hash_banks),
     Migration(4, "api tokens", _v4_api_tokens),
     Migration(5, "bank entries without a per-row foreign-key check on PostgreSQL", _v5_bank_entries_no_fk),
-    Migration(6, "reserved (stamp fingerprint column on the copies branch)", _v6_reserved),
+    Migration(6, "stamp fingerprints and withdrawals", _v6_stamp_fingerprints),
     Migration(7, "take it down cases, content index, webhook deliveries", _v7_cases),
 )
 #: The schema version this code writes and expects.

@@ -40,6 +40,7 @@ STAMPED_VERDICT = "stamped"
 _HEX16 = re.compile(r"[0-9a-fA-F]{16}")
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _MAX_TEXT = 256
+_MAX_FINGERPRINT_BYTES = 65536
 
 
 def new_stamp_id() -> str:
@@ -104,6 +105,12 @@ class StampRecord:
         Who asked for the media (an account name or API client).
     key_id : str or None
         ID of the watermark key used.
+    fingerprint : bytes or None
+        A compact image fingerprint of the output (:mod:`provenance.fingerprint`); None for
+        stamps recorded before schema version 6.
+    withdrawn_at : datetime or None
+        When the stamp was withdrawn (:meth:`Registry.withdraw_stamp`): its credentials are no
+        longer vouched for.
 
     Raises
     ------
@@ -121,6 +128,8 @@ class StampRecord:
     prompt_hash: str | None = None
     requester: str | None = None
     key_id: str | None = None
+    fingerprint: bytes | None = field(default=None, repr=False)
+    withdrawn_at: datetime | None = None
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -146,6 +155,17 @@ class StampRecord:
             put("prompt_hash", check_sha256(self.prompt_hash, "prompt_hash"))
         check_text(self.requester, "requester", optional=True)
         check_text(self.key_id, "key_id", max_len=64, optional=True)
+        if isinstance(self.fingerprint, (bytearray, memoryview)):
+            put("fingerprint", bytes(self.fingerprint))
+        elif self.fingerprint is not None and not isinstance(self.fingerprint, bytes):
+            raise InvalidInputError(f"fingerprint must be bytes or None; got {type(self.fingerprint).__name__}.")
+        if self.fingerprint is not None and len(self.fingerprint) > _MAX_FINGERPRINT_BYTES:
+            raise InvalidInputError(
+                f"fingerprint is {len(self.fingerprint)} bytes; at most {_MAX_FINGERPRINT_BYTES} are kept "
+                "(use provenance.fingerprint.make_fingerprint)."
+            )
+        if self.withdrawn_at is not None:
+            put("withdrawn_at", check_time(self.withdrawn_at, "withdrawn_at"))
 
     @classmethod
     def new(
@@ -161,6 +181,7 @@ class StampRecord:
         prompt_hash: str | None = None,
         requester: str | None = None,
         key_id: str | None = None,
+        fingerprint: bytes | None = None,
     ) -> "StampRecord":
         """Build a record, drawing a fresh ID and taking the current UTC time when not given."""
         return cls(
@@ -174,6 +195,7 @@ class StampRecord:
             prompt_hash=prompt_hash,
             requester=requester,
             key_id=key_id,
+            fingerprint=fingerprint,
         )
 
 
@@ -234,6 +256,8 @@ def row_to_record(row: sa.Row) -> StampRecord:
         prompt_hash=m["prompt_hash"],
         requester=m["requester"],
         key_id=m["key_id"],
+        fingerprint=None if m["fingerprint"] is None else bytes(m["fingerprint"]),
+        withdrawn_at=m["withdrawn_at"],
     )
 
 

@@ -91,6 +91,8 @@ stamps = sa.Table(
     sa.Column("prompt_hash", sa.String(64), nullable=True),
     sa.Column("requester", sa.Text, nullable=True),
     sa.Column("key_id", sa.Text, nullable=True),
+    sa.Column("fingerprint", sa.LargeBinary, nullable=True),
+    sa.Column("withdrawn_at", UTCDateTime(timezone=True), nullable=True),
 )
 audit_log = sa.Table(
     "audit_log",

@@ -302,6 +302,56 @@ class Registry:
             row = conn.execute(_FIND_BY_SHA256, {"sha256": sha256}).first()
         return None if row is None else row_to_record(row)
 
+    def stamp_phashes(self, *, since: datetime | None = None) -> list[tuple[str, str, datetime]]:
+        """Return ``(stamp_id, phash, created_at)`` of the stamps with a PDQ hash, oldest first.
+
+        For the verifier's near-copy lookup, which keeps its own index and asks only for what
+        was added since its last refresh (stamps are never deleted).
+
+        Parameters
+        ----------
+        since : datetime, optional
+            Only stamps created at or after this (timezone-aware) time.
+
+        Raises
+        ------
+        InvalidInputError
+            If `since` is naive.
+        """
+        s = stamps
+        query = sa.select(s.c.stamp_id, s.c.phash, s.c.created_at).where(s.c.phash.is_not(None))
+        if since is not None:
+            query = query.where(s.c.created_at >= check_time(since, "since"))
+        query = query.order_by(s.c.created_at, s.c.stamp_id)
+        with self._transaction("lookup", write=False) as conn:
+            return [(r[0], r[1], r[2]) for r in conn.execute(query)]
+
+    def withdraw_stamp(self, stamp_id: str, *, at: datetime | None = None) -> StampRecord:
+        """Mark a stamp as withdrawn: verification then no longer vouches for its credentials.
+
+        The row stays (the audit trail and near-copy lookups still name it); the time is
+        kept and the first withdrawal wins.
+
+        Raises
+        ------
+        InvalidInputError
+            If `stamp_id` is malformed or not in the registry.
+        RegistryError
+            If the database fails.
+        """
+        stamp_id = check_stamp_id(stamp_id)
+        when = utc_now() if at is None else check_time(at, "at")
+        with self._transaction("withdraw", write=True) as conn:
+            conn.execute(
+                stamps.update()
+                .where(stamps.c.stamp_id == stamp_id, stamps.c.withdrawn_at.is_(None))
+                .values(withdrawn_at=when)
+            )
+            row = conn.execute(_GET_STAMP, {"stamp_id": stamp_id}).first()
+        if row is None:
+            raise InvalidInputError(f"No stamp {stamp_id} in the registry; check the ID (16 hex characters).")
+        return row_to_record(row)
+
     def count_stamps(self) -> int:
         """Return how many stamps are recorded."""
         with self._transaction("count", write=False) as conn:

@@ -368,3 +368,23 @@ def test_server_faults_map_to_5xx_with_a_clear_message(app) -> None:
             err = from_provenance_error(exc)
             assert (err.status, err.code) == (status, "unavailable" if status == 503 else "internal_error")
             assert "try again" in err.message or "our side" in err.message
+
+
+def test_verify_copied_watermark_is_its_own_verdict(client, media, shared_dir) -> None:
+    """Issue 13: the API carries the copied-mark verdict and the image check, schema-valid."""
+    import numpy as np
+
+    from provenance import keyless_attacks
+
+    marked = np.array(Image.open(io.BytesIO(media.stamped_png)).convert("RGB"))
+    other = np.array(Image.open(shared_dir / "samples" / "kodim04.png").convert("RGB"))
+    out = io.BytesIO()
+    Image.fromarray(keyless_attacks.copy_mark(marked, other)).save(out, "PNG")
+    r = client.post("/api/v1/verify", data=out.getvalue(), content_type="image/png")
+    assert r.status_code == 200
+    report = r.get_json()
+    jsonschema.validate(report, SCHEMA)
+    assert report["schema_version"] == "1.2"
+    assert report["verdict"]["code"] == "watermark_copied"
+    assert report["watermark"]["stamp_id"] == media.stamp_id
+    assert report["registry"]["image_check"]["status"] == "mismatch"

@@ -79,8 +79,14 @@ def test_stripped_copy_shows_recovered_credentials(client, media) -> None:
     assert "provenance development signer" in page and "test-diffusion 1.0" in page
 
 
-def test_unmarked_photo_says_no_signals(client, media) -> None:
-    page = text(upload(client, media.photo_jpeg, "photo.jpg", csrf(client)))
+def test_unmarked_photo_says_no_signals(client, media, shared_dir) -> None:
+    # Not media.photo_jpeg: the stamping tests stamp that photo, and a near-copy of a stamped
+    # output is a possible match (issue 13), not "no signals".
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.open(shared_dir / "samples" / "kodim08.png").convert("RGB").save(out, "JPEG", quality=85)
+    page = text(upload(client, out.getvalue(), "photo.jpg", csrf(client)))
     assert "No provenance signals found" in page and "Not found" in page and "None found" in page
 
 
@@ -159,3 +165,34 @@ def test_credential_states(manifest, key) -> None:
 )
 def test_evidence_words(p, words) -> None:
     assert evidence_words(p) == words
+
+
+def _keyless(media, shared_dir, *, remove: bool) -> bytes:
+    import numpy as np
+    from PIL import Image
+
+    from provenance import keyless_attacks
+
+    marked = np.array(Image.open(io.BytesIO(media.stamped_png)).convert("RGB"))
+    if remove:
+        pixels = keyless_attacks.remove_mark(marked)
+    else:
+        pixels = keyless_attacks.copy_mark(marked, np.array(Image.open(shared_dir / "samples" / "kodim04.png").convert("RGB")))
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_copied_watermark_report_page(client, media, shared_dir) -> None:
+    """Issue 13: a mark planted on another photo is called copied, and the stamp's credentials do not apply."""
+    page = text(upload(client, _keyless(media, shared_dir, remove=False), "news.png", csrf(client)))
+    assert "Copied watermark" in page and media.stamp_id in page
+    assert 'id="image-check" data-status="mismatch"' in page
+    assert 'data-vouched="no"' in page and "they do not apply to this picture" in page
+    assert "Credentials recovered from the registry" not in page
+
+
+def test_removed_watermark_report_page(client, media, shared_dir) -> None:
+    page = text(upload(client, _keyless(media, shared_dir, remove=True), "cleaned.png", csrf(client)))
+    assert "Possible match" in page and "watermark is missing" in page and media.stamp_id in page
+    assert 'id="near-copies"' in page and 'data-vouched="no"' in page
