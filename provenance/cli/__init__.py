@@ -73,4 +73,6 @@ from .report import report_command  # noqa: E402
 main.add_command(report_command)
 from .tokens import tokens_group  # noqa: E402
 main.add_command(tokens_group)
+from .batch import batch_group  # noqa: E402
+main.add_command(batch_group)
 # --- end of added commands -----------------------------------------------------------------
