@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +60,14 @@ def _run(ctx: click.Context, options: Any, source: str, dest: Path, scheduler: s
     paths = batch.list_sources(source)
     _preflight(options)
     if not logging.getLogger("provenance").isEnabledFor(logging.INFO):
-        logging.getLogger("distributed").setLevel(logging.WARNING)  # the cluster's start/stop chatter
+        # Dask's chatter and tracebacks (it sets its loggers' levels when imported); our errors say what happened.
+        for name in ["distributed", *logging.root.manager.loggerDict]:
+            if name.startswith("distributed"):
+                logging.getLogger(name).setLevel(logging.CRITICAL)
     client = batch.connect(scheduler, workers=workers)
     try:
-        with tqdm(total=len(paths), desc=options.kind, unit="file", file=click.get_text_stream("stderr"),
-                  disable=progress is False or (progress is None and not click.get_text_stream("stderr").isatty()),
+        with tqdm(total=len(paths), desc=options.kind, unit="file", file=sys.stderr,
+                  disable=progress is False or (progress is None and not _isatty(sys.stderr)),
                   leave=False, dynamic_ncols=True) as bar:
             bar.update(len(batch.done_paths(dest)) if dest.is_dir() else 0)
             summary = batch.run_job(client, paths, dest, options, fmt=fmt,
@@ -75,6 +79,13 @@ def _run(ctx: click.Context, options: Any, source: str, dest: Path, scheduler: s
                "processed": summary.processed, "failed": summary.failed})
     if summary.failed:
         ctx.exit(EXIT_ERROR if summary.failed == summary.processed and not summary.skipped else EXIT_SOME_FAILED)
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def _preflight(options: Any) -> None:
