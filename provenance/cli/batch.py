@@ -59,11 +59,7 @@ def _run(ctx: click.Context, options: Any, source: str, dest: Path, scheduler: s
     batch = _load()
     paths = batch.list_sources(source)
     _preflight(options)
-    if not logging.getLogger("provenance").isEnabledFor(logging.INFO):
-        # Dask's chatter and tracebacks (it sets its loggers' levels when imported); our errors say what happened.
-        for name in ["distributed", *logging.root.manager.loggerDict]:
-            if name.startswith("distributed"):
-                logging.getLogger(name).setLevel(logging.CRITICAL)
+    _quiet_dask()
     client = batch.connect(scheduler, workers=workers)
     try:
         with tqdm(total=len(paths), desc=options.kind, unit="file", file=sys.stderr,
@@ -79,6 +75,16 @@ def _run(ctx: click.Context, options: Any, source: str, dest: Path, scheduler: s
                "processed": summary.processed, "failed": summary.failed})
     if summary.failed:
         ctx.exit(EXIT_ERROR if summary.failed == summary.processed and not summary.skipped else EXIT_SOME_FAILED)
+
+
+def _quiet_dask() -> None:
+    """Hide Dask's chatter and tracebacks (it sets its loggers' levels when imported) unless -v: our errors say
+    what happened."""
+    if logging.getLogger("provenance").isEnabledFor(logging.INFO):
+        return
+    for name in ["distributed", *logging.root.manager.loggerDict]:
+        if name.startswith("distributed"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _isatty(stream: Any) -> bool:
@@ -145,3 +151,32 @@ def batch_stamp(ctx: click.Context, stamped_dir: Path, generator: str, **kw: Any
     """Watermark, sign and record every image in SOURCE (through the registry; reruns stamp nothing twice)."""
     stamped_dir.mkdir(parents=True, exist_ok=True)
     _run(ctx, _load().JobOptions("stamp", out_dir=str(stamped_dir.resolve()), generator=generator), **kw)
+
+
+@batch_group.command("sweep")
+@click.option("--index", "index", required=True, type=click.Path(path_type=Path),
+              help="Content index: the Parquet output of `provenance batch hash` (path and pdq columns).")
+@click.option("--bank", "bank_name", required=True, help="The bank to sweep with (its threshold applies).")
+@click.option("--out", "dest", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="Parquet file of matches: path, pdq, bank, bank_pdq, distance.")
+@click.option("--scheduler", metavar="ADDRESS", default=None, help="Dask scheduler (default: a LocalCluster).")
+@click.option("--workers", type=click.IntRange(1, 1024), default=None, help="LocalCluster worker processes.")
+@reports_errors
+def batch_sweep(index: Path, bank_name: str, dest: Path, scheduler: str | None, workers: int | None) -> None:
+    """Match a bank against a content index, partition by partition; matches to Parquet."""
+    from ..banks import Banks
+
+    batch = _load()
+    from ..batch.sweep import sweep
+
+    with Banks.open() as banks:
+        bank = banks.get(bank_name)
+        values = [e.value for e in banks.entries(bank_name) if e.kind == "pdq"]
+    _quiet_dask()
+    client = batch.connect(scheduler, workers=workers)
+    try:
+        summary = sweep(client, index, bank.name, values, bank.threshold, dest)
+    finally:
+        batch.close(client)
+    echo_json({"dest": summary.dest, "rows": summary.rows, "hashed": summary.hashed, "matches": summary.matches,
+               "bank": bank.name, "bank_hashes": len(values)})
