@@ -174,6 +174,7 @@ class Settings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_upload_mb: int = 50
     bank_max_import_rows: int = 20_000_000
+    bank_index_dir: Path | None = None
     watermark_search: str = "full"
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     request_timeout_s: int = DEFAULT_REQUEST_TIMEOUT_S
@@ -220,6 +221,7 @@ class Settings:
             trust_config=_path(env, "PROVENANCE_TRUST_CONFIG"),
             max_pixels=_int(env, "PROVENANCE_MAX_PIXELS", DEFAULT_MAX_PIXELS),
             bank_max_import_rows=_int(env, "PROVENANCE_BANK_MAX_IMPORT_ROWS", 20_000_000),
+            bank_index_dir=_path(env, "PROVENANCE_BANK_INDEX_DIR"),
             watermark_search=_watermark_search(env),
             max_upload_mb=max_upload_mb,
             max_upload_bytes=_int(env, "PROVENANCE_MAX_UPLOAD_BYTES", max_upload_mb * 1024 * 1024),
