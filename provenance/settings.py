@@ -17,6 +17,7 @@ variable                           meaning                                      
 ``PROVENANCE_WATERMARK_SEARCH``   ``full`` (resized/rotated copies too) or ``quick`` ``full``
 ``PROVENANCE_FFT_WORKERS``         threads per FFT in watermark detection       -1 (every core); 1 under gunicorn
 ``PROVENANCE_BANK_MAX_IMPORT_ROWS`` most rows one hash-list import accepts       20,000,000
+``PROVENANCE_BANK_INDEX_DIR``      shared memory-mapped bank indexes (per host)  off; ``<instance>/bank-index`` under gunicorn
 ``PROVENANCE_MAX_UPLOAD_MB``       web upload limit in MiB                      50
 ``PROVENANCE_MAX_UPLOAD_BYTES``    web upload limit in bytes (wins over _MB)    50 MiB
 ``PROVENANCE_REQUEST_TIMEOUT``     seconds before the server kills a request    30

@@ -19,6 +19,13 @@ next one: 2,000-4,500 page faults and 5-13 ms of kernel time per verification of
 JPEG. The price is that a worker keeps its peak heap (~150 MiB instead of ~125 MiB after an
 unmarked photo). ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` or ``GLIBC_TUNABLES`` in
 the environment leave the allocator as configured there.
+
+The workers share one memory-mapped index per hash bank (``PROVENANCE_BANK_INDEX_DIR``, default
+``<instance>/bank-index``; see :mod:`provenance.banks.shared_index`), so bank memory is paid once
+per machine, not once per worker. Several machines behind a load balancer: point them all at one
+PostgreSQL (``PROVENANCE_DATABASE_URL``) and one Redis for the rate limits
+(``PROVENANCE_RATE_LIMIT_STORAGE``, e.g. ``redis://redis:6379/0``), keep the index folder on each
+machine's local disk, and see ``docs/scale.md``.
 """
 
 import ctypes
@@ -33,6 +40,8 @@ for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PRO
 from provenance import Settings  # noqa: E402
 
 _settings = Settings.from_env()
+if _settings.bank_index_dir is None:  # one memory-mapped bank index per machine, shared by the workers
+    os.environ["PROVENANCE_BANK_INDEX_DIR"] = str(_settings.instance_path / "bank-index")
 
 bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.workers
