@@ -185,3 +185,27 @@ def test_bad_sources_are_clear_errors(tmp_path: Path, batch_env: dict, fifty: Pa
     missing = CliRunner().invoke(main, ["batch", "hash", str(listing), "--out", str(tmp_path / "x"),
                                         "--scheduler", "tcp://127.0.0.1:9"], env=batch_env)
     assert missing.exit_code == EXIT_ERROR and "Cannot reach the Dask scheduler" in missing.stderr
+
+
+def test_batch_stamp_records_each_file_once_across_reruns(shared_dir: Path, cluster: str, batch_env: dict,
+                                                          tmp_path: Path) -> None:
+    from provenance.registry import Registry
+    from provenance.settings import Settings
+
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(str(p) for p in sorted((shared_dir / "samples").glob("*.png"))[:3]) + "\n")
+    args = ["batch", "stamp", str(listing), "--stamped-dir", str(tmp_path / "stamped"), "--generator", "g",
+            "--scheduler", cluster]
+    with Registry.open(Settings.from_env(batch_env)) as reg:
+        before = reg.count_stamps()
+    first = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "a")], env=batch_env)
+    assert first.exit_code == 0, [r["error"] for r in read_rows(tmp_path / "a")]
+    # A fresh DEST (as if the first run's rows were lost): the outputs are found in the registry, not stamped again.
+    second = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "b")], env=batch_env)
+    assert second.exit_code == 0, second.output
+    a, b = read_rows(tmp_path / "a"), read_rows(tmp_path / "b")
+    assert sorted((r["path"], r["watermark_id"], r["output"]) for r in a) == \
+        sorted((r["path"], r["watermark_id"], r["output"]) for r in b)
+    assert all(r["watermark_id"] and Path(r["output"]).is_file() for r in a)
+    with Registry.open(Settings.from_env(batch_env)) as reg:
+        assert reg.count_stamps() == before + 3
