@@ -17,7 +17,8 @@ keys and certificates are the operator's input: :class:`ConfigError` sits on its
     │   ├── BankExistsError        a hash bank with this name exists already
     │   ├── CaseNotFoundError      no removal case has this number (or status token)
     │   ├── CaseStateError         the case cannot make this transition from its state
-    │   └── WebhookSignatureError  a webhook delivery's signature is missing, wrong, old or replayed
+    │   ├── WebhookSignatureError  a webhook delivery's signature is missing, wrong, old or replayed
+    │   └── BatchSourceError       a batch job's file list cannot be read or has the wrong columns
     ├── ManifestError              a C2PA manifest could not be read or built from this input
     ├── ConfigError                settings, keys or certificates are missing or wrong
     └── ServerFault                not the caller's fault: retry later or tell the operator
@@ -26,7 +27,8 @@ keys and certificates are the operator's input: :class:`ConfigError` sits on its
         │   └── DuplicateStampError    a stamp ID collided; draw a new one and retry
         ├── SigningError           (also a ManifestError) signing failed on our side
         │   └── TimestampAuthorityError  the time-stamp authority did not answer
-        └── ResolverError          a remote soft-binding resolution service failed or answered wrongly
+        ├── ResolverError          a remote soft-binding resolution service failed or answered wrongly
+        └── ClusterError           the Dask cluster of a batch job is unreachable or went away (resumable)
 
 "No watermark" and "no manifest" are results, not errors.
 """
@@ -53,6 +55,8 @@ __all__ = [
     "SigningError",
     "TimestampAuthorityError",
     "ResolverError",
+    "BatchSourceError",
+    "ClusterError",
 ]
 
 
@@ -130,3 +134,11 @@ class TimestampAuthorityError(SigningError):
 
 class ResolverError(ServerFault):
     """A remote soft-binding resolution service timed out, failed or sent an answer that is not the API's."""
+
+
+class BatchSourceError(InvalidInputError):
+    """A batch job's list of files cannot be read: no such folder, glob or list, or a list with the wrong columns."""
+
+
+class ClusterError(ServerFault):
+    """The Dask cluster running a batch job cannot be reached or went away; the job can be resumed."""

@@ -250,6 +250,18 @@ class HashIndex:
                     self._ids[t - 1] = np.argsort(buckets, kind="stable")
         self.codes.setflags(write=False)
 
+    @classmethod
+    def from_arrays(cls, codes: np.ndarray, ids: np.ndarray, offsets: np.ndarray, bits: int) -> "HashIndex":
+        """An index over arrays :meth:`arrays` returned (e.g. memory-mapped from a file), used as they are."""
+        index = cls.__new__(cls)
+        index.codes, index._ids, index._offsets, index._bits = codes, ids, offsets, int(bits)
+        index._indexed = bits > 0
+        return index
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """The hashes, permutations, offsets and bucket bits that :meth:`from_arrays` takes back."""
+        return self.codes, self._ids, self._offsets, self._bits
+
     def __len__(self) -> int:
         return int(self.codes.shape[0])
 

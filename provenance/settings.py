@@ -18,6 +18,7 @@ variable                           meaning                                      
 ``PROVENANCE_WATERMARK_SEARCH``   ``full`` (resized/rotated copies too) or ``quick`` ``full``
 ``PROVENANCE_FFT_WORKERS``         threads per FFT in watermark detection       -1 (every core); 1 under gunicorn
 ``PROVENANCE_BANK_MAX_IMPORT_ROWS`` most rows one hash-list import accepts       20,000,000
+``PROVENANCE_BANK_INDEX_DIR``      shared memory-mapped bank indexes (per host)  off; ``<instance>/bank-index`` under gunicorn
 ``PROVENANCE_MAX_UPLOAD_MB``       web upload limit in MiB                      50
 ``PROVENANCE_MAX_UPLOAD_BYTES``    web upload limit in bytes (wins over _MB)    50 MiB
 ``PROVENANCE_REQUEST_TIMEOUT``     seconds before the server kills a request    30
@@ -227,6 +228,7 @@ class Settings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES
     bank_max_import_rows: int = DEFAULT_BANK_MAX_IMPORT_ROWS
+    bank_index_dir: Path | None = None
     watermark_search: str = DEFAULT_WATERMARK_SEARCH
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     request_timeout_s: int = DEFAULT_REQUEST_TIMEOUT_S
@@ -281,6 +283,7 @@ class Settings:
             max_pixels=_int(env, "PROVENANCE_MAX_PIXELS", DEFAULT_MAX_PIXELS),
             max_decode_bytes=_int(env, "PROVENANCE_MAX_DECODE_MB", DEFAULT_MAX_DECODE_BYTES // _MIB) * _MIB,
             bank_max_import_rows=_int(env, "PROVENANCE_BANK_MAX_IMPORT_ROWS", DEFAULT_BANK_MAX_IMPORT_ROWS),
+            bank_index_dir=_path(env, "PROVENANCE_BANK_INDEX_DIR"),
             watermark_search=_watermark_search(env),
             max_upload_bytes=_int(env, "PROVENANCE_MAX_UPLOAD_BYTES", max_upload_mb * _MIB),
             request_timeout_s=_int(env, "PROVENANCE_REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT_S),

@@ -24,6 +24,13 @@ Requests gunicorn refuses itself, before the app sees them (a malformed request 
 over ``limit_request_line`` 414, too many or too large headers 431), are answered by
 :class:`ProvenanceSyncWorker` like the app's own errors: the security headers, and
 ``{"error": {"code", "message"}}`` JSON under ``/api`` (or when the path could not be read).
+
+The workers share one memory-mapped index per hash bank (``PROVENANCE_BANK_INDEX_DIR``, default
+``<instance>/bank-index``; see :mod:`provenance.banks.shared_index`), so bank memory is paid once
+per machine, not once per worker. Several machines behind a load balancer: point them all at one
+PostgreSQL (``PROVENANCE_DATABASE_URL``) and one Redis for the rate limits
+(``PROVENANCE_RATE_LIMIT_STORAGE``, e.g. ``redis://redis:6379/0``), keep the index folder on each
+machine's local disk, and see ``docs/scale.md``.
 """
 
 import ctypes
@@ -44,6 +51,8 @@ from provenance import Settings  # noqa: E402
 from webapp.security import SECURITY_HEADERS  # noqa: E402
 
 _settings = Settings.from_env()
+if _settings.bank_index_dir is None:  # one memory-mapped bank index per machine, shared by the workers
+    os.environ["PROVENANCE_BANK_INDEX_DIR"] = str(_settings.instance_path / "bank-index")
 
 bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.workers

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -19,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from ..registry.schema import bank_entries
 from ..search import HashIndex, brute_force_search
+from .shared_index import shared_index
 
 __all__ = ["DELTA_MAX", "LoadedBank", "append_entries", "load_bank", "pack_hex", "unpack_hex"]
 
@@ -60,6 +62,7 @@ class LoadedBank:
     max_entry_id: int
     index: HashIndex
     delta: np.ndarray  # (D, 4) uint64, read-only: appended since the index was built
+    index_file: Path | None = None  # the machine's shared, memory-mapped index (see .shared_index)
 
     @property
     def size(self) -> int:
@@ -101,15 +104,28 @@ class LoadedBank:
         return best
 
 
-def load_bank(conn: Connection, bank_id: int, row: Any) -> LoadedBank:
-    """Read every PDQ hash of a bank into a new snapshot with `row`'s settings."""
+def _read_all(conn: Connection, bank_id: int) -> tuple[HashIndex, int]:
     e = bank_entries
     rows = conn.execute(sa.select(e.c.entry_id, e.c.value).where(e.c.bank_id == bank_id, e.c.kind == "pdq")).all()
-    max_id = max((r[0] for r in rows), default=0)
-    index = HashIndex(pack_hex([r[1] for r in rows]))
     logger.info("bank %d: loaded %d PDQ hashes", bank_id, len(rows))
+    return HashIndex(pack_hex([r[1] for r in rows])), int(max((r[0] for r in rows), default=0))
+
+
+def load_bank(conn: Connection, bank_id: int, row: Any, *, index_file: Path | None = None) -> LoadedBank:
+    """Read every PDQ hash of a bank into a new snapshot with `row`'s settings.
+
+    With `index_file`, the index is the machine's shared file (built there first if it is
+    missing or older than the bank's last withdrawal) and only later additions are read.
+    """
     empty = _frozen(np.zeros((0, 4), dtype=np.uint64))
-    return LoadedBank(bank_id, "", "", 0, 0, 0, 0, int(max_id), index, empty).with_settings(row)
+    if index_file is None:
+        index, max_id = _read_all(conn, bank_id)
+        return LoadedBank(bank_id, "", "", 0, 0, 0, 0, max_id, index, empty).with_settings(row)
+    shared = shared_index(index_file, withdrawals=int(row.withdrawals), min_entry_id=0,
+                          build=lambda: _read_all(conn, bank_id))
+    loaded = LoadedBank(bank_id, "", "", 0, 0, 0, 0, shared.max_entry_id, shared.index, empty,
+                        index_file).with_settings(row)
+    return append_entries(conn, replace(loaded, withdrawals=shared.withdrawals))
 
 
 def append_entries(conn: Connection, have: LoadedBank) -> LoadedBank:
@@ -121,6 +137,11 @@ def append_entries(conn: Connection, have: LoadedBank) -> LoadedBank:
         return have
     max_id = max(have.max_entry_id, max(r[0] for r in rows))
     delta = np.concatenate([have.delta, pack_hex([r[1] for r in rows])])
+    if delta.shape[0] > max(DELTA_MAX, len(have.index) // 8) and have.index_file is not None:
+        shared = shared_index(have.index_file, withdrawals=have.withdrawals, min_entry_id=max_id,
+                              build=lambda: _read_all(conn, have.bank_id))
+        return replace(have, max_entry_id=shared.max_entry_id, index=shared.index,
+                       delta=_frozen(np.zeros((0, 4), dtype=np.uint64)))
     if delta.shape[0] > max(DELTA_MAX, len(have.index) // 8):
         return replace(have, max_entry_id=max_id, index=HashIndex(np.concatenate([have.index.codes, delta])),
                        delta=_frozen(np.zeros((0, 4), dtype=np.uint64)))

@@ -20,6 +20,7 @@ from ..registry.schema import DEFAULT_BANK_THRESHOLD, bank_entries, hash_banks, 
 from ..search import check_packed
 from .bulk import bulk_insert
 from .index import LoadedBank, append_entries, load_bank, pack_hex
+from .shared_index import index_path
 from .lists import DEFAULT_MAX_IMPORT_ROWS, HashListSource, HashRows, parse_rows, rows_from_entries, write_hash_list
 from .records import (
     HASH_KINDS,
@@ -89,9 +90,14 @@ class Banks:
     """
 
     def __init__(self, registry: Registry, *, max_import_rows: int = DEFAULT_MAX_IMPORT_ROWS,
-                 owns_registry: bool = False) -> None:
+                 owns_registry: bool = False, index_dir: str | os.PathLike | None = None) -> None:
         if not isinstance(registry, Registry):
             raise InvalidInputError(f"Banks needs a Registry; got {type(registry).__name__}.")
+        if index_dir is None:  # one memory-mapped index per machine (banks/shared_index.py), when configured
+            from ..settings import Settings
+
+            index_dir = Settings.from_env().bank_index_dir
+        self.index_dir = None if index_dir is None else Path(index_dir)
         self.registry = registry
         self.max_import_rows = max_import_rows
         self._owns_registry = owns_registry
@@ -395,7 +401,8 @@ class Banks:
                 if have is not None and have.withdrawals == r.withdrawals:
                     have = append_entries(conn, have)
                 if have is None or have.withdrawals != r.withdrawals or have.size != r.pdq_count:
-                    have = load_bank(conn, bank_id, r)
+                    have = load_bank(conn, bank_id, r, index_file=None if self.index_dir is None else
+                                     index_path(self.index_dir, self.registry.url, bank_id))
                 fresh[bank_id] = have.with_settings(r)
             self._loaded = fresh
         return list(fresh.values()), any(r.entry_count > r.pdq_count for r in enabled.values())

@@ -75,4 +75,6 @@ from .tokens import tokens_group  # noqa: E402
 main.add_command(tokens_group)
 from .cases import cases_group  # noqa: E402
 main.add_command(cases_group)
+from .batch import batch_group  # noqa: E402
+main.add_command(batch_group)
 # --- end of added commands -----------------------------------------------------------------

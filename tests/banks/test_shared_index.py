@@ -1,0 +1,96 @@
+"""The per-machine shared bank index: one memory-mapped file per bank, seen by every process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from provenance.banks import Banks
+from provenance.banks.index import unpack_hex
+from provenance.banks.shared_index import index_path, open_index
+from provenance.hashing import PerceptualHash
+from provenance.registry import Registry
+
+
+def _random_hex(n: int, seed: int) -> list[str]:
+    return unpack_hex(np.random.default_rng(seed).integers(0, 2**63, size=(n, 4), dtype=np.uint64))
+
+
+def test_two_banks_objects_share_one_mapped_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    values = _random_hex(40_000, 1)  # above MIN_INDEXED: the multi-index tables are in the file too
+    with Registry(url) as reg_a, Registry(url) as reg_b:
+        a, b = Banks(reg_a, index_dir=tmp_path / "idx"), Banks(reg_b, index_dir=tmp_path / "idx")
+        a.create("csam", label="test")
+        a.add("csam", values)
+        probe = PerceptualHash.from_hex(values[123])
+        assert [m.distance for m in a.match(probe)] == [0]
+        assert [m.distance for m in b.match(probe)] == [0]
+        (loaded_a,) = [x for x in a._loaded.values() if x.name == "csam"]
+        (loaded_b,) = [x for x in b._loaded.values() if x.name == "csam"]
+        assert isinstance(loaded_a.index.codes, np.memmap) and loaded_a.index.indexed
+        assert loaded_a.index.codes.filename == loaded_b.index.codes.filename
+        assert Path(loaded_a.index.codes.filename) == index_path(tmp_path / "idx", reg_a.url, loaded_a.bank_id)
+        built = Path(loaded_a.index.codes.filename).stat().st_mtime_ns
+
+        new = _random_hex(1, 2)[0]
+        a.add("csam", [new])  # an add goes to each process's delta: the file is not rebuilt
+        assert [m.distance for m in b.match(PerceptualHash.from_hex(new))] == [0]
+        assert Path(loaded_a.index.codes.filename).stat().st_mtime_ns == built
+
+        a.withdraw("csam", [values[123]])  # a withdrawal rebuilds the file once, for everyone
+        assert b.match(probe) == () and a.match(probe) == ()
+        shared = open_index(Path(loaded_a.index.codes.filename))
+        assert shared is not None and len(shared.index) == 40_000 and shared.withdrawals == 1
+
+
+_CHILD = textwrap.dedent("""
+    import sys, time
+    from provenance.banks import Banks
+    from provenance.hashing import PerceptualHash
+    from provenance.registry import Registry
+    url, idx, probe = sys.argv[1:4]
+    with Registry(url) as reg:
+        banks = Banks(reg, index_dir=idx)
+        banks.match(PerceptualHash.from_hex("0" * 64))
+        maps = open("/proc/self/maps").read()
+        print("mapped" if ".idx" in maps else "private", flush=True)
+        while True:
+            if banks.match(PerceptualHash.from_hex(probe)):
+                print("seen", flush=True)
+                break
+            time.sleep(0.2)
+""")
+
+
+@pytest.mark.slow
+def test_another_process_sees_an_add_within_10_s(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    values = _random_hex(40_000, 3)
+    with Registry(url) as reg:
+        banks = Banks(reg, index_dir=tmp_path / "idx")
+        banks.create("b", label="test")
+        banks.add("b", values)
+        banks.match(PerceptualHash.from_hex(values[0]))  # builds the file
+        probe = _random_hex(1, 4)[0]
+        children = [subprocess.Popen([sys.executable, "-c", _CHILD, url, str(tmp_path / "idx"), probe],
+                                     stdout=subprocess.PIPE, text=True) for _ in range(2)]
+        try:
+            assert [c.stdout.readline().strip() for c in children] == ["mapped", "mapped"]
+            added = time.monotonic()
+            banks.add("b", [probe])
+            for child in children:
+                assert child.stdout.readline().strip() == "seen"
+                child.wait(timeout=10)
+            assert time.monotonic() - added < 10
+        finally:
+            for child in children:
+                child.kill()
+                child.wait()
+                child.stdout.close()
