@@ -45,7 +45,7 @@ from typing import Mapping
 from .errors import ConfigError
 from .images import DEFAULT_MAX_PIXELS
 
-__all__ = ["Settings", "DEFAULT_MAX_UPLOAD_BYTES", "DEFAULT_RATE_LIMIT"]
+__all__ = ["Settings", "DEFAULT_MAX_UPLOAD_BYTES", "DEFAULT_RATE_LIMIT", "fft_workers_from_env"]
 
 #: Default web upload limit, 50 MiB.
 DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -90,6 +90,29 @@ def _rate_limit(env: Mapping[str, str]) -> str:
             f"PROVENANCE_RATE_LIMIT must be like '120 per minute' or '10/second; 1000/day'; got {raw!r}."
         )
     return raw
+
+
+def fft_workers_from_env(env: Mapping[str, str] | None = None) -> int:
+    """``PROVENANCE_FFT_WORKERS``: threads per FFT in watermark detection (-1: every core).
+
+    Raises
+    ------
+    ConfigError
+        If it is not a positive whole number or -1.
+    """
+    env = os.environ if env is None else env
+    raw = (env.get("PROVENANCE_FFT_WORKERS") or "").strip()
+    if not raw:
+        return -1
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value == 0 or value < -1:
+        raise ConfigError(
+            f"PROVENANCE_FFT_WORKERS must be a positive whole number of threads, or -1 for every core; got {raw!r}."
+        )
+    return value
 
 
 def _storage_uri(env: Mapping[str, str]) -> str:
@@ -149,6 +172,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
+    fft_workers: int = -1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -191,6 +215,7 @@ class Settings:
             host=(env.get("PROVENANCE_HOST") or "").strip() or "127.0.0.1",
             port=_port(env),
             workers=_int(env, "PROVENANCE_WORKERS", 2),
+            fft_workers=fft_workers_from_env(env),
         )
 
     def with_instance(self, path: str | os.PathLike) -> "Settings":

@@ -1,19 +1,27 @@
-"""Embedding: add the keyed, payload-carrying tile to the luminance, shaped by the mask."""
+"""Embedding: add the keyed, payload-carrying tile to the luminance, shaped by the mask.
+
+The tile is laid out on the image's size-normalised frame (:mod:`.frame`) and resampled to
+the image's pixels; the perceptual mask is computed at full resolution, so the strength
+follows the texture the viewer actually sees.
+"""
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 
 from ..errors import InvalidImageError
 from ..images import check_image_array
 from .coding import encode_payload
+from .frame import canonical_shape, resample, uses_canonical_frame
 from .masking import BLOCK, block_activity, luminance, mask_from_activity, upsample_mask
 from .patterns import TILE, keyed_pattern, normalise_key
 
 __all__ = ["DEFAULT_PSNR", "MIN_EMBED_SIDE", "embed"]
 
 #: Target peak signal-to-noise ratio of the marked image, in dB.
-DEFAULT_PSNR = 41.0
+DEFAULT_PSNR = 42.0
 #: Smallest side that can carry a watermark (two tiles).
 MIN_EMBED_SIDE = 2 * TILE
 #: Largest pattern RMS in the flattest areas, in grey levels (keeps flat areas clean).
@@ -57,23 +65,39 @@ def embed(image: np.ndarray, payload: bytes, *, key: bytes | str, psnr: float = 
         )
     if not 20.0 <= psnr <= 60.0:
         raise InvalidImageError(f"psnr must be between 20 and 60 dB; got {psnr}.")
-    pattern = keyed_pattern(normalise_key(key))
-    tile = pattern.tile(encode_payload(payload, pattern.salt))
+    secret = normalise_key(key)
+    pattern = keyed_pattern(secret)
+    symbols = encode_payload(payload, pattern.salt)
+    # Each stamp's tile starts at its own keyed origin (the detector searches every cyclic
+    # shift anyway), so stamps of one key do not share pixel positions: averaging many of
+    # them no longer builds up the pattern.
+    tile = np.roll(pattern.tile(symbols), _origin(secret, payload), axis=(0, 1))
 
-    block_mask = mask_from_activity(block_activity(luminance(image)))
-    # Scale so that the whole-image RMS of the pattern meets the PSNR target
-    # (tile has unit RMS and is independent of the mask, so RMS = alpha * RMS(mask)).
+    # The mask is computed on the frame the tile lives in: what hides a pattern is texture at the
+    # pattern's own scale (on a 4096 px output the tile's band is 5-20 times coarser than pixels).
+    canonical = uses_canonical_frame(h, w)
+    frame_shape = canonical_shape(h, w) if canonical else (h, w)
+    y = luminance(image)
+    if canonical:
+        y = resample(y, frame_shape)
+    block_mask = mask_from_activity(block_activity(y))
+    del y
+    # Scale so that the whole-image RMS of the pattern meets the PSNR target (the tile has unit
+    # RMS and is independent of the mask, so RMS = alpha * RMS(mask)).
     target_rms = 255.0 / 10 ** (psnr / 20.0)
     alpha = target_rms / float(np.sqrt(np.mean(block_mask.astype(np.float64) ** 2)))
     alpha = min(alpha, _FLAT_AMPLITUDE_CAP / float(block_mask.min()))
+    delta_full = _canonical_delta(tile, block_mask, frame_shape, (h, w), alpha) if canonical else None
 
     out = image.copy()
     reps_x = -(-w // TILE)
     row_tile = np.tile(tile, (1, reps_x))[:, :w]
     for r0 in range(0, h, _STRIPE_ROWS):
         rows = min(_STRIPE_ROWS, h - r0)
-        idx = (np.arange(r0, r0 + rows) % TILE)
-        delta = row_tile[idx] * upsample_mask(block_mask, r0, rows, w) * np.float32(alpha)
+        if delta_full is not None:
+            delta = delta_full[r0 : r0 + rows]
+        else:
+            delta = row_tile[np.arange(r0, r0 + rows) % TILE] * upsample_mask(block_mask, r0, rows, w) * np.float32(alpha)
         stripe = out[r0 : r0 + rows]
         if image.ndim == 2:
             stripe[...] = np.clip(stripe + delta + 0.5, 0, 255).astype(np.uint8)
@@ -84,6 +108,28 @@ def embed(image: np.ndarray, payload: bytes, *, key: bytes | str, psnr: float = 
             np.clip(rgb, 0, 255, out=rgb)
             stripe[..., :3] = rgb.astype(np.uint8)
     return out
+
+
+def _origin(secret: bytes, payload: bytes) -> tuple[int, int]:
+    """Keyed per-stamp cyclic offset of the tile, in tile pixels."""
+    digest = hashlib.sha256(b"provenance.watermark.v2.origin\0" + secret + b"\0" + bytes(payload)).digest()
+    return int.from_bytes(digest[:2], "big") % TILE, int.from_bytes(digest[2:4], "big") % TILE
+
+
+def _canonical_delta(
+    tile: np.ndarray, block_mask: np.ndarray, frame_shape: tuple[int, int], shape: tuple[int, int], alpha: float
+) -> np.ndarray:
+    """The masked pattern made on the canonical grid and resampled to the image's `shape` (float32)."""
+    hc, wc = frame_shape
+    grid = np.tile(tile, (-(-hc // TILE), -(-wc // TILE)))[:hc, :wc]
+    delta_c = grid * upsample_mask(block_mask, 0, hc, wc) * np.float32(alpha)
+    delta = resample(delta_c, shape)
+    # Interpolation softens the band a little: restore the canonical RMS (measured on a subsample).
+    rms_c = np.sqrt(np.mean(np.square(delta_c, dtype=np.float64)))
+    rms = np.sqrt(np.mean(np.square(delta[::5, ::5], dtype=np.float64)))
+    if rms > 0:
+        delta *= np.float32(rms_c / rms)
+    return delta
 
 
 assert _STRIPE_ROWS % BLOCK == 0
