@@ -299,6 +299,25 @@ def save_side_by_side(engine: competitor.Engine, item: corpus.CorpusImage, path:
     Image.fromarray(sheet).save(path)
 
 
+def save_full_resolution_crop(engine: competitor.Engine, item: corpus.CorpusImage, path: Path, *, seed: int) -> None:
+    """Save original | marked | 128 + 10 x (marked - original) for a 512 x 512 crop at 100% of a large output."""
+    image = corpus.load_corpus_image(item)
+    payload, key = payload_and_key(0, seed)
+    marked = engine.embed(image, payload, key)
+    h, w = image.shape[:2]
+    side = 512
+    top, left = (h - side) // 2, (w - side) // 2
+    orig_c = image[top : top + side, left : left + side].astype(np.int16)
+    mark_c = marked[top : top + side, left : left + side].astype(np.int16)
+    diff = np.clip(128 + 10 * (mark_c - orig_c), 0, 255).astype(np.uint8)
+    gap = 8
+    sheet = np.full((side, 3 * side + 2 * gap, 3), 255, dtype=np.uint8)
+    for i, panel in enumerate((orig_c.astype(np.uint8), mark_c.astype(np.uint8), diff)):
+        sheet[:, i * (side + gap) : i * (side + gap) + side] = panel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(sheet).save(path, optimize=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--engine", choices=list(competitor.ENGINES), default="ours")
@@ -359,6 +378,11 @@ def main(argv: list[str] | None = None) -> int:
         _results.update_section(section, f"## {title}\n\n{_results.run_header(command.strip())}\n\n{report}")
         print(f"\nupdated section {section!r} of {_results.RESULTS_PATH}")
     if args.platform:
+        big = [item for item in items if item.name.endswith("4096x4096")]
+        if big:
+            out = corpus.BENCH_DIR.parent / "docs" / "img" / "watermark-4096-crop.png"
+            save_full_resolution_crop(engine, big[0], out, seed=args.seed)
+            print(f"saved {out}")
         return 0
     if args.engine == "ours":
         out = corpus.BENCH_DIR / "side_by_side.png"

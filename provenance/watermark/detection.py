@@ -57,11 +57,12 @@ SCHEME = "v2"
 SCORE_THRESHOLD = 4.5
 #: Smallest image side analysed.
 MIN_DETECT_SIDE = 96
-#: Geometries tried at most per frame: the unchanged grid plus lattice candidates.
-MAX_GEOMETRIES = 4
+#: Geometries tried at most per frame: the unchanged grid, the lattice nearest to it (mild
+#: perspective) and up to three lattice candidates from the autocorrelation.
+MAX_GEOMETRIES = 5
 #: Side of the centre window the lattice search (autocorrelation, candidate lattices, spectral
 #: folds) works on, for windows larger than it (the canonical frame is smaller).
-LATTICE_WINDOW = 768
+LATTICE_WINDOW = 512
 #: ``full`` (the unchanged grid of the size-normalised frame, then the tile lattice of cropped,
 #: resized and rotated copies); ``quick`` tries only the unchanged grid (whole-image resizes,
 #: re-encodes, flips and tone changes are still found): one geometry per frame in the bound.
@@ -206,7 +207,7 @@ def detect(image: np.ndarray, *, key: bytes | str, search: str = "full") -> Wate
     tally = _Tally()
     for frame in frames:
         if frame == "canonical":
-            y = resample(luminance(image), canonical_shape(h, w))
+            y = resample(luminance(image), canonical_shape(h, w), fast=True)
         else:
             y = luminance(_window(image))
         found = _search_frame(y, pattern, max_geometries, tally)
@@ -260,7 +261,11 @@ def _search_frame(
                 yl = _window(yw, LATTICE_WINDOW)
                 spec = spectrum(yl)
                 # One candidate more than are tried, in case one of them is the unchanged grid.
-                lattices = [b for b in candidate_lattices(yl, limit=max_geometries, spec=spec) if not _is_identity(b)]
+                # The unchanged grid, refined, comes first: mild perspective keeps the lattice near it.
+                lattices = [
+                    b for b in candidate_lattices(yl, limit=max_geometries, spec=spec, prior=identity)
+                    if not _is_identity(b)
+                ]
                 searched = yl.shape, spec, lattices
             shape, spec, lattices = searched
             if g - 1 >= len(lattices):

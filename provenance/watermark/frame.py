@@ -15,12 +15,22 @@ Images whose canonical grid would be too small for two tiles a side (banners bey
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
+import scipy.sparse as sp
 from PIL import Image
 
 from .patterns import TILE
 
-__all__ = ["CANONICAL_SIDE", "MAX_FRAME_UPSCALE", "canonical_shape", "uses_canonical_frame", "resample"]
+__all__ = [
+    "CANONICAL_SIDE",
+    "MAX_FRAME_UPSCALE",
+    "canonical_shape",
+    "uses_canonical_frame",
+    "resample",
+    "resampling_matrix",
+]
 
 #: Long side of the canonical grid, in pixels.
 CANONICAL_SIDE = 640
@@ -43,13 +53,41 @@ def uses_canonical_frame(height: int, width: int) -> bool:
     return min(canonical_shape(height, width)) >= 2 * TILE
 
 
-def resample(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Resample a float32 (H, W) plane to `shape` (rows, columns): bicubic, antialiased when shrinking.
+def resample(plane: np.ndarray, shape: tuple[int, int], *, fast: bool = False) -> np.ndarray:
+    """Resample a float32 (H, W) plane to `shape` (rows, columns), antialiased when shrinking.
 
     Pillow's resampler maps pixel centres to pixel centres and widens its kernel when it
-    shrinks, so a downscale does not alias the tile's band.
+    shrinks, so a downscale does not alias the tile's band. Bicubic by default (embedding:
+    the pattern itself is resampled); ``fast=True`` is bilinear, for detection, where the
+    band sits well below the new Nyquist frequency and half the time matters more.
     """
     if plane.shape == tuple(shape):
         return np.array(plane, dtype=np.float32)
     im = Image.fromarray(np.ascontiguousarray(plane, dtype=np.float32))  # mode "F"
-    return np.array(im.resize((shape[1], shape[0]), Image.Resampling.BICUBIC), dtype=np.float32)
+    method = Image.Resampling.BILINEAR if fast else Image.Resampling.BICUBIC
+    return np.array(im.resize((shape[1], shape[0]), method), dtype=np.float32)
+
+
+@lru_cache(maxsize=16)
+def resampling_matrix(n_out: int, n_in: int) -> sp.csr_matrix:
+    """Sparse (n_out, n_in) bicubic resampling matrix along one axis (Pillow's kernel, a = -0.5).
+
+    Pixel centres map to pixel centres; when shrinking the kernel widens by the ratio
+    (antialiased), and edges repeat. ``A @ x`` resamples a column `x`; two of these resample
+    a plane row stripe by row stripe, so a large output never needs a full-size float plane.
+    """
+    ratio = n_in / n_out
+    support = 2.0 * max(ratio, 1.0)
+    centre = (np.arange(n_out) + 0.5) * ratio
+    first = np.floor(centre - support).astype(np.int64)
+    taps = int(np.ceil(2 * support)) + 1
+    j = first[:, None] + np.arange(taps)[None, :]
+    x = (j + 0.5 - centre[:, None]) / max(ratio, 1.0)
+    ax = np.abs(x)
+    a = -0.5
+    w = np.where(ax <= 1, (a + 2) * ax**3 - (a + 3) * ax**2 + 1, np.where(ax < 2, a * (ax**3 - 5 * ax**2 + 8 * ax - 4), 0.0))
+    w /= w.sum(axis=1, keepdims=True)
+    rows = np.repeat(np.arange(n_out), taps)
+    m = sp.csr_matrix((w.ravel().astype(np.float32), (rows, np.clip(j, 0, n_in - 1).ravel())), shape=(n_out, n_in))
+    m.sum_duplicates()
+    return m
