@@ -62,7 +62,7 @@ MIN_DETECT_SIDE = 96
 MAX_GEOMETRIES = 5
 #: Side of the centre window the lattice search (autocorrelation, candidate lattices, spectral
 #: folds) works on, for windows larger than it (the canonical frame is smaller).
-LATTICE_WINDOW = 512
+LATTICE_WINDOW = 640
 #: ``full`` (the unchanged grid of the size-normalised frame, then the tile lattice of cropped,
 #: resized and rotated copies); ``quick`` tries only the unchanged grid (whole-image resizes,
 #: re-encodes, flips and tone changes are still found): one geometry per frame in the bound.
