@@ -224,15 +224,15 @@ def detect(image: np.ndarray, *, key: bytes | str, search: str = "full") -> Wate
 def detection_frames(height: int, width: int) -> tuple[str, ...]:
     """The frames :func:`detect` looks in for an image of this size, in order.
 
-    The canonical (size-normalised) grid first; the image's own pixel grid as well when an image
-    of this size could have been marked on its own grid (small images and long banners).
+    The canonical (size-normalised) grid; for shapes that are marked on their own pixels (small
+    images, long banners) that native grid first, then the canonical one.
     """
-    frames = []
-    if min(canonical_shape(height, width)) >= MIN_DETECT_SIDE:
-        frames.append("canonical")
-    if not uses_canonical_frame(height, width) or not frames:
-        frames.append("native")
-    return tuple(frames)
+    canonical = min(canonical_shape(height, width)) >= MIN_DETECT_SIDE
+    if uses_canonical_frame(height, width):
+        return ("canonical",)
+    # An image of this shape may have been marked on its own pixels: look there first (an
+    # unchanged small stamp is found on the unchanged grid, not as a lattice at 2x).
+    return ("native", "canonical") if canonical else ("native",)
 
 
 class _Tally:
