@@ -219,6 +219,37 @@ def corpus_images(*, short_side: int | None = None, limit: int | None = None) ->
     return items
 
 
+#: Generator output sizes (width, height) of the platform-pipeline benchmark.
+OUTPUT_SIZES = ((1024, 1024), (1536, 1024), (2048, 2048), (3072, 2048), (4096, 4096))
+
+
+def output_images(*, per_size: int, sizes: tuple[tuple[int, int], ...] = OUTPUT_SIZES) -> list[CorpusImage]:
+    """Generator-sized outputs made from real photos (centre-cropped to the aspect, then resized).
+
+    Photos are dealt out in turn so each size gets `per_size` different ones; most sources are
+    smaller than the outputs and are upscaled (bicubic), as a generator's upscaler would.
+    """
+    photos = [p for p in list_photos() if p.name not in ("brick", "grass", "gravel", "cell", "retina")]
+    out_dir = CACHE_DIR / "outputs"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    items = []
+    for k, (w, h) in enumerate(sizes):
+        for j in range(per_size):
+            photo = photos[(k * per_size + j) % len(photos)]
+            path = out_dir / f"{photo.name}_{w}x{h}.png"
+            if not path.is_file():
+                src = Image.fromarray(load_photo(photo))
+                sw, sh = src.size
+                cw, ch = (sw, round(sw * h / w)) if sw * h <= sh * w else (round(sh * w / h), sh)
+                box = ((sw - cw) // 2, (sh - ch) // 2, (sw - cw) // 2 + cw, (sh - ch) // 2 + ch)
+                method = Image.Resampling.LANCZOS if cw > w else Image.Resampling.BICUBIC
+                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+                src.crop(box).resize((w, h), method).save(tmp, format="PNG", compress_level=1)
+                os.replace(tmp, path)
+            items.append(CorpusImage(f"{photo.name}@{w}x{h}", photo, min(w, h), path))
+    return items
+
+
 def load_corpus_image(item: CorpusImage) -> np.ndarray:
     """Read a corpus image from the cache as ``(H, W, 3) uint8``."""
     with Image.open(item.path) as im:

@@ -6,9 +6,15 @@ on the unmarked original (a false detection if it fires), then apply every attac
 :data:`provenance.attacks.ATTACKS` to the marked image and detect. A recovery is an exact
 payload match; a wrong payload is a detection whose payload differs (must be 0).
 
+With ``--platform`` the images are generator-sized outputs (1024x1024 to 4096x4096, made from
+the same photos, :func:`corpus.output_images`) and the attacks are the sharing-platform
+pipelines of :data:`provenance.attacks.PLATFORM_PIPELINES` (its own RESULTS.md section); the
+fidelity lines then add SSIM and a contrast-sensitivity-weighted PSNR.
+
 Usage::
 
     python benchmarks/robustness.py                    # full corpus, 2 processes
+    python benchmarks/robustness.py --platform --per-size 8   # platform pipelines
     python benchmarks/robustness.py --quick            # 4 photos, smoke run, RESULTS.md untouched
     python benchmarks/robustness.py --engine dwtdct    # the invisible-watermark baseline
     python benchmarks/robustness.py --size 512 --jobs 1 --attacks none,jpeg50
@@ -35,7 +41,7 @@ from tqdm import tqdm
 import _results
 import competitor
 import corpus
-from provenance.attacks import ATTACKS, HARDER_ATTACKS
+from provenance.attacks import ATTACKS, HARDER_ATTACKS, HARDER_PIPELINES, PLATFORM_PIPELINES
 
 BLOCK = 16
 FLAT_FRACTION = 0.10
@@ -63,6 +69,8 @@ class ImageRecord:
     embed_ms: float
     false_detection: bool
     outcomes: tuple[AttackOutcome, ...]
+    ssim: float | None = None
+    csf_psnr_db: float | None = None
 
 
 def psnr(original: np.ndarray, marked: np.ndarray) -> float:
@@ -88,6 +96,54 @@ def flat_area_difference(original: np.ndarray, marked: np.ndarray) -> tuple[floa
     return float(chosen.mean()), int(chosen.max())
 
 
+#: Viewing condition of the contrast-sensitivity weighting: the image at 100% on a desktop
+#: display (about 96 dpi seen from 60 cm: 40 pixels per degree of visual angle).
+PIXELS_PER_DEGREE = 40.0
+
+
+def csf_psnr(original: np.ndarray, marked: np.ndarray) -> float:
+    """PSNR of the luminance difference weighted by the Mannos-Sakrison contrast sensitivity function.
+
+    The difference's spectrum is multiplied by the CSF (peak 1, near 8 cycles/degree at
+    :data:`PIXELS_PER_DEGREE`), so an error at the frequencies the eye sees best counts fully
+    and one it hardly sees (very low or very high) counts little. Unlike PSNR it tells a fine
+    grain apart from a mottle of the same energy.
+    """
+    luma = np.array([0.299, 0.587, 0.114])
+    d = (marked.astype(np.float64) - original) @ luma if original.ndim == 3 else marked.astype(np.float64) - original
+    h, w = d.shape
+    fy = np.fft.fftfreq(h)[:, None] * PIXELS_PER_DEGREE
+    fx = np.fft.rfftfreq(w)[None, :] * PIXELS_PER_DEGREE
+    f = np.hypot(fy, fx)
+    csf = 2.6 * (0.0192 + 0.114 * f) * np.exp(-((0.114 * f) ** 1.1))
+    csf /= csf.max()
+    weighted = np.fft.irfft2(np.fft.rfft2(d) * csf, s=(h, w))
+    mse = float(np.mean(weighted**2))
+    return 10.0 * math.log10(255.0**2 / mse) if mse > 0 else math.inf
+
+
+def ssim(original: np.ndarray, marked: np.ndarray) -> float:
+    """Structural similarity of the luminance (scikit-image, 7x7 windows)."""
+    from skimage.metrics import structural_similarity
+
+    luma = np.array([0.299, 0.587, 0.114])
+    return float(structural_similarity(original @ luma, marked @ luma, data_range=255.0))
+
+
+def applies(attack: str, image: np.ndarray) -> bool:
+    """Whether a platform pipeline applies to an output of this shape.
+
+    The 16:9 and 9:16 crops are of square outputs; the 2.5x upscale is run on outputs up to
+    2048 px (a 4096 px output would become 105 MP, which no platform serves).
+    """
+    h, w = image.shape[:2]
+    if attack.startswith("crop16:9") or attack.startswith("crop9:16"):
+        return h == w
+    if attack.startswith("upscale"):
+        return max(h, w) <= 2048
+    return True
+
+
 def payload_and_key(index: int, seed: int) -> tuple[bytes, str]:
     """The random 64-bit payload and key for the image at `index`."""
     rng = np.random.default_rng([seed, index, 0x5EED])
@@ -101,8 +157,13 @@ def _bit_errors(a: bytes, b: bytes) -> int:
 _ENGINE: competitor.Engine | None = None
 
 
-def _init_worker(engine_name: str) -> None:
+def _init_worker(engine_name: str, canonical_side: int | None = None) -> None:
     global _ENGINE
+    if canonical_side is not None:
+        # Design comparison only: the canonical grid's long side is a module constant.
+        from provenance.watermark import frame
+
+        frame.CANONICAL_SIDE = canonical_side
     _ENGINE = competitor.load_engine(engine_name)
 
 
@@ -111,6 +172,8 @@ def evaluate_image(task: tuple[int, corpus.CorpusImage, int, tuple[str, ...]]) -
     index, item, seed, attack_names = task
     assert _ENGINE is not None, "call _init_worker first"
     engine = _ENGINE
+    platform = attack_names[0] in PLATFORM_PIPELINES
+    suite = PLATFORM_PIPELINES if platform else ATTACKS
     image = corpus.load_corpus_image(item)
     payload, key = payload_and_key(index, seed)
     t0 = time.perf_counter()
@@ -120,7 +183,9 @@ def evaluate_image(task: tuple[int, corpus.CorpusImage, int, tuple[str, ...]]) -
     false_detection = engine.detect(image, key).detected
     outcomes = []
     for name in attack_names:
-        attacked = ATTACKS[name](marked)
+        if platform and not applies(name, image):
+            continue
+        attacked = suite[name](marked)
         t0 = time.perf_counter()
         d = engine.detect(attacked, key)
         ms = (time.perf_counter() - t0) * 1e3
@@ -138,6 +203,7 @@ def evaluate_image(task: tuple[int, corpus.CorpusImage, int, tuple[str, ...]]) -
     return ImageRecord(
         item.name, item.short_side, image.shape[1], image.shape[0], psnr(image, marked),
         flat_mean, flat_max, embed_ms, bool(false_detection), tuple(outcomes),
+        ssim(image, marked) if platform else None, csf_psnr(image, marked) if platform else None,
     )
 
 
@@ -158,7 +224,8 @@ def format_report(records: list[ImageRecord], engine: str, attack_names: tuple[s
     for name in attack_names:
         outs = by_attack[name]
         rec_n = sum(o.recovered for o in outs)
-        label = f"{name} (bar {HARDER_ATTACKS[name]:.0%})" if name in HARDER_ATTACKS else name
+        bars = {**HARDER_ATTACKS, **HARDER_PIPELINES}
+        label = f"{name} (bar {bars[name]:.0%})" if name in bars else name
         row = (f"| {label} | {_pct(rec_n, len(outs))} ({rec_n}/{len(outs)}) | {sum(o.wrong_payload for o in outs)} "
                f"| {np.median([o.detect_ms for o in outs]):.0f} |")
         if show_bits:
@@ -166,22 +233,36 @@ def format_report(records: list[ImageRecord], engine: str, attack_names: tuple[s
             row += f" {100 * (1 - np.mean(errs) / 64):.1f}% |" if errs else " - |"
         lines.append(row)
 
-    sizes = sorted({r.short_side for r in records})
-    lines += ["", "Recovered by shorter side (images at that size in brackets):", ""]
-    lines.append("| attack | " + " | ".join(f"{s} px ({sum(r.short_side == s for r in records)})" for s in sizes) + " |")
+    platform = any(r.ssim is not None for r in records)
+    size_of = (lambda r: f"{r.width}x{r.height}") if platform else (lambda r: r.short_side)
+    sizes = sorted({size_of(r) for r in records}, key=lambda s: (str(s).count("x") and int(str(s).split("x")[0]), s))
+    word = "output size" if platform else "shorter side"
+    lines += ["", f"Recovered by {word} (images at that size in brackets):", ""]
+    lines.append("| attack | " + " | ".join(f"{s}{'' if platform else ' px'} ({sum(size_of(r) == s for r in records)})" for s in sizes) + " |")
     lines.append("|---|" + "---:|" * len(sizes))
     for name in attack_names:
         cells = []
         for s in sizes:
-            outs = [o for r in records if r.short_side == s for o in r.outcomes if o.attack == name]
+            outs = [o for r in records if size_of(r) == s for o in r.outcomes if o.attack == name]
             cells.append(_pct(sum(o.recovered for o in outs), len(outs)))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if platform:
+        lines += ["", "Fidelity by output size (PSNR / SSIM / CSF-weighted PSNR, mean and min):", ""]
+        lines.append("| output | PSNR mean | PSNR min | SSIM mean | SSIM min | CSF-PSNR mean | CSF-PSNR min | flat 10% mean abs diff |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for s in sizes:
+            rs = [r for r in records if size_of(r) == s]
+            p = [r.psnr_db for r in rs]
+            q = [r.ssim for r in rs]
+            c = [r.csf_psnr_db for r in rs]
+            lines.append(f"| {s} | {np.mean(p):.2f} | {min(p):.2f} | {np.mean(q):.4f} | {min(q):.4f} | {np.mean(c):.2f} "
+                         f"| {min(c):.2f} | {np.mean([r.flat_mean_abs for r in rs]):.2f} |")
 
     psnrs = np.array([r.psnr_db for r in records])
     total_wrong = sum(o.wrong_payload for r in records for o in r.outcomes)
     lines += [
         "",
-        f"- images: {n} ({', '.join(f'{s} px' for s in sizes)} shorter side), engine `{engine}`",
+        f"- images: {n} ({', '.join(f'{s}' for s in sizes)} {word}), engine `{engine}`",
         f"- PSNR: mean {psnrs.mean():.2f} dB, min {psnrs.min():.2f} dB ({records[int(psnrs.argmin())].name})",
         f"- flattest 10% of 16x16 blocks: mean |diff| {np.mean([r.flat_mean_abs for r in records]):.2f}, "
         f"max |diff| {max(r.flat_max_abs for r in records)} (0-255 levels, worst channel)",
@@ -218,6 +299,25 @@ def save_side_by_side(engine: competitor.Engine, item: corpus.CorpusImage, path:
     Image.fromarray(sheet).save(path)
 
 
+def save_full_resolution_crop(engine: competitor.Engine, item: corpus.CorpusImage, path: Path, *, seed: int) -> None:
+    """Save original | marked | 128 + 10 x (marked - original) for a 512 x 512 crop at 100% of a large output."""
+    image = corpus.load_corpus_image(item)
+    payload, key = payload_and_key(0, seed)
+    marked = engine.embed(image, payload, key)
+    h, w = image.shape[:2]
+    side = 512
+    top, left = (h - side) // 2, (w - side) // 2
+    orig_c = image[top : top + side, left : left + side].astype(np.int16)
+    mark_c = marked[top : top + side, left : left + side].astype(np.int16)
+    diff = np.clip(128 + 10 * (mark_c - orig_c), 0, 255).astype(np.uint8)
+    gap = 8
+    sheet = np.full((side, 3 * side + 2 * gap, 3), 255, dtype=np.uint8)
+    for i, panel in enumerate((orig_c.astype(np.uint8), mark_c.astype(np.uint8), diff)):
+        sheet[:, i * (side + gap) : i * (side + gap) + side] = panel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(sheet).save(path, optimize=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--engine", choices=list(competitor.ENGINES), default="ours")
@@ -227,30 +327,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--attacks", help="comma-separated subset of attacks (default: all)")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--platform", action="store_true", help="generator-sized outputs and platform pipelines")
+    parser.add_argument("--per-size", type=int, default=8, help="photos per output size with --platform (default 8)")
+    parser.add_argument("--canonical-side", type=int, help="override the canonical grid's long side (design comparison)")
     write = parser.add_mutually_exclusive_group()
     write.add_argument("--write", action="store_true", help="update RESULTS.md even for --quick/null runs")
     write.add_argument("--no-write", action="store_true", help="leave RESULTS.md alone")
     args = parser.parse_args(argv)
 
-    attack_names = tuple(ATTACKS) if not args.attacks else tuple(a.strip() for a in args.attacks.split(","))
-    unknown = [a for a in attack_names if a not in ATTACKS]
+    suite = PLATFORM_PIPELINES if args.platform else ATTACKS
+    attack_names = tuple(suite) if not args.attacks else tuple(a.strip() for a in args.attacks.split(","))
+    unknown = [a for a in attack_names if a not in suite]
     if unknown:
-        parser.error(f"unknown attacks {unknown}; choose from {', '.join(ATTACKS)}")
+        parser.error(f"unknown attacks {unknown}; choose from {', '.join(suite)}")
     limit = args.limit or (4 if args.quick else None)
-    items = corpus.corpus_images(short_side=args.size, limit=limit)
+    if args.platform:
+        items = corpus.output_images(per_size=2 if args.quick else args.per_size)
+    else:
+        items = corpus.corpus_images(short_side=args.size, limit=limit)
     engine = competitor.load_engine(args.engine)  # fail early, in the parent, if it is missing
     tasks = [(i, item, args.seed, attack_names) for i, item in enumerate(items)]
 
     records: list[ImageRecord] = []
     progress = tqdm(total=len(tasks), desc=f"robustness [{args.engine}]", unit="img", file=sys.stderr)
     if args.jobs <= 1:
-        _init_worker(args.engine)
+        _init_worker(args.engine, args.canonical_side)
         for task in tasks:
             records.append(evaluate_image(task))
             progress.update()
     else:
         ctx = mp.get_context("spawn")
-        with ctx.Pool(args.jobs, initializer=_init_worker, initargs=(args.engine,)) as pool:
+        with ctx.Pool(args.jobs, initializer=_init_worker, initargs=(args.engine, args.canonical_side)) as pool:
             for rec in pool.imap_unordered(evaluate_image, tasks):
                 records.append(rec)
                 progress.update()
@@ -262,12 +369,21 @@ def main(argv: list[str] | None = None) -> int:
     print(report)
 
     command = "python benchmarks/robustness.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    should_write = args.write or not (args.no_write or args.quick or args.engine == "null")
+    should_write = args.write or not (args.no_write or args.quick or args.engine == "null" or args.canonical_side)
     if should_write:
         section = "robustness" if args.engine == "ours" else f"robustness-{args.engine}"
         title = "Robustness" if args.engine == "ours" else f"Robustness: baseline `{args.engine}`"
+        if args.platform:
+            section, title = section + "-platform", title + ": platform pipelines on generator-sized outputs"
         _results.update_section(section, f"## {title}\n\n{_results.run_header(command.strip())}\n\n{report}")
         print(f"\nupdated section {section!r} of {_results.RESULTS_PATH}")
+    if args.platform:
+        big = [item for item in items if item.name.endswith("4096x4096")]
+        if big:
+            out = corpus.BENCH_DIR.parent / "docs" / "img" / "watermark-4096-crop.png"
+            save_full_resolution_crop(engine, big[0], out, seed=args.seed)
+            print(f"saved {out}")
+        return 0
     if args.engine == "ours":
         out = corpus.BENCH_DIR / "side_by_side.png"
     else:

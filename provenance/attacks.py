@@ -41,6 +41,12 @@ __all__ = [
     "gaussian_noise",
     "gaussian_blur",
     "flip_png_pixel_byte",
+    "PLATFORM_PIPELINES",
+    "HARDER_PIPELINES",
+    "fit_long_side",
+    "png_roundtrip",
+    "crop_aspect",
+    "keystone",
 ]
 
 
@@ -334,6 +340,80 @@ def flip_png_pixel_byte(png: bytes, *, offset: int = 12345) -> bytes:
     return b"".join(out)
 
 
+def fit_long_side(image: np.ndarray, long_side: int) -> np.ndarray:
+    """Resize so that the longer side is `long_side` pixels, as a sharing platform fits uploads.
+
+    Lanczos when shrinking, bicubic when enlarging (as :func:`resize`).
+
+    Raises
+    ------
+    InvalidInputError
+        If `long_side` is not positive.
+    """
+    if long_side <= 0:
+        raise InvalidInputError(f"long_side must be positive; got {long_side}.")
+    return resize(image, long_side / max(image.shape[:2]))
+
+
+def png_roundtrip(image: np.ndarray) -> np.ndarray:
+    """Encode as PNG and decode (lossless: the pixels come back unchanged)."""
+    buf = io.BytesIO()
+    _to_pil(image).save(buf, format="PNG", compress_level=1)
+    with Image.open(io.BytesIO(buf.getvalue())) as im:
+        return _from_pil(im)
+
+
+def crop_aspect(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Centre-crop to the aspect ratio `width`:`height` (e.g. 16:9), keeping as much as possible.
+
+    Raises
+    ------
+    InvalidInputError
+        If either term is not positive.
+    """
+    if width <= 0 or height <= 0:
+        raise InvalidInputError(f"aspect terms must be positive; got {width}:{height}.")
+    check_rgb_uint8(image)
+    h, w = image.shape[:2]
+    cw, ch = (w, round(w * height / width)) if w * height <= h * width else (round(h * width / height), h)
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return image[top : top + ch, left : left + cw].copy()
+
+
+def keystone(image: np.ndarray, fraction: float) -> np.ndarray:
+    """Perspective keystone: the top edge shrinks by `fraction` of the width (centred), bicubic.
+
+    The output keeps the input's size; the two top corners move inwards by ``fraction / 2``
+    of the width each (a photo of a screen or print taken slightly from below).
+
+    Raises
+    ------
+    InvalidInputError
+        If `fraction` is not in [0, 0.5).
+    """
+    if not 0 <= fraction < 0.5:
+        raise InvalidInputError(f"fraction must be in [0, 0.5); got {fraction}.")
+    im = _to_pil(image)
+    w, h = im.size
+    d = fraction * w / 2
+    # Output corners (0,0), (w,0), (w,h), (0,h) come from these source points: the source's top
+    # edge is stretched, so the picture's top appears narrower.
+    src = [(-d, 0.0), (w + d, 0.0), (float(w), float(h)), (0.0, float(h))]
+    dst = [(0.0, 0.0), (float(w), 0.0), (float(w), float(h)), (0.0, float(h))]
+    coeffs = _perspective_coefficients(dst, src)
+    return _from_pil(im.transform((w, h), Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BICUBIC))
+
+
+def _perspective_coefficients(dst: list[tuple[float, float]], src: list[tuple[float, float]]) -> tuple[float, ...]:
+    """The 8 coefficients mapping output points `dst` to input points `src` (PIL's convention)."""
+    rows = []
+    for (x, y), (u, v) in zip(dst, src):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+    rhs = np.array([c for pt in src for c in pt], dtype=np.float64)
+    return tuple(float(c) for c in np.linalg.solve(np.array(rows, dtype=np.float64), rhs))
+
+
 def _chain(*steps: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
     def apply(image: np.ndarray) -> np.ndarray:
         for step in steps:
@@ -377,3 +457,34 @@ ATTACKS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 #: Attacks held to a lower recovery bar than the others, with that bar (fraction of images).
 HARDER_ATTACKS: dict[str, float] = {"jpeg60+crop71+brightness0.5": 0.80}
+
+#: What sharing platforms do to generator outputs (1-16 MP), by name, in report order: fit the
+#: long side to a platform's size and re-encode; re-share over several generations; upscale;
+#: photograph at a slight angle; crop to a video aspect ratio and fit.
+PLATFORM_PIPELINES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    **{
+        f"fit{side}+{codec}": _chain(lambda im, s=side: fit_long_side(im, s), encode)
+        for side in (1080, 720, 1600)
+        for codec, encode in (
+            ("jpeg60", lambda im: jpeg(im, 60)),
+            ("jpeg75", lambda im: jpeg(im, 75)),
+            ("jpeg85", lambda im: jpeg(im, 85)),
+            ("webp70", lambda im: webp(im, 70)),
+            ("png", png_roundtrip),
+        )
+    },
+    "reshare2": _chain(
+        lambda im: fit_long_side(im, 1600), lambda im: jpeg(im, 80), lambda im: resize(im, 0.75), lambda im: jpeg(im, 70)
+    ),
+    "reshare3": _chain(
+        lambda im: fit_long_side(im, 1600), lambda im: jpeg(im, 80), lambda im: resize(im, 0.75), lambda im: jpeg(im, 70),
+        lambda im: webp(im, 70),
+    ),
+    "upscale2.5+jpeg85": _chain(lambda im: resize(im, 2.5), lambda im: jpeg(im, 85)),
+    "keystone3%+jpeg85": _chain(lambda im: keystone(im, 0.03), lambda im: jpeg(im, 85)),
+    "crop16:9+fit1280+jpeg80": _chain(lambda im: crop_aspect(im, 16, 9), lambda im: fit_long_side(im, 1280), lambda im: jpeg(im, 80)),
+    "crop9:16+fit1280+jpeg80": _chain(lambda im: crop_aspect(im, 9, 16), lambda im: fit_long_side(im, 1280), lambda im: jpeg(im, 80)),
+}
+
+#: Platform pipelines held to a lower recovery bar (three generations of re-sharing), with that bar.
+HARDER_PIPELINES: dict[str, float] = {"reshare3": 0.90}

@@ -1,11 +1,16 @@
 """Watermark keys: a key file with one or more named keys, so keys can rotate.
 
 The file named by ``PROVENANCE_WATERMARK_KEYS`` (:attr:`Settings.watermark_keys_path`)
-holds one key a line, ``key_id:hex``; blank lines and ``#`` comments are ignored::
+holds one key a line, ``key_id:hex`` or ``key_id:scheme:hex``; blank lines and ``#``
+comments are ignored::
 
     # provenance watermark keys; the first one stamps, all of them are tried at verify
-    k2025:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+    k2025:v2:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
     k2024:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
+
+A key records the watermark scheme it stamps with (:data:`SCHEMES`; a line without one is
+the current scheme, ``v2``). Scheme ``v1`` (the tile on the image's own pixel grid) is no
+longer made or read: no installation used it in production.
 
 The first key is the *active* one (used for stamping); every key is tried when
 verifying, so images stamped before a rotation still verify. To rotate, put a new
@@ -30,11 +35,13 @@ from typing import Iterator
 
 from .errors import ConfigError
 from .settings import Settings
+from .watermark import SCHEME
 
 __all__ = [
     "DEV_KEY_FILENAME",
     "DEV_KEY_ID",
     "MIN_KEY_BYTES",
+    "SCHEMES",
     "WatermarkKey",
     "KeyRing",
     "load_keyring",
@@ -51,6 +58,8 @@ DEV_KEY_ID = "dev-1"
 MIN_KEY_BYTES = 16
 #: Length of a freshly made development secret, in bytes.
 DEV_KEY_BYTES = 32
+#: Watermark schemes a key may name; the first is the one new keys get.
+SCHEMES = (SCHEME,)
 
 _KEY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
@@ -66,10 +75,13 @@ class WatermarkKey:
         A short name (letters, digits, ``.``, ``_``, ``-``; at most 64), stored with each stamp.
     secret : bytes
         The secret, at least :data:`MIN_KEY_BYTES` bytes. Not shown in ``repr``.
+    scheme : str
+        The watermark scheme stamped and looked for with this key (one of :data:`SCHEMES`).
     """
 
     key_id: str
     secret: bytes = field(repr=False)
+    scheme: str = SCHEME
 
 
 @dataclass(frozen=True)
@@ -115,7 +127,7 @@ class KeyRing:
 
 
 def parse_key_file(text: str, *, where: str = "the watermark key file") -> tuple[WatermarkKey, ...]:
-    """Parse key-file text: one ``key_id:hex`` a line, ``#`` comments.
+    """Parse key-file text: one ``key_id:hex`` or ``key_id:scheme:hex`` a line, ``#`` comments.
 
     Parameters
     ----------
@@ -133,7 +145,7 @@ def parse_key_file(text: str, *, where: str = "the watermark key file") -> tuple
     ------
     ConfigError
         On a malformed line, a duplicate ID, a secret shorter than :data:`MIN_KEY_BYTES`
-        bytes, or no key at all.
+        bytes, a scheme other than :data:`SCHEMES`, or no key at all.
     """
     keys: list[WatermarkKey] = []
     seen: set[str] = set()
@@ -141,11 +153,20 @@ def parse_key_file(text: str, *, where: str = "the watermark key file") -> tuple
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
-        key_id, sep, hex_secret = (part.strip() for part in line.partition(":"))
+        key_id, sep, rest = (part.strip() for part in line.partition(":"))
+        scheme, sep2, hex_secret = (part.strip() for part in rest.partition(":"))
+        if not sep2:
+            scheme, hex_secret = SCHEMES[0], rest
         if not sep or not _KEY_ID.fullmatch(key_id) or not _HEX.fullmatch(hex_secret):
             raise ConfigError(
-                f"Line {number} of {where} is not 'key_id:hex' (an ID of letters, digits, '.', '_' or '-', "
-                "a colon, then the secret as an even number of hex digits). Fix or remove that line."
+                f"Line {number} of {where} is not 'key_id:hex' or 'key_id:scheme:hex' (an ID of letters, digits, "
+                "'.', '_' or '-', a colon, then the secret as an even number of hex digits). Fix or remove that line."
+            )
+        if scheme not in SCHEMES:
+            raise ConfigError(
+                f"Watermark key {key_id!r} in {where} (line {number}) names scheme {scheme!r}; this version stamps and "
+                f"reads {', '.join(SCHEMES)} only. Write the line as '{key_id}:{SCHEMES[0]}:<hex>' (stamps made "
+                "with another scheme must be made again)."
             )
         if key_id in seen:
             raise ConfigError(f"Watermark key ID {key_id!r} appears twice in {where} (line {number}); IDs must be unique.")
@@ -156,7 +177,7 @@ def parse_key_file(text: str, *, where: str = "the watermark key file") -> tuple
                 "bytes, e.g. python -c \"import secrets; print(secrets.token_hex(32))\"."
             )
         seen.add(key_id)
-        keys.append(WatermarkKey(key_id, secret))
+        keys.append(WatermarkKey(key_id, secret, scheme))
     if not keys:
         raise ConfigError(f"{where} holds no key; add a line 'key_id:hex' (see docs/verify.md).")
     return tuple(keys)
@@ -179,7 +200,7 @@ def _create_dev_key_file(path: Path) -> None:
     text = (
         "# provenance DEVELOPMENT watermark key, made on first use. Do not use in production:\n"
         "# set PROVENANCE_WATERMARK_KEYS to a key file of your own (see docs/verify.md).\n"
-        f"{DEV_KEY_ID}:{secrets.token_hex(DEV_KEY_BYTES)}\n"
+        f"{DEV_KEY_ID}:{SCHEMES[0]}:{secrets.token_hex(DEV_KEY_BYTES)}\n"
     )
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -75,6 +75,7 @@ __all__ = [
     "DEFAULT_WATERMARK_SEARCH",
     "DEFAULT_RATE_LIMIT_STORAGE",
     "DEFAULT_HOST",
+    "fft_workers_from_env",
 ]
 
 #: Default web upload limit, 50 MiB.
@@ -137,6 +138,29 @@ def _rate_limit(env: Mapping[str, str]) -> str:
             f"PROVENANCE_RATE_LIMIT must be like '120 per minute' or '10/second; 1000/day'; got {raw!r}."
         )
     return raw
+
+
+def fft_workers_from_env(env: Mapping[str, str] | None = None) -> int:
+    """``PROVENANCE_FFT_WORKERS``: threads per FFT in watermark detection (-1: every core).
+
+    Raises
+    ------
+    ConfigError
+        If it is not a positive whole number or -1.
+    """
+    env = os.environ if env is None else env
+    raw = (env.get("PROVENANCE_FFT_WORKERS") or "").strip()
+    if not raw:
+        return -1
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value == 0 or value < -1:
+        raise ConfigError(
+            f"PROVENANCE_FFT_WORKERS must be a positive whole number of threads, or -1 for every core; got {raw!r}."
+        )
+    return value
 
 
 def _storage_uri(env: Mapping[str, str]) -> str:
@@ -250,6 +274,7 @@ class Settings:
     case_contact_days: int = 30
     webhook_url: str | None = None
     webhook_secret_path: Path | None = None
+    fft_workers: int = -1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -305,6 +330,7 @@ class Settings:
             case_contact_days=_int(env, "PROVENANCE_CASE_CONTACT_DAYS", 30),
             webhook_url=_webhook_url(env),
             webhook_secret_path=_path(env, "PROVENANCE_WEBHOOK_SECRET_FILE"),
+            fft_workers=fft_workers_from_env(env),
         )
 
     @property

@@ -232,3 +232,24 @@ def _text_chunk():
     info = PngImagePlugin.PngInfo()
     info.add_text("note", "kept")
     return info
+
+
+def test_platform_attacks_shapes_and_bad_arguments():
+    from provenance.attacks import PLATFORM_PIPELINES, crop_aspect, fit_long_side, keystone, png_roundtrip
+
+    image = np.random.default_rng(2).integers(0, 256, size=(400, 600, 3), dtype=np.uint8)
+    assert fit_long_side(image, 1080).shape == (720, 1080, 3)
+    assert fit_long_side(image, 300).shape == (200, 300, 3)
+    assert crop_aspect(image, 16, 9).shape == (338, 600, 3)
+    assert crop_aspect(image, 9, 16).shape == (400, 225, 3)
+    assert np.array_equal(png_roundtrip(image), image)
+    warped = keystone(image, 0.03)
+    assert warped.shape == image.shape
+    # The bottom row is untouched geometry, the top row is squeezed (its ends come from outside).
+    assert np.abs(warped[-2].astype(int) - image[-2]).mean() < np.abs(warped[1].astype(int) - image[1]).mean()
+    assert np.array_equal(keystone(image, 0.0)[200:300, 200:300], image[200:300, 200:300])
+    for call in (lambda: fit_long_side(image, 0), lambda: crop_aspect(image, 0, 9), lambda: keystone(image, 0.6)):
+        with pytest.raises(InvalidInputError):
+            call()
+    assert {"fit1080+webp70", "reshare3", "keystone3%+jpeg85", "crop9:16+fit1280+jpeg80"} <= set(PLATFORM_PIPELINES)
+    assert image.flags.writeable and PLATFORM_PIPELINES["fit720+png"](image).shape == (480, 720, 3)

@@ -102,3 +102,16 @@ def test_unwritable_instance_is_config_error(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     with pytest.raises(ConfigError, match="PROVENANCE_INSTANCE_PATH"):
         load_keyring(Settings(instance_path=blocker / "instance"))
+
+
+def test_a_key_records_its_watermark_scheme():
+    from provenance.keys import SCHEMES
+    from provenance.watermark import SCHEME
+
+    secret = "ab" * 16
+    keys = parse_key_file(f"plain:{secret}\nnamed:{SCHEME}:{secret}\n")
+    assert [k.scheme for k in keys] == [SCHEME, SCHEME] == [SCHEMES[0]] * 2
+    with pytest.raises(ConfigError, match="scheme 'v1'.*v2"):
+        parse_key_file(f"old:v1:{secret}\n")
+    with pytest.raises(ConfigError, match="not 'key_id:hex'"):
+        parse_key_file(f"bad:v2:{secret}:extra\n")

@@ -101,9 +101,17 @@ def test_survives_upload_pipeline_attacks(marked_photo, attack):
     assert result.payload == PAYLOAD, f"{attack}: score {result.score:.1f}"
 
 
-def test_geometry_is_reported(marked_photo):
-    result = watermark.detect(attacks.resize(marked_photo, 0.75), key=KEY)
-    assert result.scale == pytest.approx(0.75, abs=0.01)
+def test_geometry_is_reported_relative_to_the_size_normalised_frame(marked_photo):
+    # A whole-image resize lands on the same canonical grid: nothing to search for.
+    result = watermark.detect(attacks.resize(marked_photo, 0.75), key=KEY, search="quick")
+    assert result.payload == PAYLOAD
+    assert result.frame == "canonical" and result.scale == pytest.approx(1.0, abs=0.01)
+    assert result.to_dict()["scheme"] == watermark.SCHEME == "v2"
+    # A crop to 71% of each side changes the long side, so the grid is 1 / 0.71 as large.
+    cropped = watermark.detect(attacks.crop_center(marked_photo, 0.71), key=KEY)
+    assert cropped.scale == pytest.approx(1 / 0.71, abs=0.02)
+    rotated = watermark.detect(attacks.rotate(marked_photo, 5), key=KEY)
+    assert abs(rotated.rotation_degrees) == pytest.approx(5, abs=0.5)
     flipped = watermark.detect(attacks.flip_horizontal(marked_photo), key=KEY)
     assert flipped.mirrored is True
 
@@ -135,6 +143,7 @@ def test_bad_payloads_and_keys_raise_invalid_input(photo, payload, key):
     "image",
     [
         np.zeros((200, 300, 3), np.uint8),  # too small to embed
+        np.zeros((255, 4000, 3), np.uint8),  # a banner thinner than two tiles
         np.zeros((1, 600, 3), np.uint8),
         np.zeros((400, 400, 3), np.float64),
         np.zeros((400, 400, 2), np.uint8),
@@ -144,6 +153,54 @@ def test_bad_payloads_and_keys_raise_invalid_input(photo, payload, key):
 def test_bad_images_raise_invalid_image(image):
     with pytest.raises(InvalidImageError):
         watermark.embed(image, PAYLOAD, key=KEY)
+
+
+@pytest.mark.parametrize("shape", [(300, 4000, 3), (4000, 300, 3), (260, 1400, 3)])
+def test_banners_are_marked_on_their_own_grid(shape):
+    image = _textured(np.random.default_rng(31), *shape[:2])
+    marked = watermark.embed(image, PAYLOAD, key=KEY)
+    result = watermark.detect(marked, key=KEY)
+    assert result.payload == PAYLOAD and result.frame == "native"
+    assert watermark.detect(attacks.jpeg(marked, 80), key=KEY).payload == PAYLOAD
+
+
+@pytest.mark.parametrize("mode", ["I;16", "P", "CMYK", "RGBA", "LA"])
+def test_decoded_16bit_palette_cmyk_and_alpha_images_round_trip(photo, mode):
+    import io
+
+    from provenance.images import decode_image
+
+    im = Image.fromarray(photo)
+    if mode == "I;16":
+        im = Image.fromarray((np.asarray(im.convert("L")).astype(np.uint16) * 257))
+    else:
+        im = im.convert(mode)
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG" if mode == "CMYK" else "PNG")
+    image = decode_image(buf.getvalue(), keep_alpha=True)
+    marked = watermark.embed(image, PAYLOAD, key=KEY)
+    assert marked.shape == image.shape
+    if image.ndim == 3 and image.shape[2] == 4:
+        assert np.array_equal(marked[..., 3], image[..., 3])  # alpha untouched
+    assert watermark.detect(marked, key=KEY).payload == PAYLOAD
+
+
+@pytest.mark.parametrize("shape", [(96, 96, 3), (96, 5000, 3), (97, 101), (120, 130, 4)])
+def test_detect_never_raises_on_small_or_odd_images(shape):
+    image = np.random.default_rng(1).integers(0, 256, size=shape, dtype=np.uint8)
+    assert watermark.detect(image, key=KEY).detected is False
+
+
+def test_fft_workers_setting_rejects_bad_values():
+    from provenance.errors import ConfigError
+    from provenance.settings import Settings, fft_workers_from_env
+
+    assert fft_workers_from_env({}) == -1
+    assert fft_workers_from_env({"PROVENANCE_FFT_WORKERS": "2"}) == 2
+    assert Settings.from_env({"PROVENANCE_FFT_WORKERS": "1"}).fft_workers == 1
+    for bad in ("abc", "0", "-2", "1.5"):
+        with pytest.raises(ConfigError, match="PROVENANCE_FFT_WORKERS"):
+            fft_workers_from_env({"PROVENANCE_FFT_WORKERS": bad})
 
 
 def test_detect_rejects_tiny_images_clearly():
@@ -169,25 +226,28 @@ def test_false_positive_bound():
     assert watermark.false_positive_bound(watermark.SCORE_THRESHOLD, hyp, decodes=6) <= 6 * 2.0**-32
 
 
-def test_quick_look_finds_an_unresized_stamp_and_counts_its_geometry() -> None:
-    from provenance.watermark.detection import QUICK_WINDOW, _HYPOTHESES_PER_GEOMETRY
+@pytest.mark.parametrize("pipeline", ["fit1080+webp70", "fit720+jpeg60", "reshare3"])
+def test_a_large_output_fitted_to_a_platform_size_keeps_its_payload(photo, pipeline):
+    # Scheme v1 lost these (its tile's band sat in the output's own pixel grid, 0 of 8 after
+    # fit-to-1080 + WebP 70): v2's grid scales with the image.
+    output = np.asarray(Image.fromarray(photo).resize((2048, 1365), Image.Resampling.BICUBIC))
+    marked = watermark.embed(output, PAYLOAD, key=KEY)
+    result = watermark.detect(attacks.PLATFORM_PIPELINES[pipeline](marked), key=KEY)
+    assert result.payload == PAYLOAD, f"{pipeline}: score {result.score:.1f}"
 
-    rng = np.random.default_rng(7)
-    base = rng.integers(60, 200, size=(96, 96, 3), dtype=np.uint8)
-    image = np.kron(base, np.ones((8, 8, 1), dtype=np.uint8))[: QUICK_WINDOW + 200, : QUICK_WINDOW + 120]
-    image = np.ascontiguousarray(image)
-    image = np.clip(image.astype(np.int16) + rng.integers(-12, 13, size=image.shape), 0, 255).astype(np.uint8)
-    marked = watermark.embed(image, b"\x42" * 8, key="quick")
-    found = watermark.detect(marked, key="quick")
-    assert found.detected and found.payload == b"\x42" * 8
-    assert found.hypotheses == _HYPOTHESES_PER_GEOMETRY  # found by the quick look alone
-    missing = watermark.detect(image, key="quick")
-    assert not missing.detected
-    # The quick look is one more geometry in the bound: 1 + the full-window grid + lattices.
+
+def test_unmarked_image_counts_every_geometry_of_every_frame() -> None:
+    from provenance.watermark.detection import MAX_GEOMETRIES, _HYPOTHESES_PER_GEOMETRY
+
+    image = _textured(np.random.default_rng(21), 600, 800)
+    missing = watermark.detect(image, key="frames")
+    assert not missing.detected and missing.frame is None
     assert missing.hypotheses % _HYPOTHESES_PER_GEOMETRY == 0
-    assert missing.hypotheses >= 2 * _HYPOTHESES_PER_GEOMETRY
-    small = np.ascontiguousarray(marked[:QUICK_WINDOW, :QUICK_WINDOW])
-    assert watermark.detect(small, key="quick").hypotheses == _HYPOTHESES_PER_GEOMETRY  # no quick look at 512
+    assert _HYPOTHESES_PER_GEOMETRY <= missing.hypotheses <= MAX_GEOMETRIES * _HYPOTHESES_PER_GEOMETRY
+    # A banner is looked for on its own pixel grid as well (it could not be marked on the canonical one).
+    assert watermark.detection.detection_frames(300, 4000) == ("native",)
+    assert watermark.detection.detection_frames(1024, 1024) == ("canonical",)
+    assert watermark.detection.detection_frames(300, 420) == ("native", "canonical")
 
 
 def test_quick_search_skips_the_lattice_and_rejects_unknown_modes() -> None:
@@ -197,11 +257,13 @@ def test_quick_search_skips_the_lattice_and_rejects_unknown_modes() -> None:
     image = np.kron(rng.integers(40, 220, size=(100, 100, 3), dtype=np.uint8), np.ones((8, 8, 1), dtype=np.uint8))
     image = np.clip(image.astype(np.int16) + rng.integers(-10, 11, size=image.shape), 0, 255).astype(np.uint8)
     marked = watermark.embed(image, b"\x07" * 8, key="q")
-    resized = attacks.resize(marked, 0.75)
-    assert watermark.detect(resized, key="q").detected
-    quick = watermark.detect(resized, key="q", search="quick")
+    # A crop changes the long side and so the scale of the canonical grid: only the lattice finds it.
+    cropped = attacks.resize(attacks.crop_center(marked, 0.75), 0.9)
+    assert watermark.detect(cropped, key="q").detected
+    quick = watermark.detect(cropped, key="q", search="quick")
     assert not quick.detected
-    assert quick.hypotheses == _HYPOTHESES_PER_GEOMETRY  # the full-window grid only, no quick look
+    assert quick.hypotheses == _HYPOTHESES_PER_GEOMETRY  # the unchanged grid only
+    assert watermark.detect(attacks.resize(marked, 0.6), key="q", search="quick").payload == b"\x07" * 8
     assert watermark.detect(attacks.jpeg(marked, 75), key="q", search="quick").payload == b"\x07" * 8
     with pytest.raises(InvalidInputError, match="search"):
         watermark.detect(marked, key="q", search="fast")
@@ -350,3 +412,28 @@ def test_local_peaks_shortlist_finds_the_full_scan_maxima():
     top = cand[np.argsort(region.ravel()[cand])[::-1][: sync._PEAKS]]
     assert np.array_equal(found[:, 2], region.ravel()[top])
     assert np.array_equal(found[:, 0] + r, top // (2 * r + 1))
+
+
+def test_resampling_matrix_matches_pillow_and_canonical_shapes():
+    from provenance.watermark import frame
+
+    plane = np.random.default_rng(8).normal(size=(64, 80)).astype(np.float32)
+    for shape in [(200, 256), (40, 50)]:
+        via_pillow = frame.resample(plane, shape)
+        via_matrix = (frame.resampling_matrix(shape[0], 64) @ plane) @ frame.resampling_matrix(shape[1], 80).T
+        # Pillow rounds its kernel weights to fixed point: agreement to about 1% of the spread.
+        assert np.abs(via_pillow[4:-4, 4:-4] - via_matrix[4:-4, 4:-4]).max() < 0.03 * plane.std() * 4
+    assert frame.canonical_shape(4096, 4096) == (640, 640)
+    assert frame.canonical_shape(1080, 1920) == (360, 640)
+    assert frame.uses_canonical_frame(2048, 3072) and frame.uses_canonical_frame(512, 512)
+    assert not frame.uses_canonical_frame(300, 4000)  # the grid would be 48 px high
+    assert not frame.uses_canonical_frame(400, 400)  # the grid would be 1.6x the image
+
+
+def test_stamps_of_one_key_start_at_their_own_origin():
+    image = np.full((512, 512, 3), 128, dtype=np.uint8)
+    image = np.clip(image + np.random.default_rng(3).normal(0, 20, image.shape), 0, 255).astype(np.uint8)
+    a = watermark.embed(image, b"\x01" * 8, key=KEY).astype(np.int16) - image
+    b = watermark.embed(image, b"\x02" * 8, key=KEY).astype(np.int16) - image
+    # Different payloads give different tile origins: the two marks are nearly uncorrelated.
+    assert abs(np.corrcoef(a[..., 0].ravel(), b[..., 0].ravel())[0, 1]) < 0.2

@@ -8,26 +8,31 @@
     result.detected, result.payload, result.p_value
 
 Modules: :mod:`.coding` (payload + CRC + convolutional code), :mod:`.patterns`
-(keyed tile), :mod:`.masking` (perceptual strength), :mod:`.sync` (lattice,
+(keyed tile), :mod:`.masking` (perceptual strength), :mod:`.frame` (the size-normalised grid the
+tile lives on), :mod:`.sync` (lattice,
 folding, shift search), :mod:`.embedding` and :mod:`.detection`.
 """
 
 from __future__ import annotations
 
 from .coding import MAX_PAYLOAD_BYTES
-from .detection import SCORE_THRESHOLD, SEARCH_MODES, WatermarkResult, detect, false_positive_bound
+from .detection import SCHEME, SCORE_THRESHOLD, SEARCH_MODES, WatermarkResult, check_search, detect, false_positive_bound
+from .frame import CANONICAL_SIDE
 from .embedding import DEFAULT_PSNR, MIN_EMBED_SIDE, embed
 
-ALGORITHM = "io.github.provenance.watermark.v1"
+ALGORITHM = "io.github.provenance.watermark.v2"
 
 __all__ = [
     "ALGORITHM",
+    "CANONICAL_SIDE",
     "DEFAULT_PSNR",
     "MAX_PAYLOAD_BYTES",
     "MIN_EMBED_SIDE",
+    "SCHEME",
     "SCORE_THRESHOLD",
     "SEARCH_MODES",
     "WatermarkResult",
+    "check_search",
     "detect",
     "embed",
     "false_positive_bound",

@@ -19,6 +19,7 @@ from scipy.special import log_ndtr
 from ..errors import InvalidImageError, InvalidInputError
 from ..images import check_image_array
 from .coding import CODED_BITS, CRC_BITS, decode_payload
+from .frame import canonical_shape, resample, uses_canonical_frame
 from .masking import luminance
 from .patterns import TILE, keyed_pattern, normalise_key
 from .sync import (
@@ -36,29 +37,35 @@ from .sync import (
     whiten,
 )
 
-__all__ = ["SCORE_THRESHOLD", "MIN_DETECT_SIDE", "MAX_GEOMETRIES", "QUICK_WINDOW", "LATTICE_WINDOW", "SEARCH_MODES", "WatermarkResult", "check_search", "detect", "false_positive_bound"]
+__all__ = [
+    "SCORE_THRESHOLD",
+    "MIN_DETECT_SIDE",
+    "MAX_GEOMETRIES",
+    "LATTICE_WINDOW",
+    "SCHEME",
+    "SEARCH_MODES",
+    "WatermarkResult",
+    "check_search",
+    "detect",
+    "detection_frames",
+    "false_positive_bound",
+]
 
+#: The watermark scheme this module embeds and detects (a key records it: :mod:`provenance.keys`).
+SCHEME = "v2"
 #: Pilot score (standard deviations) a hypothesis needs before its payload is decoded.
 SCORE_THRESHOLD = 4.5
 #: Smallest image side analysed.
 MIN_DETECT_SIDE = 96
-#: Geometries tried at most: the unchanged grid plus lattice candidates. Over the robustness
-#: corpus (22 photos x resize, rotate and combined attacks) every watermark found through a
-#: lattice was found at the first or second candidate; a third is kept in reserve.
-MAX_GEOMETRIES = 4
-#: Side of the centre window of the quick first look (unchanged grid only), for images larger
-#: than it: a stamped image that was not resized or rotated is found there in a quarter of the
-#: time. It counts as one more geometry in the false-positive bound.
-QUICK_WINDOW = 512
+#: Geometries tried at most per frame: the unchanged grid, the lattice nearest to it (mild
+#: perspective) and up to three lattice candidates from the autocorrelation.
+MAX_GEOMETRIES = 5
 #: Side of the centre window the lattice search (autocorrelation, candidate lattices, spectral
-#: folds) works on, for windows larger than it. Over the regression set (22 photos x 6
-#: resize/rotate attacks) it finds what the full 1024 px window finds, in 14% less time on a
-#: 1024 x 1024 unmarked image (and one more resize0.5 copy); at 640 px three copies are lost.
-LATTICE_WINDOW = 768
-#: ``full`` (a quick look at the centre window first, then the unchanged grid over the full
-#: window, then the tile lattice of resized and rotated copies); ``quick`` tries only the
-#: unchanged grid over the full window (re-encoded, cropped, flipped, tone-changed copies):
-#: several times faster on images without a watermark, one geometry in the bound.
+#: folds) works on, for windows larger than it (the canonical frame is smaller).
+LATTICE_WINDOW = 640
+#: ``full`` (the unchanged grid of the size-normalised frame, then the tile lattice of cropped,
+#: resized and rotated copies); ``quick`` tries only the unchanged grid (whole-image resizes,
+#: re-encodes, flips and tone changes are still found): one geometry per frame in the bound.
 SEARCH_MODES = ("full", "quick")
 _HYPOTHESES_PER_GEOMETRY = DIHEDRAL * TILE * TILE
 
@@ -81,7 +88,12 @@ class WatermarkResult:
     hypotheses : int
         Synchronisation hypotheses tried (geometries x 8 orientations x shifts).
     scale, rotation_degrees, mirrored
-        The geometry at which the watermark was found (1.0, 0.0, False if unchanged).
+        The geometry at which the watermark was found, relative to the frame it was found in
+        (1.0, 0.0, False if the image was only resized as a whole, re-encoded or retoned).
+    frame : str or None
+        ``"canonical"`` (the size-normalised grid) or ``"native"`` (the image's own pixels).
+    scheme : str
+        The watermark scheme looked for (:data:`SCHEME`).
     """
 
     detected: bool
@@ -92,6 +104,8 @@ class WatermarkResult:
     scale: float | None = None
     rotation_degrees: float | None = None
     mirrored: bool | None = None
+    frame: str | None = None
+    scheme: str = SCHEME
 
     @property
     def payload_hex(self) -> str | None:
@@ -109,6 +123,8 @@ class WatermarkResult:
             "scale": None if self.scale is None else round(self.scale, 4),
             "rotation_degrees": None if self.rotation_degrees is None else round(self.rotation_degrees, 2),
             "mirrored": self.mirrored,
+            "frame": self.frame,
+            "scheme": self.scheme,
         }
 
 
@@ -163,8 +179,8 @@ def detect(image: np.ndarray, *, key: bytes | str, search: str = "full") -> Wate
     key : bytes or str
         The key used at embedding.
     search : {"full", "quick"}
-        ``"quick"`` skips the lattice search for resized and rotated copies: unmarked images
-        cost a fraction of the time, but a resized or rotated watermark is not found.
+        ``"quick"`` skips the lattice search for cropped-and-resized and rotated copies:
+        unmarked images cost less, whole-image resizes are still found.
 
     Returns
     -------
@@ -180,86 +196,108 @@ def detect(image: np.ndarray, *, key: bytes | str, search: str = "full") -> Wate
     """
     check_image_array(image)
     check_search(search)
-    if min(image.shape[:2]) < MIN_DETECT_SIDE:
+    h, w = image.shape[:2]
+    if min(h, w) < MIN_DETECT_SIDE:
         raise InvalidImageError(
-            f"The image is {image.shape[1]}x{image.shape[0]}; watermark detection needs at least "
-            f"{MIN_DETECT_SIDE} pixels per side."
+            f"The image is {w}x{h}; watermark detection needs at least {MIN_DETECT_SIDE} pixels per side."
         )
     pattern = keyed_pattern(normalise_key(key))
-    identity = np.eye(2) * TILE
-    geometries = 0
-    decodes = 0
-    best: tuple[ShiftPeak, np.ndarray] | None = None
-
-    # Luminance of the analysed window only (a per-pixel map, so crop first).
-    # The quick look pays off when stamped images are common (it finds them at a quarter of the
-    # cost); the quick search is for streams of mostly unmarked images, where it would only add
-    # its cost to every one: that search goes straight to the full-window grid.
-    quick = search == "full" and min(image.shape[:2]) // 8 * 8 > QUICK_WINDOW
-    y = luminance(_window(image))  # the quick look's window is the centre of this one
-    if quick:
-        # Quick look: the unchanged grid in the centre window. Most stamped images arrive
-        # re-encoded or cropped but not resized, and are found here.
-        spectra = dihedral_spectra(tile_band(fold_identity(whiten(_window(y, QUICK_WINDOW)))))
-        peak = search_shifts(spectra, pattern)[0]
-        best = (peak, identity)
-        if peak.score >= SCORE_THRESHOLD:
-            decodes += 1
-            payload = decode_payload(payload_soft_bits(spectra, peak, pattern, CODED_BITS), pattern.salt)
-            if payload is not None:
-                return _found(payload, peak, identity, 1, decodes)
-
-    yw = whiten(y)
-    # The lattice window's shape, its spectrum and the lattices found in it, made once: the
-    # search and the folds share them.
-    searched: tuple[tuple[int, int], np.ndarray, list[np.ndarray]] | None = None
     max_geometries = MAX_GEOMETRIES if search == "full" else 1
-    while geometries < max_geometries:
-        if geometries == 0:
-            basis, band = identity, tile_band(fold_identity(yw))
+    frames = detection_frames(h, w)
+    tally = _Tally()
+    for frame in frames:
+        if frame == "canonical":
+            y = resample(luminance(image), canonical_shape(h, w), fast=True)
         else:
-            if searched is None:
-                # The lattice search and its folds use the centre of the window (LATTICE_WINDOW).
-                # One candidate more than are tried, in case one of them is the unchanged grid.
-                yl = _window(yw, LATTICE_WINDOW)
-                spec = spectrum(yl)
-                lattices = [b for b in candidate_lattices(yl, limit=MAX_GEOMETRIES, spec=spec) if not _is_identity(b)]
-                searched = yl.shape, spec, lattices
-            shape, spec, lattices = searched
-            if geometries - 1 >= len(lattices):
-                break
-            basis = lattices[geometries - 1]
-            band = fold_spectral(spec, shape, np.linalg.inv(basis.T / TILE))
-        geometries += 1
-        spectra = dihedral_spectra(band)
-        peak = search_shifts(spectra, pattern)[0]
-        if best is None or peak.score > best[0].score:
-            best = (peak, basis)
-        if peak.score < SCORE_THRESHOLD:
-            continue
-        decodes += 1
-        payload = decode_payload(payload_soft_bits(spectra, peak, pattern, CODED_BITS), pattern.salt)
-        if payload is not None:
-            return _found(payload, peak, basis, geometries + int(quick), decodes)
-    hyp = max(geometries + int(quick), 1) * _HYPOTHESES_PER_GEOMETRY
-    score = best[0].score if best else 0.0
+            y = luminance(_window(image))
+        found = _search_frame(y, pattern, max_geometries, tally)
+        if found is not None:
+            payload, peak, basis = found
+            return _found(payload, peak, basis, frame, tally)
+    hyp = max(tally.geometries, 1) * _HYPOTHESES_PER_GEOMETRY
+    score = tally.best_score
     return WatermarkResult(
         detected=False, payload=None, p_value=false_positive_bound(score, hyp), score=score, hypotheses=hyp
     )
 
 
-def _found(payload: bytes, peak: ShiftPeak, basis: np.ndarray, geometries: int, decodes: int) -> WatermarkResult:
-    hyp = geometries * _HYPOTHESES_PER_GEOMETRY
+def detection_frames(height: int, width: int) -> tuple[str, ...]:
+    """The frames :func:`detect` looks in for an image of this size, in order.
+
+    The canonical (size-normalised) grid; for shapes that are marked on their own pixels (small
+    images, long banners) that native grid first, then the canonical one.
+    """
+    canonical = min(canonical_shape(height, width)) >= MIN_DETECT_SIDE
+    if uses_canonical_frame(height, width):
+        return ("canonical",)
+    # An image of this shape may have been marked on its own pixels: look there first (an
+    # unchanged small stamp is found on the unchanged grid, not as a lattice at 2x).
+    return ("native", "canonical") if canonical else ("native",)
+
+
+class _Tally:
+    """Geometries tried, payload decodes and the best pilot score so far, over every frame."""
+
+    def __init__(self) -> None:
+        self.geometries = 0
+        self.decodes = 0
+        self.best_score = 0.0
+
+
+def _search_frame(
+    y: np.ndarray, pattern, max_geometries: int, tally: _Tally
+) -> tuple[bytes, ShiftPeak, np.ndarray] | None:
+    """Try the unchanged grid, then lattice candidates, on luminance `y` of one frame."""
+    identity = np.eye(2) * TILE
+    yw = whiten(_window(y))
+    # The lattice window's shape, its spectrum and the lattices found in it, made once: the
+    # search and the folds share them.
+    searched: tuple[tuple[int, int], np.ndarray, list[np.ndarray]] | None = None
+    for g in range(max_geometries):
+        if g == 0:
+            basis, band = identity, tile_band(fold_identity(yw))
+        else:
+            if searched is None:
+                yl = _window(yw, LATTICE_WINDOW)
+                spec = spectrum(yl)
+                # One candidate more than are tried, in case one of them is the unchanged grid.
+                # The unchanged grid, refined, comes first: mild perspective keeps the lattice near it.
+                lattices = [
+                    b for b in candidate_lattices(yl, limit=max_geometries, spec=spec, prior=identity)
+                    if not _is_identity(b)
+                ]
+                searched = yl.shape, spec, lattices
+            shape, spec, lattices = searched
+            if g - 1 >= len(lattices):
+                break
+            basis = lattices[g - 1]
+            band = fold_spectral(spec, shape, np.linalg.inv(basis.T / TILE))
+        tally.geometries += 1
+        spectra = dihedral_spectra(band)
+        peak = search_shifts(spectra, pattern)[0]
+        tally.best_score = max(tally.best_score, peak.score)
+        if peak.score < SCORE_THRESHOLD:
+            continue
+        tally.decodes += 1
+        payload = decode_payload(payload_soft_bits(spectra, peak, pattern, CODED_BITS), pattern.salt)
+        if payload is not None:
+            return payload, peak, basis
+    return None
+
+
+def _found(payload: bytes, peak: ShiftPeak, basis: np.ndarray, frame: str, tally: _Tally) -> WatermarkResult:
+    hyp = tally.geometries * _HYPOTHESES_PER_GEOMETRY
     scale, rot, mirrored = _geometry(basis, peak.variant)
     return WatermarkResult(
         detected=True,
         payload=payload,
-        p_value=false_positive_bound(peak.score, hyp, decodes),
+        p_value=false_positive_bound(peak.score, hyp, tally.decodes),
         score=peak.score,
         hypotheses=hyp,
         scale=scale,
         rotation_degrees=rot,
         mirrored=mirrored,
+        frame=frame,
     )
 
 

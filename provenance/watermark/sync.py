@@ -18,7 +18,6 @@ the lattice the tiles sit on. Detection therefore
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -26,6 +25,7 @@ import numpy as np
 import scipy.fft as sfft
 import scipy.ndimage as ndi
 
+from ..settings import fft_workers_from_env
 from .patterns import BAND_CYCLES_PER_PIXEL, BAND_INDEX, TILE, KeyedPattern
 
 __all__ = [
@@ -53,20 +53,19 @@ _HIGHPASS_CUTOFF = 0.05  # cycles/pixel
 _CLIP_SD = 4.0
 
 
+@lru_cache(maxsize=1)
 def _fft_workers() -> int:
-    """Threads per FFT: ``PROVENANCE_FFT_WORKERS`` (default -1, every core).
+    """Threads per FFT: ``PROVENANCE_FFT_WORKERS`` (default -1, every core), read on first use.
 
     Servers that run one worker process per core set it to 1 (``webapp/gunicorn_conf.py``
     does), or each process would start a thread per core and oversubscribe the machine.
+
+    Raises
+    ------
+    ConfigError
+        If the variable is set to something other than a positive whole number or -1.
     """
-    raw = os.environ.get("PROVENANCE_FFT_WORKERS", "").strip()
-    try:
-        return int(raw) if raw else -1
-    except ValueError:
-        return -1
-
-
-_WORKERS = _fft_workers()
+    return fft_workers_from_env()
 
 
 def whiten(y: np.ndarray) -> np.ndarray:
@@ -99,9 +98,9 @@ def _lowpass(y: np.ndarray) -> np.ndarray:
     h, w = y.shape
     small = y.reshape(h // 4, 4, w).sum(axis=1).reshape(h // 4, w // 4, 4).sum(axis=2)  # 16x the means
     n, m = small.shape
-    spec = sfft.rfft2(small, workers=_WORKERS)
+    spec = sfft.rfft2(small, workers=_fft_workers())
     spec *= _lowpass_gain(n, m)
-    small = sfft.irfft2(spec, s=(n, m), workers=_WORKERS).astype(np.float32, copy=False)
+    small = sfft.irfft2(spec, s=(n, m), workers=_fft_workers()).astype(np.float32, copy=False)
     # Bilinear, 4x per axis: pixel 4i + j sits at (j - 1.5) / 4 of a block from block centre i.
     up = _upsample4(small, axis=1)  # (n, 4m)
     return _upsample4(up, axis=0)  # (4n, 4m)
@@ -137,7 +136,7 @@ def _lowpass_gain(n: int, m: int) -> np.ndarray:
 
 def spectrum(yw: np.ndarray) -> np.ndarray:
     """``rfft2`` of the whitened window: shared by the lattice search and the spectral folds."""
-    return sfft.rfft2(yw, workers=_WORKERS)
+    return sfft.rfft2(yw, workers=_fft_workers())
 
 
 def fold_identity(yw: np.ndarray) -> np.ndarray:
@@ -388,9 +387,9 @@ def _autocorrelation(spec: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarr
     # The inverse FFT, for row lags 0..r only: `power` is real, so along the rows a real
     # forward FFT (conjugated) is the inverse; the negative row lags follow from the
     # symmetry ACF(-ly, lx) = ACF(ly, -lx). A third of the time of a full irfft2.
-    rows = sfft.rfft(power, axis=0, workers=_WORKERS)[: r + 1]
+    rows = sfft.rfft(power, axis=0, workers=_fft_workers())[: r + 1]
     np.conjugate(rows, out=rows)
-    half = sfft.irfft(rows, n=w, axis=1, workers=_WORKERS)  # row lags 0..r (times h), all column lags
+    half = sfft.irfft(rows, n=w, axis=1, workers=_fft_workers())  # row lags 0..r (times h), all column lags
     top = np.concatenate([half[:, w - r :], half[:, : r + 1]], axis=1)  # column lags -r..r
     region = np.concatenate([top[:0:-1, ::-1], top])
     return region / max(float(region[r, r]), 1e-12), r
@@ -566,13 +565,18 @@ def _promote(region: np.ndarray, r: int, basis: np.ndarray, noise: float) -> np.
     return basis
 
 
-def candidate_lattices(yw: np.ndarray, *, limit: int = 5, spec: np.ndarray | None = None) -> list[np.ndarray]:
+def candidate_lattices(
+    yw: np.ndarray, *, limit: int = 5, spec: np.ndarray | None = None, prior: np.ndarray | None = None
+) -> list[np.ndarray]:
     """Candidate tile lattices of `yw`, most plausible first (see :func:`scored_lattices`)."""
-    return [basis for basis, _ in scored_lattices(yw, limit=limit, spec=spec)]
+    return [basis for basis, _ in scored_lattices(yw, limit=limit, spec=spec, prior=prior)]
+
+
+_PRIOR_STEPS = 3
 
 
 def scored_lattices(
-    yw: np.ndarray, *, limit: int = 5, spec: np.ndarray | None = None
+    yw: np.ndarray, *, limit: int = 5, spec: np.ndarray | None = None, prior: np.ndarray | None = None
 ) -> list[tuple[np.ndarray, float]]:
     """Candidate tile lattices of `yw`, most plausible first.
 
@@ -590,6 +594,11 @@ def scored_lattices(
         Most candidates returned.
     spec : ndarray, optional
         ``spectrum(yw)``, when the caller already has it.
+    prior : (2, 2) ndarray, optional
+        An expected lattice (the unchanged grid): refined to the autocorrelation's nearby
+        points and returned first, whatever its score. Mild perspective (a photo of a
+        screen) leaves the lattice within a few percent of the grid, where content peaks
+        elsewhere can outrank it.
 
     Returns
     -------
@@ -601,10 +610,17 @@ def scored_lattices(
     region, r = _autocorrelation(spectrum(yw) if spec is None else spec, yw.shape)
     if r < _MIN_PERIOD + 4:
         return []
+    noise = float(np.std(region))
+    first: list[tuple[np.ndarray, float]] = []
+    if prior is not None:
+        near = np.asarray(prior, dtype=np.float64)
+        for _ in range(_PRIOR_STEPS):  # each step moves every lattice point by at most a pixel
+            near = _reduce(_refine(region, r, near[None])[0])
+        if _plausible(near):
+            first = [(near, float(_lattice_scores(region, r, near[None], noise)[0]))]
     peaks = _local_peaks(region, r)
     if len(peaks) < 1:
-        return []
-    noise = float(np.std(region))
+        return first
     vecs, vals = peaks[:, :2], peaks[:, 2]
     # Partners of a peak: roughly orthogonal, of similar length (an aspect-changing resize).
     lengths = np.hypot(vecs[:, 0], vecs[:, 1])
@@ -649,6 +665,10 @@ def scored_lattices(
             unique.append((b, score))
             if len(unique) == limit:
                 break
+    # The refined grid goes first unless a candidate already is that lattice (a candidate refined
+    # from its own peaks is the more accurate of the two: a 2 degree turn is 4.5 px at 128).
+    if first and not any(_same_lattice(first[0][0], u) for u, _ in unique):
+        unique = (first + unique)[:limit]
     return unique
 
 

@@ -54,9 +54,11 @@ def test_verify_unmarked_photo(client, media) -> None:
 
 
 def test_verify_search_mode_per_request(client, media) -> None:
-    # A resized, metadata-stripped copy: only the full search finds the lattice of a resized tile.
+    # A cropped, metadata-stripped copy: only the full search finds the lattice (a crop rescales
+    # the size-normalised grid; a whole-image resize would be found by both).
     with Image.open(io.BytesIO(media.stripped_jpeg)) as im:
-        small = im.resize((im.width * 3 // 4, im.height * 3 // 4), Image.LANCZOS)
+        w, h = im.width * 4 // 5, im.height * 4 // 5
+        small = im.crop(((im.width - w) // 2, (im.height - h) // 2, (im.width - w) // 2 + w, (im.height - h) // 2 + h))
         out = io.BytesIO()
         small.save(out, "JPEG", quality=90)
     resized = out.getvalue()
