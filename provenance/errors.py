@@ -9,6 +9,8 @@ and show its message. Messages say what is wrong and what to do.
     ProvenanceError
     ├── InvalidImageError      (also a ValueError) unreadable, hostile or wrong-shaped image
     │   └── ImageTooLargeError decompression-bomb guard: too many pixels or bytes
+    ├── InvalidVideoError      (also a ValueError) unreadable, truncated or unsupported video
+    │   └── VideoTooLargeError a video beyond the duration, frame-size, frame-count or byte limits
     ├── InvalidInputError      (also a ValueError) a bad argument that is not an image
     ├── ManifestError          C2PA reading or signing failed
     ├── RegistryError          the registry database is unreachable or inconsistent
@@ -24,6 +26,8 @@ __all__ = [
     "InvalidImageError",
     "ImageTooLargeError",
     "InvalidInputError",
+    "InvalidVideoError",
+    "VideoTooLargeError",
     "ManifestError",
     "RegistryError",
     "ConfigError",
@@ -40,6 +44,14 @@ class InvalidImageError(ProvenanceError, ValueError):
 
 class ImageTooLargeError(InvalidImageError):
     """The image has more pixels (or bytes) than the configured limit allows."""
+
+
+class InvalidVideoError(ProvenanceError, ValueError):
+    """The video cannot be demuxed or decoded, has no video track, or is not a video at all."""
+
+
+class VideoTooLargeError(InvalidVideoError):
+    """The video is longer, larger or has more frames (or bytes) than the configured limits allow."""
 
 
 class InvalidInputError(ProvenanceError, ValueError):
