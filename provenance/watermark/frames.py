@@ -1,0 +1,283 @@
+"""The watermark on many frames of one clip: a pattern prepared once, evidence folded over frames.
+
+A video carries the image watermark fixed in time: every frame holds the same keyed tile on
+the same size-normalised grid, each frame masked by its own texture. So a single frame (a
+screenshot, a frame grab shared as JPEG) verifies with :func:`provenance.watermark.detect`,
+and detection over a clip adds the whitened frames before the one search, which gains up to
+``sqrt(frames)`` in pilot score at the cost of one image's worth of hypotheses (the bound is
+derived in ``docs/watermark.md``, section "Video").
+
+Embedding does the expensive part once per clip (:func:`pattern_plane`: the tile laid out on
+the canonical grid and resampled to the frame size); per frame it is a mask from the frame's
+own luminance on the canonical grid, one resize of the block mask, a multiply and an add
+(:func:`embed_luma`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+from ..errors import InvalidImageError
+from .coding import CODED_BITS, decode_payload, encode_payload
+from .detection import (
+    LATTICE_WINDOW,
+    MAX_GEOMETRIES,
+    MIN_DETECT_SIDE,
+    SCORE_THRESHOLD,
+    WatermarkResult,
+    check_search,
+    detection_frames,
+    false_positive_bound,
+)
+from .embedding import DEFAULT_PSNR, MIN_EMBED_SIDE
+from .frame import canonical_shape, resample, resampling_matrix, uses_canonical_frame
+from .masking import BLOCK, block_activity, luminance, mask_from_activity, upsample_mask
+from .patterns import TILE, keyed_pattern, normalise_key
+from .sync import (
+    DIHEDRAL,
+    MAX_WINDOW,
+    candidate_lattices,
+    dihedral_spectra,
+    fold_identity,
+    fold_spectral,
+    payload_soft_bits,
+    search_shifts,
+    spectrum,
+    tile_band,
+    whiten,
+)
+
+__all__ = ["FramesResult", "pattern_plane", "embed_luma", "detect_frames"]
+
+#: Luma (limited range, 16-235) moves 219/255 of a grey level per RGB grey level.
+_LUMA_SCALE = 219.0 / 255.0
+_FLAT_AMPLITUDE_CAP = 1.2
+#: Per-frame pilot score (one hypothesis: the clip's shift and orientation) that counts as evidence.
+_FRAME_EVIDENCE_Z = 2.33
+_HYPOTHESES_PER_GEOMETRY = DIHEDRAL * TILE * TILE
+
+
+@dataclass(frozen=True)
+class FramesResult:
+    """What :func:`detect_frames` found over a clip's sampled frames.
+
+    Attributes
+    ----------
+    watermark : WatermarkResult
+        The combined decision (its ``p_value`` bounds the whole multi-frame search).
+    frames : int
+        Frames sampled.
+    frames_with_evidence : int
+        Frames whose own pilot score, at the clip's shift and orientation, exceeds
+        2.33 (p = 0.01 each); zero when nothing was detected.
+    frame_scores : tuple of float
+        Those per-frame scores, in the order given.
+    """
+
+    watermark: WatermarkResult
+    frames: int
+    frames_with_evidence: int
+    frame_scores: tuple[float, ...] = ()
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict."""
+        return self.watermark.to_dict() | {
+            "frames_sampled": self.frames,
+            "frames_with_evidence": self.frames_with_evidence,
+        }
+
+
+def _origin(secret: bytes, payload: bytes) -> tuple[int, int]:
+    """Keyed per-stamp cyclic offset of the tile (the detector searches every shift)."""
+    digest = hashlib.sha256(b"provenance.watermark.video.origin\0" + secret + b"\0" + bytes(payload)).digest()
+    return int.from_bytes(digest[:2], "big") % TILE, int.from_bytes(digest[2:4], "big") % TILE
+
+
+def pattern_plane(height: int, width: int, payload: bytes, *, key: bytes | str) -> np.ndarray:
+    """The unmasked, unit-RMS watermark pattern for frames of `height` x `width` (float32 (H, W)).
+
+    Laid out on the canonical grid and resampled to the frame (or on the frame's own pixels
+    for frames too small for the canonical grid), exactly as :func:`~provenance.watermark.embed`
+    lays out an image's. Made once per clip.
+
+    Raises
+    ------
+    InvalidImageError
+        If a side is under 256 pixels.
+    InvalidInputError
+        If the payload is not 1 to 8 bytes or the key is empty.
+    """
+    if min(height, width) < MIN_EMBED_SIDE:
+        raise InvalidImageError(
+            f"The video is {width}x{height}; a watermark needs at least {MIN_EMBED_SIDE}x{MIN_EMBED_SIDE} pixels."
+        )
+    secret = normalise_key(key)
+    pattern = keyed_pattern(secret)
+    tile = np.roll(pattern.tile(encode_payload(payload, pattern.salt)), _origin(secret, payload), axis=(0, 1))
+    if uses_canonical_frame(height, width):
+        hc, wc = canonical_shape(height, width)
+        grid = np.tile(tile, (-(-hc // TILE), -(-wc // TILE)))[:hc, :wc]
+        plane = (resampling_matrix(height, hc) @ grid) @ resampling_matrix(width, wc).T
+        plane = np.asarray(plane, dtype=np.float32)
+    else:
+        plane = np.tile(tile, (-(-height // TILE), -(-width // TILE)))[:height, :width]
+    rms = float(np.sqrt(np.mean(np.square(plane, dtype=np.float64))))
+    return (plane / max(rms, 1e-6)).astype(np.float32)
+
+
+def embed_luma(y: np.ndarray, pattern: np.ndarray, *, psnr: float = DEFAULT_PSNR) -> np.ndarray:
+    """Add `pattern`, masked by this frame's texture, to a video frame's luma plane.
+
+    Parameters
+    ----------
+    y : (H, W) uint8 ndarray
+        The frame's Y plane (limited range, as decoded). Not modified.
+    pattern : (H, W) float32 ndarray
+        From :func:`pattern_plane`.
+    psnr : float
+        Target fidelity in dB, as for images.
+
+    Returns
+    -------
+    (H, W) uint8 ndarray
+    """
+    if y.ndim != 2 or y.dtype != np.uint8 or y.shape != pattern.shape:
+        raise InvalidImageError(f"y must be an (H, W) uint8 plane of the pattern's shape {pattern.shape}; got {y.shape} {y.dtype}.")
+    h, w = y.shape
+    if uses_canonical_frame(h, w):
+        hc, wc = canonical_shape(h, w)
+        yc = np.asarray(Image.fromarray(y).resize((wc, hc), Image.Resampling.BILINEAR, reducing_gap=2.0), dtype=np.float32)
+        block_mask = mask_from_activity(block_activity(yc / np.float32(_LUMA_SCALE)))
+        # The block mask is smooth: one bilinear resize to the frame replaces the image path's
+        # mask-then-resample (same strength map to within the interpolation).
+        centres = Image.fromarray(block_mask).resize((wc, hc), Image.Resampling.BILINEAR)
+        mask = np.asarray(centres.resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
+    else:
+        block_mask = mask_from_activity(block_activity(y.astype(np.float32) / np.float32(_LUMA_SCALE)))
+        mask = upsample_mask(block_mask, 0, h, w)
+    target_rms = 255.0 / 10 ** (psnr / 20.0)
+    alpha = target_rms / float(np.sqrt(np.mean(block_mask.astype(np.float64) ** 2)))
+    alpha = min(alpha, _FLAT_AMPLITUDE_CAP / float(block_mask.min())) * _LUMA_SCALE
+    delta = pattern * mask
+    delta *= np.float32(alpha)
+    out = y.astype(np.int16)
+    out += np.rint(delta).astype(np.int16)
+    np.clip(out, 0, 255, out=out)
+    return out.astype(np.uint8)
+
+
+def _window(y: np.ndarray, size: int) -> np.ndarray:
+    h, w = y.shape[:2]
+    wh, ww = min(h, size) // 8 * 8, min(w, size) // 8 * 8
+    y0, x0 = (h - wh) // 2, (w - ww) // 2
+    return np.ascontiguousarray(y[y0 : y0 + wh, x0 : x0 + ww])
+
+
+def _is_identity(basis: np.ndarray) -> bool:
+    eye = np.eye(2) * TILE
+    return bool(np.allclose(np.abs(basis), eye, atol=0.6) or np.allclose(np.abs(basis[::-1]), eye, atol=0.6))
+
+
+def _band(yw: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    if _is_identity(basis):
+        return tile_band(fold_identity(yw))
+    yl = _window(yw, LATTICE_WINDOW)
+    return fold_spectral(spectrum(yl), yl.shape, np.linalg.inv(basis.T / TILE))
+
+
+def _pilot_score(spectra: np.ndarray, variant: int, shift: tuple[float, float], pattern) -> float:
+    """Pilot correlation at one orientation and shift (standard normal under no watermark)."""
+    idx = pattern.pilot_index
+    ky, kx = pattern.ky.reshape(-1)[idx], pattern.kx.reshape(-1)[idx]
+    align = np.exp(2j * np.pi * (ky * shift[0] + kx * shift[1]) / TILE)
+    values = np.real(spectra[variant].reshape(-1)[idx] * align * np.conj(pattern.pilot_phase))
+    return float(values.sum() / math.sqrt(len(idx) / 2.0))
+
+
+def detect_frames(frames: Sequence[np.ndarray], *, key: bytes | str, search: str = "full") -> FramesResult:
+    """Look for the watermark in a clip's sampled frames, their evidence combined.
+
+    The frames' whitened luminance is summed on each frame grid before one search (the
+    unchanged grid, then up to four tile lattices in ``"full"`` mode), so the hypotheses are
+    those of one image however many frames are given.
+
+    Parameters
+    ----------
+    frames : sequence of (H, W, 3) uint8 ndarray
+        Frames of one clip (same size), channels last, e.g. from
+        :func:`provenance.video.sample_frames`.
+    key : bytes or str
+    search : {"full", "quick"}
+
+    Raises
+    ------
+    InvalidImageError
+        If there are no frames, sizes differ, or a side is under 96 pixels.
+    """
+    check_search(search)
+    if not frames:
+        raise InvalidImageError("frames is empty; pass at least one decoded frame.")
+    h, w = frames[0].shape[:2]
+    if any(f.shape[:2] != (h, w) for f in frames):
+        raise InvalidImageError("frames differ in size; pass frames of one clip.")
+    if min(h, w) < MIN_DETECT_SIDE:
+        raise InvalidImageError(f"Frames are {w}x{h}; watermark detection needs at least {MIN_DETECT_SIDE} pixels per side.")
+    pattern = keyed_pattern(normalise_key(key))
+    max_geometries = MAX_GEOMETRIES if search == "full" else 1
+    geometries = decodes = 0
+    best = 0.0
+    for grid in detection_frames(h, w):
+        whitened = []
+        for f in frames:
+            if grid == "canonical":
+                y = resample(luminance(f), canonical_shape(h, w), fast=True)
+            else:
+                y = luminance(_window(f, MAX_WINDOW))
+            whitened.append(whiten(_window(y, MAX_WINDOW)))
+        total = np.sum(whitened, axis=0, dtype=np.float32)
+        bases = [np.eye(2) * TILE]
+        if max_geometries > 1:
+            yl = _window(total, LATTICE_WINDOW)
+            bases += [
+                b for b in candidate_lattices(yl, limit=max_geometries, spec=spectrum(yl), prior=bases[0])
+                if not _is_identity(b)
+            ][: max_geometries - 1]
+        for basis in bases:
+            geometries += 1
+            spectra = dihedral_spectra(_band(total, basis))
+            peak = search_shifts(spectra, pattern)[0]
+            best = max(best, peak.score)
+            if peak.score < SCORE_THRESHOLD:
+                continue
+            decodes += 1
+            payload = decode_payload(payload_soft_bits(spectra, peak, pattern, CODED_BITS), pattern.salt)
+            if payload is None:
+                continue
+            hyp = geometries * _HYPOTHESES_PER_GEOMETRY
+            scores = tuple(
+                _pilot_score(dihedral_spectra(_band(yw, basis)), peak.variant, peak.shift, pattern) for yw in whitened
+            )
+            result = WatermarkResult(
+                detected=True,
+                payload=payload,
+                p_value=false_positive_bound(peak.score, hyp, decodes),
+                score=peak.score,
+                hypotheses=hyp,
+                scale=math.sqrt(abs(float(np.linalg.det(basis)))) / TILE,
+                rotation_degrees=0.0 if _is_identity(basis) else None,
+                mirrored=peak.variant >= 4,
+                frame=grid,
+            )
+            return FramesResult(result, len(frames), sum(s > _FRAME_EVIDENCE_Z for s in scores), scores)
+    hyp = max(geometries, 1) * _HYPOTHESES_PER_GEOMETRY
+    result = WatermarkResult(detected=False, payload=None, p_value=false_positive_bound(best, hyp), score=best, hypotheses=hyp)
+    return FramesResult(result, len(frames), 0, ())
+
+
+assert BLOCK == 8
