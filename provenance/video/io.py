@@ -138,25 +138,10 @@ def _open(path: str | os.PathLike):
     return container
 
 
-def _rotation(stream) -> int:
-    """Clockwise display rotation in degrees from the stream's display matrix (0 if none)."""
-    import av
-
-    try:
-        matrix = stream.side_data.get("DISPLAYMATRIX") if hasattr(stream, "side_data") else None
-    except (AttributeError, av.FFmpegError):
-        matrix = None
-    angle = 0.0
-    if matrix is not None:
-        angle = float(matrix)
-    else:
-        rotate = stream.metadata.get("rotate")
-        if rotate:
-            try:
-                angle = -float(rotate)
-            except ValueError:
-                angle = 0.0
-    # FFmpeg's display-matrix angle is counter-clockwise; players rotate clockwise by its negation.
+def _rotation(frame) -> int:
+    """Clockwise display rotation in degrees from a decoded frame's display matrix (0 if none)."""
+    # FFmpeg's angle is counter-clockwise; players turn the picture clockwise by its negation.
+    angle = float(getattr(frame, "rotation", 0) or 0)
     return int(round(-angle / 90.0)) % 4 * 90
 
 
@@ -212,7 +197,8 @@ def probe(path: str | os.PathLike, *, settings: Settings | None = None) -> Video
                 f"{p.name} has {frames:,} frames; the limit is {settings.video_max_frames:,} "
                 "(PROVENANCE_VIDEO_MAX_FRAMES)."
             )
-        rotation = _rotation(vs)
+        # Decoding the first frame proves the track decodes and gives the display matrix.
+        rotation = _rotation(next(_decoded(container, p)))
         audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
         info = VideoInfo(
             width=h if rotation in (90, 270) else w,
@@ -350,6 +336,7 @@ def rewrite_luma(
     *,
     crf: int | None = None,
     preset: str = "veryfast",
+    tune: str | None = "grain",
     settings: Settings | None = None,
 ) -> VideoInfo:
     """Re-encode `src` as MP4 (H.264, yuv420p) with each frame's luma plane passed through `transform`.
@@ -357,6 +344,7 @@ def rewrite_luma(
     ``transform(y, index)`` gets the frame's (H, W) uint8 Y plane (display orientation, limited
     range) and returns a new one of the same shape; chroma is kept. Timestamps (so duration and
     variable frame rate) are copied, audio packets too; rotation is baked into the pixels.
+    ``tune=None`` encodes like a platform would (x264 defaults).
 
     Returns
     -------
@@ -385,7 +373,9 @@ def rewrite_luma(
         tb = vs.time_base or Fraction(1, 90000)
         ovs.time_base = tb
         ovs.codec_context.time_base = tb
-        ovs.options = {"crf": str(int(crf)), "preset": preset}
+        # x264's "grain" tuning keeps low-amplitude texture in predicted frames, where the
+        # default deadzone erases it: the watermark stays as strong in P-frames as in I-frames.
+        ovs.options = {"crf": str(int(crf)), "preset": preset} | ({"tune": tune} if tune else {})
         ovs.thread_type = "AUTO"
         ias = inp.streams.audio[0] if inp.streams.audio else None
         oas = None

@@ -59,8 +59,13 @@ __all__ = ["FramesResult", "pattern_plane", "embed_luma", "detect_frames"]
 _LUMA_SCALE = 219.0 / 255.0
 _FLAT_AMPLITUDE_CAP = 1.2
 #: Per-frame pilot score (one hypothesis: the clip's shift and orientation) that counts as evidence.
-_FRAME_EVIDENCE_Z = 2.33
+_FRAME_EVIDENCE_Z = SCORE_THRESHOLD
 _HYPOTHESES_PER_GEOMETRY = DIHEDRAL * TILE * TILE
+#: Per-frame pilot score (over the frame's own shifts) that lets a frame add its payload evidence.
+_VOTE_Z = 3.5
+#: Frames decoded on their own at most, and frames given the full lattice search.
+_SINGLE_DECODES = 4
+_LATTICE_FRAMES = 3
 
 
 @dataclass(frozen=True)
@@ -74,10 +79,10 @@ class FramesResult:
     frames : int
         Frames sampled.
     frames_with_evidence : int
-        Frames whose own pilot score, at the clip's shift and orientation, exceeds
-        2.33 (p = 0.01 each); zero when nothing was detected.
+        Frames whose own best pilot score reaches 4.5 (the image threshold); zero when
+        nothing was detected.
     frame_scores : tuple of float
-        Those per-frame scores, in the order given.
+        Each frame's best pilot score on the unchanged grid, in the order given.
     """
 
     watermark: WatermarkResult
@@ -200,12 +205,24 @@ def _pilot_score(spectra: np.ndarray, variant: int, shift: tuple[float, float], 
     return float(values.sum() / math.sqrt(len(idx) / 2.0))
 
 
+def _frame_plane(f: np.ndarray, grid: str) -> np.ndarray:
+    h, w = f.shape[:2]
+    if grid == "canonical":
+        y = resample(luminance(f), canonical_shape(h, w), fast=True)
+    else:
+        y = luminance(_window(f, MAX_WINDOW))
+    return whiten(_window(y, MAX_WINDOW))
+
+
 def detect_frames(frames: Sequence[np.ndarray], *, key: bytes | str, search: str = "full") -> FramesResult:
     """Look for the watermark in a clip's sampled frames, their evidence combined.
 
-    The frames' whitened luminance is summed on each frame grid before one search (the
-    unchanged grid, then up to four tile lattices in ``"full"`` mode), so the hypotheses are
-    those of one image however many frames are given.
+    Three stages, each decode counted in the bound: (1) every frame's pilot is searched on
+    the unchanged grid and the payload soft bits of the frames with pilot evidence are added
+    at each frame's own shift and orientation, then decoded once (a codec's motion
+    compensation drags the pattern along with the picture, so frames disagree on the
+    shift); (2) frames whose own pilot passes the image threshold are decoded alone; (3) in
+    ``"full"`` mode the best frames get the image detector's lattice search (crops, rotations).
 
     Parameters
     ----------
@@ -220,6 +237,8 @@ def detect_frames(frames: Sequence[np.ndarray], *, key: bytes | str, search: str
     InvalidImageError
         If there are no frames, sizes differ, or a side is under 96 pixels.
     """
+    from .detection import detect  # the image detector, for stage 3
+
     check_search(search)
     if not frames:
         raise InvalidImageError("frames is empty; pass at least one decoded frame.")
@@ -229,54 +248,49 @@ def detect_frames(frames: Sequence[np.ndarray], *, key: bytes | str, search: str
     if min(h, w) < MIN_DETECT_SIDE:
         raise InvalidImageError(f"Frames are {w}x{h}; watermark detection needs at least {MIN_DETECT_SIDE} pixels per side.")
     pattern = keyed_pattern(normalise_key(key))
-    max_geometries = MAX_GEOMETRIES if search == "full" else 1
-    geometries = decodes = 0
+    hyp = decodes = 0
     best = 0.0
     for grid in detection_frames(h, w):
-        whitened = []
+        peaks = []
         for f in frames:
-            if grid == "canonical":
-                y = resample(luminance(f), canonical_shape(h, w), fast=True)
-            else:
-                y = luminance(_window(f, MAX_WINDOW))
-            whitened.append(whiten(_window(y, MAX_WINDOW)))
-        total = np.sum(whitened, axis=0, dtype=np.float32)
-        bases = [np.eye(2) * TILE]
-        if max_geometries > 1:
-            yl = _window(total, LATTICE_WINDOW)
-            bases += [
-                b for b in candidate_lattices(yl, limit=max_geometries, spec=spectrum(yl), prior=bases[0])
-                if not _is_identity(b)
-            ][: max_geometries - 1]
-        for basis in bases:
-            geometries += 1
-            spectra = dihedral_spectra(_band(total, basis))
-            peak = search_shifts(spectra, pattern)[0]
-            best = max(best, peak.score)
-            if peak.score < SCORE_THRESHOLD:
-                continue
+            spectra = dihedral_spectra(tile_band(fold_identity(_frame_plane(f, grid))))
+            peaks.append((spectra, search_shifts(spectra, pattern)[0]))
+        hyp += len(frames) * _HYPOTHESES_PER_GEOMETRY
+        scores = tuple(p.score for _, p in peaks)
+        best = max(best, *scores)
+        # (1) Fold the payload evidence of every frame with pilot evidence, each at its own peak.
+        voters = [(s, p) for s, p in peaks if p.score >= _VOTE_Z]
+        candidates = []
+        if len(voters) >= 2:
+            candidates.append(sum(payload_soft_bits(s, p, pattern, CODED_BITS) * p.score for s, p in voters))
+        # (2) Strong frames on their own, strongest first.
+        candidates += [payload_soft_bits(s, p, pattern, CODED_BITS) for s, p in sorted(peaks, key=lambda x: -x[1].score)[:_SINGLE_DECODES] if p.score >= SCORE_THRESHOLD]
+        for soft in candidates:
             decodes += 1
-            payload = decode_payload(payload_soft_bits(spectra, peak, pattern, CODED_BITS), pattern.salt)
-            if payload is None:
-                continue
-            hyp = geometries * _HYPOTHESES_PER_GEOMETRY
-            scores = tuple(
-                _pilot_score(dihedral_spectra(_band(yw, basis)), peak.variant, peak.shift, pattern) for yw in whitened
-            )
-            result = WatermarkResult(
-                detected=True,
-                payload=payload,
-                p_value=false_positive_bound(peak.score, hyp, decodes),
-                score=peak.score,
-                hypotheses=hyp,
-                scale=math.sqrt(abs(float(np.linalg.det(basis)))) / TILE,
-                rotation_degrees=0.0 if _is_identity(basis) else None,
-                mirrored=peak.variant >= 4,
-                frame=grid,
-            )
-            return FramesResult(result, len(frames), sum(s > _FRAME_EVIDENCE_Z for s in scores), scores)
-    hyp = max(geometries, 1) * _HYPOTHESES_PER_GEOMETRY
-    result = WatermarkResult(detected=False, payload=None, p_value=false_positive_bound(best, hyp), score=best, hypotheses=hyp)
+            payload = decode_payload(soft, pattern.salt)
+            if payload is not None:
+                top = max(peaks, key=lambda x: x[1].score)[1]
+                result = WatermarkResult(
+                    detected=True, payload=payload, p_value=false_positive_bound(top.score, hyp, decodes),
+                    score=top.score, hypotheses=hyp, scale=1.0, rotation_degrees=0.0,
+                    mirrored=top.variant >= 4, frame=grid,
+                )
+                return FramesResult(result, len(frames), sum(x >= _FRAME_EVIDENCE_Z for x in scores), scores)
+    if search == "full":
+        # (3) The image detector's lattice search on a few frames spread over the clip.
+        for i in np.linspace(0, len(frames) - 1, min(_LATTICE_FRAMES, len(frames))).round().astype(int):
+            r = detect(frames[i], key=key, search="full")
+            hyp += r.hypotheses
+            decodes += MAX_GEOMETRIES * len(detection_frames(h, w))  # at most, per image
+            best = max(best, r.score)
+            if r.detected:
+                result = WatermarkResult(
+                    detected=True, payload=r.payload, p_value=false_positive_bound(r.score, hyp, decodes),
+                    score=r.score, hypotheses=hyp, scale=r.scale, rotation_degrees=r.rotation_degrees,
+                    mirrored=r.mirrored, frame=r.frame,
+                )
+                return FramesResult(result, len(frames), 1, ())
+    result = WatermarkResult(detected=False, payload=None, p_value=false_positive_bound(best, max(hyp, 1)), score=best, hypotheses=hyp)
     return FramesResult(result, len(frames), 0, ())
 
 
