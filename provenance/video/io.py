@@ -250,6 +250,14 @@ def _decoded(container, path: Path) -> Iterator:
         raise InvalidVideoError(f"{path.name}: the video track holds no decodable frame; the file is corrupt or truncated.")
 
 
+def _to_rgb(frame, max_side: int | None) -> np.ndarray:
+    w, h = frame.width, frame.height
+    if max_side is not None and max(w, h) > max_side:
+        scale = max_side / max(w, h)
+        return frame.to_ndarray(format="rgb24", width=max(2, round(w * scale)), height=max(2, round(h * scale)), interpolation="AREA")
+    return frame.to_ndarray(format="rgb24")
+
+
 def _time(frame, index: int, fps: float) -> float:
     return float(frame.time) if frame.time is not None else index / fps
 
@@ -283,10 +291,15 @@ def iter_frames(
             yield VideoFrame(i, t, _rotate(frame.to_ndarray(format="rgb24"), info.rotation))
 
 
-def sample_frames(path: str | os.PathLike, count: int, *, settings: Settings | None = None) -> list[VideoFrame]:
+def sample_frames(
+    path: str | os.PathLike, count: int, *, settings: Settings | None = None, max_side: int | None = None
+) -> list[VideoFrame]:
     """Up to `count` frames spread evenly over the clip (first and last included), RGB, display orientation.
 
-    Short clips are decoded straight through; long ones seek to each sample point.
+    Clips up to 30 frames a sample are decoded straight through (every frame is decoded
+    anyway between keyframes); longer ones seek to each sample point. `max_side` shrinks
+    frames whose long side exceeds it (in FFmpeg's scaler, area-averaged), e.g. for detection,
+    which works on a 640-pixel grid.
     """
     if count < 1:
         raise ValueError(f"count must be at least 1; got {count}.")
@@ -296,18 +309,21 @@ def sample_frames(path: str | os.PathLike, count: int, *, settings: Settings | N
     wanted = sorted(set(np.linspace(0, max(n - 1, 0), min(count, max(n, 1))).round().astype(int).tolist()))
     out: list[VideoFrame] = []
     with _open(p) as container:
-        if n <= 8 * count or info.duration_s <= 0:
+        def rgb(frame) -> np.ndarray:
+            return _rotate(_to_rgb(frame, max_side), info.rotation)
+
+        if n <= 30 * count or info.duration_s <= 0:
             want = set(wanted)
             last = None
             for i, frame in enumerate(_decoded(container, p)):
                 last = (i, frame)
                 if i in want:
-                    out.append(VideoFrame(i, _time(frame, i, info.fps), _rotate(frame.to_ndarray(format="rgb24"), info.rotation)))
+                    out.append(VideoFrame(i, _time(frame, i, info.fps), rgb(frame)))
                     if len(out) == len(want):
                         break
             if not out and last is not None:
                 i, frame = last
-                out.append(VideoFrame(i, _time(frame, i, info.fps), _rotate(frame.to_ndarray(format="rgb24"), info.rotation)))
+                out.append(VideoFrame(i, _time(frame, i, info.fps), rgb(frame)))
             return out
         vs = container.streams.video[0]
         vs.thread_type = "AUTO"
@@ -320,7 +336,7 @@ def sample_frames(path: str | os.PathLike, count: int, *, settings: Settings | N
                 for frame in container.decode(vs):
                     t = _time(frame, idx, info.fps)
                     if t + 0.5 / info.fps >= target:
-                        out.append(VideoFrame(idx, t, _rotate(frame.to_ndarray(format="rgb24"), info.rotation)))
+                        out.append(VideoFrame(idx, t, rgb(frame)))
                         break
             except av.FFmpegError as exc:
                 log.warning("%s: sample at %.2f s failed: %s", p.name, target, exc)

@@ -15,10 +15,12 @@ from ..settings import Settings
 from ..watermark import DEFAULT_PSNR, FramesResult, detect_frames, embed_luma, pattern_plane
 from .io import VideoInfo, probe, rewrite_luma, sample_frames
 
-__all__ = ["DETECT_FRAMES", "embed_video", "detect_video"]
+__all__ = ["DETECT_FRAMES", "DETECT_MAX_SIDE", "embed_video", "detect_video"]
 
 #: Frames sampled over a clip for detection.
 DETECT_FRAMES = 32
+#: Detection reads frames shrunk to this long side at most (the mark lives on a 640 px grid).
+DETECT_MAX_SIDE = 960
 
 
 def embed_video(
@@ -55,5 +57,5 @@ def detect_video(
     settings: Settings | None = None,
 ) -> FramesResult:
     """Sample up to `frames` frames spread over the clip and look for the watermark in them together."""
-    sampled = sample_frames(path, frames, settings=settings)
+    sampled = sample_frames(path, frames, settings=settings, max_side=DETECT_MAX_SIDE)
     return detect_frames([f.rgb for f in sampled], key=key, search=search)

@@ -36,3 +36,7 @@ def pan_clip(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("clips") / "pan.mp4"
     write_frames(path, pan_frames(), fps=15)
     return path
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: a test over a second or so of decoding large fixture video")
