@@ -9,15 +9,17 @@ Public API::
 
 from __future__ import annotations
 
-from . import errors, images, watermark
+from . import errors, images, video, watermark
 from .errors import (
     ConfigError,
     ImageTooLargeError,
     InvalidImageError,
     InvalidInputError,
+    InvalidVideoError,
     ManifestError,
     ProvenanceError,
     RegistryError,
+    VideoTooLargeError,
 )
 from .settings import Settings
 
@@ -27,6 +29,7 @@ __all__ = [
     "__version__",
     "errors",
     "images",
+    "video",
     "watermark",
     "Settings",
     "ProvenanceError",
@@ -36,4 +39,6 @@ __all__ = [
     "ManifestError",
     "RegistryError",
     "ConfigError",
+    "InvalidVideoError",
+    "VideoTooLargeError",
 ]
