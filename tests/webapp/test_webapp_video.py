@@ -16,7 +16,7 @@ from api_helpers import bearer
 def _clip(tmp_path: Path, shared_dir: Path) -> bytes:
     photo = np.asarray(Image.open(shared_dir / "samples" / "kodim08.png").convert("RGB"))[:272]
     p = tmp_path / "gen.mp4"
-    write_frames(p, (np.ascontiguousarray(photo[:, 4 * i : 4 * i + 480]) for i in range(12)), fps=10, crf=30)
+    write_frames(p, (np.ascontiguousarray(photo[:, 4 * i : 4 * i + 480]) for i in range(12)), fps=10)
     return p.read_bytes()
 
 
