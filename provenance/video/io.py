@@ -434,9 +434,11 @@ def _rewrite_frame(frame, info: VideoInfo, ow: int, oh: int, transform, index: i
         frame = frame.reformat(width=w // 2 * 2, height=h // 2 * 2, format="yuv420p")
         yuv = frame.to_ndarray(format="yuv420p")
         h, w = frame.height, frame.width
-    y = yuv[:h]
-    u = yuv[h : h + h // 4].reshape(h // 2, w // 2)
-    v = yuv[h + h // 4 :].reshape(h // 2, w // 2)
+    flat = yuv.reshape(-1)
+    q = (h // 2) * (w // 2)
+    y = flat[: h * w].reshape(h, w)
+    u = flat[h * w : h * w + q].reshape(h // 2, w // 2)
+    v = flat[h * w + q : h * w + 2 * q].reshape(h // 2, w // 2)
     y, u, v = (_rotate(x, info.rotation) for x in (y, u, v))
     y2 = transform(y, index)
     if y2.shape != y.shape or y2.dtype != np.uint8:

@@ -89,3 +89,40 @@ def test_webm_vp9_and_mov_read(tmp_path):
     write_frames(webm, (np.full((120, 160, 3), i * 20, np.uint8) for i in range(8)), fps=10, codec="libvpx-vp9", crf=40)
     assert probe(webm).codec == "vp9" and len(sample_frames(webm, 3)) == 3
     assert probe(FIXTURES / "gen_c.mov").tags["com.apple.quicktime.make"] == "Apple"
+
+
+def test_variable_frame_rate_timing_survives_rewrite(tmp_path):
+    import av
+    from fractions import Fraction
+
+    src, out = tmp_path / "vfr.mp4", tmp_path / "out.mp4"
+    pts = [0, 100, 150, 400, 420, 900]  # irregular, time base 1/1000 s
+    with av.open(str(src), "w") as c:
+        vs = c.add_stream("libx264", rate=10)
+        vs.width, vs.height, vs.pix_fmt = 160, 120, "yuv420p"
+        vs.time_base = vs.codec_context.time_base = Fraction(1, 1000)
+        for i, t in enumerate(pts):
+            f = av.VideoFrame.from_ndarray(np.full((120, 160, 3), 30 * i, np.uint8), format="rgb24")
+            f.pts, f.time_base = t, Fraction(1, 1000)
+            c.mux(vs.encode(f))
+        c.mux(vs.encode(None))
+    rewrite_luma(src, out, lambda y, i: y, crf=20)
+    times = [round(f.time_s, 3) for f in iter_frames(out)]
+    assert times == [round(t / 1000, 3) for t in pts]
+
+
+def test_odd_pixel_format_and_odd_size_are_read_and_rewritten(tmp_path):
+    import av
+
+    src, out = tmp_path / "444.mkv", tmp_path / "out.mp4"
+    with av.open(str(src), "w") as c:
+        vs = c.add_stream("libx264", rate=10)
+        vs.width, vs.height, vs.pix_fmt = 162, 122, "yuv444p"
+        for i in range(5):
+            c.mux(vs.encode(av.VideoFrame.from_ndarray(np.full((122, 162, 3), 40 * i, np.uint8), format="rgb24")))
+        c.mux(vs.encode(None))
+    info = probe(src)
+    assert info.pixel_format == "yuv444p" and info.container == "matroska"
+    rewrite_luma(src, out, lambda y, i: y, crf=20)
+    after = probe(out)
+    assert (after.pixel_format, after.width, after.height, after.frame_count) == ("yuv420p", 162, 122, 5)
