@@ -159,10 +159,9 @@ def embed_luma(y: np.ndarray, pattern: np.ndarray, *, psnr: float = DEFAULT_PSNR
         hc, wc = canonical_shape(h, w)
         yc = np.asarray(Image.fromarray(y).resize((wc, hc), Image.Resampling.BILINEAR, reducing_gap=2.0), dtype=np.float32)
         block_mask = mask_from_activity(block_activity(yc / np.float32(_LUMA_SCALE)))
-        # The block mask is smooth: one bilinear resize to the frame replaces the image path's
-        # mask-then-resample (same strength map to within the interpolation).
-        centres = Image.fromarray(block_mask).resize((wc, hc), Image.Resampling.BILINEAR)
-        mask = np.asarray(centres.resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
+        # The block mask is smooth: one bilinear resize from block centres to the frame replaces
+        # the image path's mask-then-resample (same strength map to within the interpolation).
+        mask = np.asarray(Image.fromarray(block_mask).resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
     else:
         block_mask = mask_from_activity(block_activity(y.astype(np.float32) / np.float32(_LUMA_SCALE)))
         mask = upsample_mask(block_mask, 0, h, w)
