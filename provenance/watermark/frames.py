@@ -2,10 +2,11 @@
 
 A video carries the image watermark fixed in time: every frame holds the same keyed tile on
 the same size-normalised grid, each frame masked by its own texture. So a single frame (a
-screenshot, a frame grab shared as JPEG) verifies with :func:`provenance.watermark.detect`,
-and detection over a clip adds the whitened frames before the one search, which gains up to
-``sqrt(frames)`` in pilot score at the cost of one image's worth of hypotheses (the bound is
-derived in ``docs/watermark.md``, section "Video").
+screenshot, a frame grab shared as JPEG) verifies with :func:`provenance.watermark.detect`.
+Detection over a clip searches each sampled frame's pilot and adds the payload evidence of
+the frames that show one, each at its own shift (a codec's motion compensation drags the
+pattern along with the picture), before one decode; every decode is counted in the bound
+derived in ``docs/watermark.md``, section "Video".
 
 Embedding does the expensive part once per clip (:func:`pattern_plane`: the tile laid out on
 the canonical grid and resampled to the frame size); per frame it is a mask from the frame's
@@ -16,7 +17,6 @@ own luminance on the canonical grid, one resize of the block mask, a multiply an
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -26,7 +26,6 @@ from PIL import Image
 from ..errors import InvalidImageError
 from .coding import CODED_BITS, decode_payload, encode_payload
 from .detection import (
-    LATTICE_WINDOW,
     MAX_GEOMETRIES,
     MIN_DETECT_SIDE,
     SCORE_THRESHOLD,
@@ -42,13 +41,10 @@ from .patterns import TILE, keyed_pattern, normalise_key
 from .sync import (
     DIHEDRAL,
     MAX_WINDOW,
-    candidate_lattices,
     dihedral_spectra,
     fold_identity,
-    fold_spectral,
     payload_soft_bits,
     search_shifts,
-    spectrum,
     tile_band,
     whiten,
 )
@@ -183,25 +179,10 @@ def _window(y: np.ndarray, size: int) -> np.ndarray:
     return np.ascontiguousarray(y[y0 : y0 + wh, x0 : x0 + ww])
 
 
-def _is_identity(basis: np.ndarray) -> bool:
-    eye = np.eye(2) * TILE
-    return bool(np.allclose(np.abs(basis), eye, atol=0.6) or np.allclose(np.abs(basis[::-1]), eye, atol=0.6))
 
 
-def _band(yw: np.ndarray, basis: np.ndarray) -> np.ndarray:
-    if _is_identity(basis):
-        return tile_band(fold_identity(yw))
-    yl = _window(yw, LATTICE_WINDOW)
-    return fold_spectral(spectrum(yl), yl.shape, np.linalg.inv(basis.T / TILE))
 
 
-def _pilot_score(spectra: np.ndarray, variant: int, shift: tuple[float, float], pattern) -> float:
-    """Pilot correlation at one orientation and shift (standard normal under no watermark)."""
-    idx = pattern.pilot_index
-    ky, kx = pattern.ky.reshape(-1)[idx], pattern.kx.reshape(-1)[idx]
-    align = np.exp(2j * np.pi * (ky * shift[0] + kx * shift[1]) / TILE)
-    values = np.real(spectra[variant].reshape(-1)[idx] * align * np.conj(pattern.pilot_phase))
-    return float(values.sum() / math.sqrt(len(idx) / 2.0))
 
 
 def _frame_plane(f: np.ndarray, grid: str) -> np.ndarray:
