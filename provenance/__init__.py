@@ -31,6 +31,7 @@ from .errors import (
     ImageTooLargeError,
     InvalidImageError,
     InvalidInputError,
+    InvalidVideoError,
     ManifestError,
     ProvenanceError,
     RegistryError,
@@ -40,6 +41,7 @@ from .errors import (
     SigningError,
     TimestampAuthorityError,
     WebhookSignatureError,
+    VideoTooLargeError,
 )
 from .settings import Settings
 from .watermark import SEARCH_MODES
@@ -47,7 +49,7 @@ from .watermark import SEARCH_MODES
 __version__ = "0.1.0"
 
 # Subpackages imported on first access (PEP 562).
-_LAZY_MODULES = ("resolution",)
+_LAZY_MODULES = ("resolution", "video")
 
 # name -> module it lives in, imported on first access (PEP 562).
 _LAZY = {
@@ -109,6 +111,8 @@ __all__ = [
     "CaseNotFoundError",
     "CaseStateError",
     "WebhookSignatureError",
+    "InvalidVideoError",
+    "VideoTooLargeError",
 ]
 
 

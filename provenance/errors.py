@@ -11,6 +11,8 @@ keys and certificates are the operator's input: :class:`ConfigError` sits on its
     ProvenanceError
     ├── InvalidImageError          (also a ValueError) unreadable, hostile or wrong-shaped image
     │   └── ImageTooLargeError     decompression-bomb guard: too many pixels or bytes
+    ├── InvalidVideoError          (also a ValueError) unreadable, truncated or unsupported video
+    │   └── VideoTooLargeError     a video beyond the duration, frame-size, frame-count or byte limits
     ├── InvalidInputError          (also a ValueError) a bad argument that is not an image
     │   ├── HashListError          a malformed hash list; nothing was imported
     │   ├── BankNotFoundError      no hash bank has this name
@@ -46,6 +48,8 @@ __all__ = [
     "CaseNotFoundError",
     "CaseStateError",
     "WebhookSignatureError",
+    "InvalidVideoError",
+    "VideoTooLargeError",
     "ManifestError",
     "ConfigError",
     "ServerFault",
@@ -70,6 +74,14 @@ class InvalidImageError(ProvenanceError, ValueError):
 
 class ImageTooLargeError(InvalidImageError):
     """The image has more pixels (or bytes) than the configured limit allows."""
+
+
+class InvalidVideoError(ProvenanceError, ValueError):
+    """The video cannot be demuxed or decoded, has no video track, or is not a video at all."""
+
+
+class VideoTooLargeError(InvalidVideoError):
+    """The video is longer, larger or has more frames (or bytes) than the configured limits allow."""
 
 
 class InvalidInputError(ProvenanceError, ValueError):

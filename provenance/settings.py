@@ -21,6 +21,11 @@ variable                           meaning                                      
 ``PROVENANCE_BANK_INDEX_DIR``      shared memory-mapped bank indexes (per host)  off; ``<instance>/bank-index`` under gunicorn
 ``PROVENANCE_MAX_UPLOAD_MB``       web upload limit in MiB                      50
 ``PROVENANCE_MAX_UPLOAD_BYTES``    web upload limit in bytes (wins over _MB)    50 MiB
+``PROVENANCE_VIDEO_MAX_SECONDS``   longest video accepted, in seconds            600
+``PROVENANCE_VIDEO_MAX_PIXELS``    largest video frame (width x height)         8,847,360 (4096x2160)
+``PROVENANCE_VIDEO_MAX_FRAMES``    most frames a video may have                 36,000
+``PROVENANCE_VIDEO_MAX_UPLOAD_MB`` video upload limit in MiB                    500
+``PROVENANCE_VIDEO_CRF``           H.264 CRF of stamped video (lower = better)  18
 ``PROVENANCE_REQUEST_TIMEOUT``     seconds before the server kills a request    30
 ``PROVENANCE_RATE_LIMIT``          per-client limit on uploads and the API      ``120 per minute``
 ``PROVENANCE_RATE_LIMIT_STORAGE``  where rate-limit counters live               ``memory://`` (per worker)
@@ -275,6 +280,12 @@ class Settings:
     webhook_url: str | None = None
     webhook_secret_path: Path | None = None
     fft_workers: int = -1
+    # Video (provenance.video): limits checked before decoding, and the stamped output's quality.
+    video_max_seconds: int = 600
+    video_max_pixels: int = 4096 * 2160
+    video_max_frames: int = 36_000
+    video_max_upload_bytes: int = 500 * 1024 * 1024
+    video_crf: int = 18
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -331,6 +342,11 @@ class Settings:
             webhook_url=_webhook_url(env),
             webhook_secret_path=_path(env, "PROVENANCE_WEBHOOK_SECRET_FILE"),
             fft_workers=fft_workers_from_env(env),
+            video_max_seconds=_int(env, "PROVENANCE_VIDEO_MAX_SECONDS", 600),
+            video_max_pixels=_int(env, "PROVENANCE_VIDEO_MAX_PIXELS", 4096 * 2160),
+            video_max_frames=_int(env, "PROVENANCE_VIDEO_MAX_FRAMES", 36_000),
+            video_max_upload_bytes=_int(env, "PROVENANCE_VIDEO_MAX_UPLOAD_MB", 500) * 1024 * 1024,
+            video_crf=_int(env, "PROVENANCE_VIDEO_CRF", 18),
         )
 
     @property

@@ -12,12 +12,12 @@ WEBAPP = Path(__file__).resolve().parents[1] / "webapp"
 
 EXPORTED = [
     "ApiToken", "BankExistsError", "BankNotFoundError", "Banks", "ConfigError", "DuplicateStampError",
-    "HASH_KINDS", "HashListError", "ImageTooLargeError", "InvalidImageError", "InvalidInputError",
+    "HASH_KINDS", "HashListError", "ImageTooLargeError", "InvalidImageError", "InvalidInputError", "InvalidVideoError", "VideoTooLargeError",
     "ManifestError", "PerceptualHash", "ProvenanceError", "REVIEW_NOTE", "Registry", "RegistryError",
     "RegistryUnavailable", "ResolverError", "SEARCH_MODES", "ServerFault", "Settings", "SigningError", "Stamper",
     "TimestampAuthorityError", "TokenStore", "VERDICT_CODES", "VerificationReport", "Verifier",
     "__version__", "detect_mime_type", "errors", "file_digests", "images", "parse_since",
-    "pdq_dihedral_hashes_file", "resolution", "transparency_report", "watermark",
+    "pdq_dihedral_hashes_file", "resolution", "transparency_report", "video", "watermark",
     # Take It Down cases
     "CaseNotFoundError", "CaseStateError", "WebhookSignatureError", "GOOD_FAITH_STATEMENT", "CaseStore",
     "ContentIndex", "ContentRow", "bank_case_hashes", "case_figures", "check_content_row", "check_request",

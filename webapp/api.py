@@ -24,6 +24,7 @@ from .auth import optional_token, require_token, requester
 from .errors import AppError
 from .services import get_services
 from .uploads import FORM_CONTENT_TYPES, check_fields, read_upload
+from .video import is_video_upload, stamp_video_upload, verify_video_upload
 
 __all__ = ["bp", "healthz", "OPENAPI_PATH"]
 
@@ -57,6 +58,8 @@ def verify() -> Response:
         modes = " or ".join(f"'{m}'" for m in SEARCH_MODES)
         raise AppError(400, "invalid_input", f"'search' must be {modes}; got {search[:20]!r}.")
     upload = read_upload()
+    if is_video_upload(upload):
+        return jsonify(verify_video_upload(upload, search=search).to_dict(include_thumbnails=True))
     report = get_services().verifier.verify(upload.data, name=upload.name, search=search)
     response = jsonify(report.to_dict(public=not full))
     response.headers["X-Provenance-View"] = "full" if full else "public"
@@ -85,6 +88,8 @@ def stamp() -> Response:
     if want == "":  # an explicit 'Accept: application/json' asks for JSON; anything else gets the file
         want = "json" if request.accept_mimetypes.best == "application/json" else "file"
     upload = read_upload()
+    if is_video_upload(upload):
+        return _stamp_video(upload, generator, want, token)
     if not upload.mime.startswith("image/"):
         raise AppError(415, "unsupported_type", f"Only images can be stamped; this is {upload.mime}.")
     result = get_services().stamper.stamp_image(
@@ -108,6 +113,25 @@ def stamp() -> Response:
         })
     else:
         response = Response(result.data, mimetype=result.mime)
+        response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.status_code = 201
+    response.headers["Location"] = location
+    response.headers["X-Provenance-Stamp-Id"] = result.stamp_id
+    return response
+
+
+def _stamp_video(upload, generator: str, want: str, token) -> Response:
+    result, data = stamp_video_upload(upload, generator=generator, prompt_hash=_field("prompt_hash"), requester=requester(token))
+    location = url_for("api.get_stamp", stamp_id=result.stamp_id)
+    filename = f"{result.stamp_id}.mp4"
+    if want == "json":
+        summary = result.to_dict()
+        summary.pop("path", None)
+        summary["size"] = len(data)
+        response = jsonify({"stamp": summary, "record": location, "file": {
+            "filename": filename, "mime": "video/mp4", "size": len(data), "base64": base64.b64encode(data).decode("ascii")}})
+    else:
+        response = Response(data, mimetype="video/mp4")
         response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.status_code = 201
     response.headers["Location"] = location

@@ -33,6 +33,8 @@ from provenance import (
     HashListError,
     ImageTooLargeError,
     InvalidImageError,
+    InvalidVideoError,
+    VideoTooLargeError,
     InvalidInputError,
     ManifestError,
     ProvenanceError,
@@ -75,8 +77,10 @@ def from_provenance_error(exc: ProvenanceError) -> AppError:
         return AppError(409, "exists", message)
     if isinstance(exc, HashListError):
         return AppError(400, "invalid_hash_list", message)
-    if isinstance(exc, ImageTooLargeError):
+    if isinstance(exc, (ImageTooLargeError, VideoTooLargeError)):
         return AppError(413, "too_large", message)
+    if isinstance(exc, InvalidVideoError):
+        return AppError(400, "invalid_video", message)
     if isinstance(exc, InvalidImageError):
         return AppError(400, "invalid_image", message)
     if isinstance(exc, InvalidInputError):

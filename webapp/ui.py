@@ -22,6 +22,7 @@ from provenance import VERDICT_CODES, ProvenanceError, VerificationReport, image
 from .security import check_csrf
 from .services import get_services
 from .uploads import Upload, check_fields, read_upload
+from .video import is_video_upload, verify_video_upload
 
 __all__ = ["bp", "credential_state", "evidence_words", "verdict_tone"]
 
@@ -170,5 +171,9 @@ def verify() -> str:
     check_csrf()
     check_fields(("file", "csrf_token"))
     upload = read_upload()
+    if is_video_upload(upload):
+        video = verify_video_upload(upload, search=None).to_dict(include_thumbnails=True)
+        tone = "good" if video["verdict"] == "ai_generated_stamped" else "neutral"
+        return render_template("video_report.html", r=video, tone=tone)
     report = get_services().verifier.verify(upload.data, name=upload.name)
     return render_template("report.html", **_view(report, upload))

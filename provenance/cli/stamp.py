@@ -35,7 +35,7 @@ Exit codes:
 def stamp_command(
     source: Path, target: Path, generator: str, prompt_hash: str | None, requester: str | None, as_json: bool
 ) -> None:
-    """Stamp the AI-generated image IN and write it to OUT (.png, .jpg, .webp or .tif).
+    """Stamp the AI-generated image IN and write it to OUT (.png, .jpg, .webp or .tif; a video IN: .mp4).
 
     Embeds an invisible watermark carrying a fresh 64-bit ID, signs Content
     Credentials (C2PA) that say the image was made by GENERATOR, and records the
@@ -44,6 +44,11 @@ def stamp_command(
     Keys, certificate and registry come from PROVENANCE_* settings (see
     docs/verify.md); without them, development ones are made in the instance folder.
     """
+    from .video import is_video, stamp_video_file
+
+    if is_video(source):
+        stamp_video_file(source, target, generator=generator, prompt_hash=prompt_hash, requester=requester, as_json=as_json)
+        return
     with Stamper(Settings.from_env()) as stamper:
         result = stamper.stamp_file(source, target, generator=generator, prompt_hash=prompt_hash, requester=requester)
         development = stamper.credentials.is_development or stamper.keyring.is_development

@@ -24,6 +24,8 @@ from .common import (
     reports_errors,
 )
 
+from .video import describe_video_report, is_video, verify_video_path  # noqa: E402
+
 __all__ = ["VERIFY_EXIT_CODES_HELP", "verify_command", "describe_report"]
 
 logger = logging.getLogger(__name__)
@@ -65,7 +67,7 @@ def verify_command(
     file: {"path": ..., "report": {...}} (schemas/verification-report.v1.json) or
     {"path": ..., "error": "..."}. See docs/verify.md.
     """
-    files = expand_paths(paths, suffixes=MEDIA_SUFFIXES)
+    files = expand_paths(paths, suffixes=MEDIA_SUFFIXES | {".m4v", ".webm", ".mkv"})
     if not files:
         names = ", ".join(str(p) for p in paths)
         raise InvalidInputError(f"No media files found in {names}; give files or folders that hold some.")
@@ -78,6 +80,14 @@ def verify_command(
         ) from exc
 
     def one(path: Path, bar: FileProgress) -> None:
+        if is_video(path):
+            video = verify_video_path(verifier, path, search=search)
+            if as_json:
+                echo_json({"path": str(path), "report": video.to_dict()}, progress=bar)
+            else:
+                for i, line in enumerate(describe_video_report(video)):
+                    bar.echo(f"{path}: {line}" if i == 0 else line)
+            return
         report = verifier.verify(path, search=search)
         if as_json:
             echo_json({"path": str(path), "report": report.to_dict()}, progress=bar)

@@ -13,6 +13,7 @@ from ..errors import InvalidInputError
 from ..images import decode_image, image_format, save_image
 from ..keys import WatermarkKey
 from ..settings import Settings
+from .common import IMAGE_SUFFIXES
 from .common import (
     EXIT_CODES_HELP,
     EXIT_SOME_FAILED,
@@ -80,6 +81,11 @@ def embed_command(
     """
     data = parse_payload_hex(payload, max_bytes=watermark.MAX_PAYLOAD_BYTES)
     key = load_keys(key_file, key_hex)[0]
+    from .video import embed_video_file, is_video
+
+    if is_video(source):
+        click.echo(embed_video_file(source, target, data, key, psnr=psnr))
+        return
     image_format(target)  # fail on a bad suffix before the work
     settings = Settings.from_env()
     image = decode_image(source, max_pixels=settings.max_pixels, keep_alpha=True)
@@ -119,12 +125,21 @@ def detect_command(
     """
     keys = load_keys(key_file, key_hex)
     settings = Settings.from_env()
-    files = expand_paths(paths)
+    files = expand_paths(paths, suffixes=IMAGE_SUFFIXES | {".mp4", ".m4v", ".mov", ".webm", ".mkv"})
     if not files:
         names = ", ".join(str(p) for p in paths)
         raise InvalidInputError(f"No image files found in {names}; give image files or folders that hold some.")
 
     def one(path: Path, bar: FileProgress) -> None:
+        from .video import detect_video_file, is_video
+
+        if is_video(path):
+            frames, key = detect_video_file(path, keys)
+            if as_json:
+                echo_json({"path": str(path), "watermark": frames.to_dict()}, progress=bar)
+            else:
+                bar.echo(f"{path}: {describe_result(frames.watermark)} ({frames.frames_with_evidence} of {frames.frames} frames)")
+            return
         result, key = _detect_file(path, keys, max_pixels=settings.max_pixels)
         if as_json:
             record: dict = {"path": str(path), "watermark": result.to_dict()}

@@ -1,0 +1,173 @@
+"""Verify a video: credentials, watermark over sampled frames, registry, vPDQ hash, container signals.
+
+::
+
+    with Verifier(settings) as verifier:
+        report = verify_video(verifier, "clip.mp4")
+        report.to_dict()["watermark"]["frames_with_evidence"]
+"""
+
+from __future__ import annotations
+
+import base64
+import io as _io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from ..manifest import ManifestSummary, read_manifest
+from ..registry import StampRecord
+from ..report import Verifier, evidence_strength
+from ..watermark import FramesResult, detect_frames
+from .hashing import VideoHash, hash_video
+from .io import VideoInfo, probe, sample_frames
+from .watermark import DETECT_FRAMES, DETECT_MAX_SIDE
+
+__all__ = ["REPORT_VERSION", "VideoReport", "verify_video", "container_signals"]
+
+#: Version of the video report's JSON layout.
+REPORT_VERSION = "video-1"
+#: Substrings of container tags that name generative video tools.
+_AI_TOOLS = ("sora", "runway", "pika", "veo", "kling", "luma dream", "dream machine", "synthesia", "stable video",
+             "gen-2", "gen-3", "hailuo", "minimax", "midjourney", "firefly", "haiper", "wan2", "hunyuan")
+_CAMERA_TAGS = ("com.apple.quicktime.make", "com.apple.quicktime.model", "com.android.manufacturer", "com.android.model", "make", "model")
+_THUMBNAILS = 6
+_THUMB_SIDE = 160
+
+
+def container_signals(info: VideoInfo) -> dict[str, Any]:
+    """What the container's tags say about the tool or device that made the file."""
+    tags = {k.lower(): v for k, v in info.tags.items()}
+    ai = sorted({t for t in _AI_TOOLS for v in tags.values() if t in v.lower()})
+    camera = {k: tags[k] for k in _CAMERA_TAGS if k in tags}
+    return {
+        "encoder": tags.get("encoder"),
+        "creation_tool": tags.get("com.apple.quicktime.software") or tags.get("software") or tags.get("handler_name"),
+        "creation_time": tags.get("creation_time"),
+        "camera_tags": camera,
+        "ai_tool_tags": ai,
+    }
+
+
+@dataclass(frozen=True)
+class VideoReport:
+    """Everything found about one video."""
+
+    name: str | None
+    info: VideoInfo
+    manifest: ManifestSummary
+    watermark: FramesResult | None
+    key_id: str | None
+    registry_record: StampRecord | None
+    registry_lookup: str | None
+    video_hash: VideoHash
+    signals: dict
+    thumbnails: tuple[bytes, ...] = field(default=(), repr=False)
+    verdict: str = "unknown"
+    summary: str = ""
+
+    def to_dict(self, *, include_thumbnails: bool = False) -> dict[str, Any]:
+        """JSON-ready report (versioned: ``report_version``)."""
+        mark = self.watermark
+        stamp_id = mark.watermark.payload_hex if mark is not None and mark.watermark.detected else None
+        rec = self.registry_record
+        return {
+            "report_version": REPORT_VERSION,
+            "kind": "video",
+            "name": self.name,
+            "verdict": self.verdict,
+            "summary": self.summary,
+            "file": self.info.to_dict() | {"sha256": self.video_hash.sha256, "md5": self.video_hash.md5},
+            "manifest": self.manifest.to_dict(),
+            "watermark": None if mark is None else mark.to_dict() | {
+                "key_id": self.key_id, "stamp_id": stamp_id,
+                "strength": evidence_strength(mark.watermark.p_value) if mark.watermark.detected else "no evidence",
+            },
+            "registry": {
+                "found": rec is not None,
+                "lookup": self.registry_lookup,
+                "stamp_id": None if rec is None else rec.stamp_id,
+                "generator": None if rec is None else rec.generator,
+                "created_at": None if rec is None else rec.created_at.isoformat(),
+                "credentials_recovered": rec is not None and not self.manifest.has_manifest,
+            },
+            "video_hash": self.video_hash.to_dict(),
+            "container_signals": self.signals,
+            "keyframes": [
+                ("data:image/jpeg;base64," + base64.b64encode(t).decode()) if include_thumbnails else len(t)
+                for t in self.thumbnails
+            ],
+        }
+
+
+def _thumb(rgb) -> bytes:
+    im = Image.fromarray(rgb)
+    im.thumbnail((_THUMB_SIDE, _THUMB_SIDE))
+    buf = _io.BytesIO()
+    im.save(buf, "JPEG", quality=80)
+    return buf.getvalue()
+
+
+def verify_video(
+    verifier: Verifier, path: str | os.PathLike, *, name: str | None = None, search: str | None = None,
+    frames: int = DETECT_FRAMES,
+) -> VideoReport:
+    """Verify the video at `path` with the keys, trust and registry of `verifier`.
+
+    Raises
+    ------
+    InvalidVideoError, VideoTooLargeError
+        If the file is unreadable or beyond the limits.
+    """
+    settings = verifier.settings
+    search = search or settings.watermark_search
+    p = Path(path)
+    info = probe(p, settings=settings)
+    anchors = (verifier.credentials.ca_pem,) if verifier.credentials.ca_pem else ()
+    manifest = read_manifest(p, mime="video/mp4" if info.container == "mov" else None, settings=settings, extra_trust_anchors=anchors)
+    sampled = sample_frames(p, frames, settings=settings, max_side=DETECT_MAX_SIDE)
+    rgb = [f.rgb for f in sampled]
+    mark, key_id = None, None
+    if min(info.width, info.height) >= 96:
+        for key in verifier.keyring:
+            result = detect_frames(rgb, key=key.secret, search=search)
+            if mark is None or result.watermark.detected or result.watermark.score > mark.watermark.score:
+                mark, key_id = result, key.key_id
+            if result.watermark.detected:
+                break
+        if mark is not None and not mark.watermark.detected:
+            key_id = None
+    video_hash = hash_video(p, settings=settings)
+    record, lookup = None, None
+    if verifier.registry is not None:
+        if mark is not None and mark.watermark.detected and len(mark.watermark.payload or b"") == 8:
+            record, lookup = verifier.registry.get_stamp(mark.watermark.payload_hex), "watermark_id"
+        if record is None:
+            record = verifier.registry.find_by_sha256(video_hash.sha256)
+            lookup = "sha256" if record is not None else None
+    step = max(1, len(rgb) // _THUMBNAILS)
+    thumbs = tuple(_thumb(x) for x in rgb[::step][:_THUMBNAILS])
+    detected = mark is not None and mark.watermark.detected
+    if detected and record is not None:
+        verdict = "ai_generated_stamped"
+        summary = (f"Our watermark (stamp {record.stamp_id}) was found in {mark.frames_with_evidence} of {mark.frames} "
+                   f"sampled frames: made by {record.generator} on {record.created_at:%Y-%m-%d %H:%M} UTC.")
+        if not manifest.has_manifest:
+            summary += " The file's Content Credentials were stripped; the registry holds the original ones."
+    elif detected:
+        verdict = "watermark_unregistered"
+        summary = f"Our watermark was found (ID {mark.watermark.payload_hex}) but the registry has no such stamp."
+    elif manifest.has_manifest:
+        verdict = "credentials_only"
+        summary = f"No watermark of ours; the file carries Content Credentials ({manifest.state})."
+    else:
+        verdict = "no_evidence"
+        summary = "No watermark of ours and no Content Credentials were found."
+    return VideoReport(
+        name=name or p.name, info=info, manifest=manifest, watermark=mark, key_id=key_id,
+        registry_record=record, registry_lookup=lookup, video_hash=video_hash,
+        signals=container_signals(info), thumbnails=thumbs, verdict=verdict, summary=summary,
+    )

@@ -1,0 +1,61 @@
+"""The video watermark: the image watermark in every frame, fixed in time, evidence folded over frames.
+
+::
+
+    info = embed_video("clip.mp4", "out.mp4", payload, key=key)
+    result = detect_video("out.mp4", key=key)        # FramesResult
+    result.watermark.detected, result.watermark.payload, result.frames_with_evidence
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..settings import Settings
+from ..watermark import DEFAULT_PSNR, FramesResult, detect_frames, embed_luma, pattern_plane
+from .io import VideoInfo, probe, rewrite_luma, sample_frames
+
+__all__ = ["DETECT_FRAMES", "DETECT_MAX_SIDE", "embed_video", "detect_video"]
+
+#: Frames sampled over a clip for detection.
+DETECT_FRAMES = 32
+#: Detection reads frames shrunk to this long side at most (the mark lives on a 640 px grid).
+DETECT_MAX_SIDE = 960
+
+
+def embed_video(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    payload: bytes,
+    *,
+    key: bytes | str,
+    psnr: float = DEFAULT_PSNR,
+    crf: int | None = None,
+    settings: Settings | None = None,
+) -> VideoInfo:
+    """Watermark every frame of `src` and write MP4 (H.264) to `dst`; returns the source's :class:`VideoInfo`.
+
+    Raises
+    ------
+    InvalidVideoError, VideoTooLargeError
+        If `src` is unreadable or beyond the limits.
+    InvalidImageError
+        If its frames are smaller than 256 pixels a side.
+    """
+    info = probe(src, settings=settings)
+    h, w = info.height // 2 * 2, info.width // 2 * 2
+    pattern = pattern_plane(h, w, payload, key=key)
+    return rewrite_luma(src, dst, lambda y, _i: embed_luma(y[:h, :w], pattern, psnr=psnr), crf=crf, settings=settings)
+
+
+def detect_video(
+    path: str | os.PathLike,
+    *,
+    key: bytes | str,
+    frames: int = DETECT_FRAMES,
+    search: str = "full",
+    settings: Settings | None = None,
+) -> FramesResult:
+    """Sample up to `frames` frames spread over the clip and look for the watermark in them together."""
+    sampled = sample_frames(path, frames, settings=settings, max_side=DETECT_MAX_SIDE)
+    return detect_frames([f.rgb for f in sampled], key=key, search=search)
