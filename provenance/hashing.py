@@ -32,7 +32,7 @@ import numpy as np
 from scipy.ndimage import uniform_filter1d
 
 from .errors import InvalidInputError
-from .images import DEFAULT_MAX_PIXELS, ImageSource, check_rgb_uint8, decode_image, shrink_image
+from .images import DEFAULT_MAX_DECODE_BYTES, DEFAULT_MAX_PIXELS, ImageSource, check_rgb_uint8, decode_image, shrink_image
 
 __all__ = [
     "MIN_QUALITY",
@@ -362,7 +362,9 @@ def pdq_dihedral_hashes(image: np.ndarray, *, shrunk: np.ndarray | None = None) 
     return tuple(PerceptualHash(_digest_from_dct(v), quality) for v in variants)
 
 
-def pdq_hash_file(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> PerceptualHash:
+def pdq_hash_file(
+    source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES
+) -> PerceptualHash:
     """Compute the PDQ hash of an image file, decoding it at reduced size.
 
     Faster than ``pdq_hash(decode_image(source))`` for large JPEGs, which
@@ -375,6 +377,8 @@ def pdq_hash_file(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) 
         Any image Pillow can read; the first frame of animations is used.
     max_pixels : int
         Refuse images with more pixels than this, before decoding them.
+    max_decode_bytes : int
+        Refuse images whose decode would need more memory than this (``PROVENANCE_MAX_DECODE_MB``).
 
     Returns
     -------
@@ -387,11 +391,13 @@ def pdq_hash_file(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) 
     ImageTooLargeError
         If it has more than `max_pixels` pixels.
     """
-    image = decode_image(source, max_pixels=max_pixels, max_side=MAX_SIDE)
+    image = decode_image(source, max_pixels=max_pixels, max_side=MAX_SIDE, max_decode_bytes=max_decode_bytes)
     return pdq_hash(image)
 
 
-def pdq_dihedral_hashes_file(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[PerceptualHash, ...]:
+def pdq_dihedral_hashes_file(
+    source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES
+) -> tuple[PerceptualHash, ...]:
     """Compute the 8 dihedral PDQ hashes of an image file, decoding it at reduced size.
 
     The first is the file's :func:`pdq_hash_file`; the rest are as :func:`pdq_dihedral_hashes`.
@@ -401,6 +407,8 @@ def pdq_dihedral_hashes_file(source: ImageSource, *, max_pixels: int = DEFAULT_M
     source : path, bytes or binary file
     max_pixels : int
         Refuse images with more pixels than this, before decoding them.
+    max_decode_bytes : int
+        Refuse images whose decode would need more memory than this (``PROVENANCE_MAX_DECODE_MB``).
 
     Returns
     -------
@@ -414,7 +422,9 @@ def pdq_dihedral_hashes_file(source: ImageSource, *, max_pixels: int = DEFAULT_M
     ImageTooLargeError
         If it has more than `max_pixels` pixels.
     """
-    return pdq_dihedral_hashes(decode_image(source, max_pixels=max_pixels, max_side=MAX_SIDE))
+    return pdq_dihedral_hashes(
+        decode_image(source, max_pixels=max_pixels, max_side=MAX_SIDE, max_decode_bytes=max_decode_bytes)
+    )
 
 
 def hamming_distance(a: PerceptualHash, b: PerceptualHash) -> int:

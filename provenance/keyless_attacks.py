@@ -1,9 +1,11 @@
 """Keyless copy and removal attacks on the watermark (issue 13), for the adversarial benchmark.
 
-The adversary knows the scheme (a tile of :data:`TILE_GUESS` pixels repeated over the image) but
-has no key: the high-passed luminance of a stamped image, averaged modulo the tile, estimates the
-whole mark. Added to another photo it plants the stamp's ID there; subtracted from the stamped
-image it removes the mark. Both are the attacks of issue 13, written from its description.
+The adversary knows the published scheme (a tile of :data:`TILE_GUESS` pixels repeated over the
+image's size-normalised grid, :mod:`provenance.watermark.frame`) but has no key: the high-passed
+luminance of a stamped image, brought to that grid and averaged modulo the tile, estimates the
+whole periodic mark. Added to another photo (laid over *its* grid) it plants the stamp's ID there;
+subtracted from the stamped image it removes the mark. Both are the attacks of issue 13, written
+from its description and adapted to the v2 grid.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import math
 import numpy as np
 from PIL import Image
 
+from .watermark.frame import canonical_shape, resample, uses_canonical_frame
+
 __all__ = ["TILE_GUESS", "estimate_mark", "copy_mark", "remove_mark", "psnr", "resize_to"]
 
-#: The adversary's guess of the tile period (public in the v1 scheme's documentation).
+#: The adversary's guess of the tile period on the grid (public in the scheme's documentation).
 TILE_GUESS = 128
 
 
@@ -32,19 +36,32 @@ def _box_mean(x: np.ndarray, size: int = 9) -> np.ndarray:
     return s / (size * size)
 
 
+def _grid_shape(shape: tuple[int, int]) -> tuple[int, int]:
+    """The grid the mark lives on: the size-normalised one, or the image's own pixels."""
+    return canonical_shape(*shape) if uses_canonical_frame(*shape) else shape
+
+
 def estimate_mark(stamped: np.ndarray, *, tile: int = TILE_GUESS) -> np.ndarray:
-    """The keyless estimate: high-passed luminance averaged modulo the tile, ``(tile, tile)`` float."""
+    """The keyless estimate: high-passed luminance on the grid, averaged modulo the tile, ``(tile, tile)`` float."""
     y = _luma(stamped)
-    hp = y - _box_mean(y)
+    hp = (y - _box_mean(y)).astype(np.float32)
+    grid = _grid_shape(hp.shape)
+    if grid != hp.shape:
+        hp = resample(hp, grid)
     h, w = (hp.shape[0] // tile) * tile, (hp.shape[1] // tile) * tile
-    folded = hp[:h, :w].reshape(h // tile, tile, w // tile, tile).mean(axis=(0, 2))
+    folded = hp[:h, :w].reshape(h // tile, tile, w // tile, tile).mean(axis=(0, 2)).astype(np.float64)
     return folded - folded.mean()
 
 
 def _tiled(est: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The tile laid over the grid of an image of `shape`, brought to that full size."""
     t = est.shape[0]
-    reps = (math.ceil(shape[0] / t), math.ceil(shape[1] / t))
-    return np.tile(est, reps)[: shape[0], : shape[1]]
+    grid = _grid_shape(shape)
+    reps = (math.ceil(grid[0] / t), math.ceil(grid[1] / t))
+    plane = np.tile(est, reps)[: grid[0], : grid[1]]
+    if grid != tuple(shape):
+        plane = resample(plane.astype(np.float32), tuple(shape)).astype(np.float64)
+    return plane
 
 
 def _add_luma(image: np.ndarray, delta: np.ndarray) -> np.ndarray:

@@ -43,8 +43,10 @@ _LIST_TYPES = {"text/csv": "csv", "application/csv": "csv", "text/plain": "csv"}
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
 
 
-def _max_pixels() -> int:
-    return current_app.config["PROVENANCE_SETTINGS"].max_pixels
+def _limits() -> dict[str, int]:
+    """The decoder's limits from the settings, as keyword arguments."""
+    settings = current_app.config["PROVENANCE_SETTINGS"]
+    return {"max_pixels": settings.max_pixels, "max_decode_bytes": settings.max_decode_bytes}
 
 
 def _is_image(mime: str) -> bool:
@@ -72,7 +74,7 @@ def hash_upload() -> Response:
     out: dict[str, Any] = {"mime": upload.mime, "pdq": None, "quality": None, "matchable": False,
                            "md5": digests.md5, "sha256": digests.sha256, "dihedral": None}
     if _is_image(upload.mime):
-        hashes = pdq_dihedral_hashes_file(upload.data, max_pixels=_max_pixels())
+        hashes = pdq_dihedral_hashes_file(upload.data, **_limits())
         out.update(pdq=hashes[0].to_hex(), quality=hashes[0].quality, matchable=hashes[0].is_matchable,
                    dihedral=[h.to_hex() for h in hashes])
     if record:
@@ -115,7 +117,7 @@ def match() -> Response:
         check_fields(("file", "name"))
         upload = read_upload()
         if _is_image(upload.mime):
-            result = banks.match_file(upload.data, max_pixels=_max_pixels(), audit=True)
+            result = banks.match_file(upload.data, **_limits(), audit=True)
         else:  # video, audio, PDF: exact digests only
             digests = file_digests(upload.data)
             result = banks.check((), md5=digests.md5, sha256=digests.sha256, audit=True)

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from ..errors import BankExistsError, BankNotFoundError, HashListError, InvalidInputError
 from ..hashing import DIHEDRAL_NAMES, MIN_QUALITY, PerceptualHash, file_digests, pdq_dihedral_hashes_file
-from ..images import DEFAULT_MAX_PIXELS, ImageSource, read_source
+from ..images import DEFAULT_MAX_DECODE_BYTES, DEFAULT_MAX_PIXELS, ImageSource, read_source
 from ..registry import Registry, transaction
 from ..registry.schema import DEFAULT_BANK_THRESHOLD, bank_entries, hash_banks, utc_now
 from ..search import check_packed
@@ -527,12 +527,14 @@ class Banks:
         return result
 
     def match_file(self, source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-                   audit: bool = False) -> MatchResult:
+                   max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES, audit: bool = False) -> MatchResult:
         """Hash a file (PDQ with its 8 dihedral variants, MD5, SHA-256) and check it against every enabled bank.
 
         Parameters
         ----------
         source : path, bytes or binary file
+        max_pixels, max_decode_bytes : int
+            The decoder's limits (``PROVENANCE_MAX_PIXELS``, ``PROVENANCE_MAX_DECODE_MB``).
         audit : bool
             Append a ``match`` event to the audit log (SHA-256, status, matches per label; never media).
 
@@ -542,7 +544,7 @@ class Banks:
             If the file is not a readable image.
         """
         data = read_source(source).data
-        hashes = pdq_dihedral_hashes_file(data, max_pixels=max_pixels)
+        hashes = pdq_dihedral_hashes_file(data, max_pixels=max_pixels, max_decode_bytes=max_decode_bytes)
         digests = file_digests(data)
         return self.check(hashes, md5=digests.md5, sha256=digests.sha256, audit=audit)
 

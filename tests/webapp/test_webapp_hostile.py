@@ -231,3 +231,16 @@ def test_rate_limits_switched_off_leave_the_endpoints_working(app_factory, media
     gc.collect()  # before: the limiter was collected and every limited endpoint answered 500
     r = client.post("/api/v1/verify", data=media.photo_jpeg, content_type="image/jpeg")
     assert r.status_code == 200 and "X-RateLimit-Limit" not in r.headers
+
+
+def test_hash_and_match_honour_the_configured_decode_budget(app_factory, tokens, shared_dir: Path) -> None:
+    """/hash and /match decode with PROVENANCE_MAX_DECODE_MB, as verify does (issue 11, finding 5)."""
+    png = (shared_dir / "samples" / "kodim03.png").read_bytes()  # 768x512 lossless: no draft decode
+    roomy = app_factory().test_client()
+    tight = app_factory(max_decode_bytes=2**20).test_client()  # 1 MiB: below a 768x512 decode
+    token = tokens.create("admin").token
+    for path in ("/api/v1/hash", "/api/v1/match"):
+        assert roomy.post(path, data=png, content_type="image/png", headers=bearer(token)).status_code == 200
+        r = tight.post(path, data=png, content_type="image/png", headers=bearer(token))
+        assert r.status_code == 413, (path, r.get_json())
+        assert "PROVENANCE_MAX_DECODE_MB" in r.get_json()["error"]["message"]
