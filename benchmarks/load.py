@@ -282,8 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "Target on 2 cores: >= 40 verify requests/s, p99 <= 250 ms, zero errors, flat memory. The load average "
         "(1 min) shows how much else the machine was running: above ~2.5 the figures understate the server. "
-        "`search=quick` is the server run with PROVENANCE_WATERMARK_SEARCH=quick (unchanged grid only; resized "
-        "or rotated copies are not looked for); the other rows use the default full search.",
+        "`search=quick` is the server run with PROVENANCE_WATERMARK_SEARCH=quick (unchanged grid only; whole-image "
+        "resizes are found, rotations and crops that change the long side are not looked for); the other rows use the default full search.",
     ]
     report = "\n".join(lines)
     print(report)

@@ -616,7 +616,8 @@ class Verifier:
             f"No watermark of ours was found (searched with {keys} key{'s' if keys > 1 else ''}). "
             + ("The image may never have been stamped, or was changed too much."
                if not quick else
-               "Only a quick search was made (search=quick): resized or rotated copies are not looked for."),
+               "Only a quick search was made (search=quick): whole-image resizes are covered, but crops that change "
+               "the long side, rotations and perspective are not looked for."),
             keys_tried=keys,
             p_value=None if best is None else min(1.0, best.p_value * keys),
             score=None if best is None else best.score,
@@ -891,7 +892,7 @@ class Verifier:
             The file name to report (default: the path's name).
         search : {"full", "quick"}, optional
             The watermark search for this file (default ``PROVENANCE_WATERMARK_SEARCH``):
-            ``quick`` skips the search for resized and rotated copies.
+            ``quick`` skips the search for crops that change the long side, rotations and perspective.
 
         Returns
         -------
