@@ -114,6 +114,7 @@ def check_image(
     scale: float | None = None,
     rotation_degrees: float | None = None,
     mirrored: bool | None = None,
+    frame: str | None = None,
     max_distance: int = NEAR_COPY_MAX_DISTANCE,
 ) -> ImageCheck:
     """Decide whether the upload shows (part of) `record`'s stamped picture.
@@ -128,7 +129,7 @@ def check_image(
         The upload's PDQ hash and its dihedral variants (:func:`~provenance.hashing.pdq_dihedral_hashes`).
     pixels : (H, W, 3) uint8 ndarray, optional
         The upload's pixels, channels last; not changed.
-    scale, rotation_degrees, mirrored : optional
+    scale, rotation_degrees, mirrored, frame : optional
         The geometry the watermark detector recovered (``WatermarkResult``), None if unknown.
     max_distance : int
         PDQ distance within which the whole picture is the stamped one.
@@ -156,7 +157,8 @@ def check_image(
         except InvalidInputError as exc:
             return ImageCheck("unconfirmed", "pdq_only", f"The stamp's image fingerprint is unreadable ({exc}); {far}.",
                               distance)
-        match = compare_fingerprint(pixels, fp, scale=scale, rotation_degrees=rotation_degrees, mirrored=mirrored)
+        match = compare_fingerprint(pixels, fp, scale=scale, rotation_degrees=rotation_degrees, mirrored=mirrored,
+                                    frame=frame)
         status = {"match": "confirmed", "mismatch": "mismatch"}.get(match.status, "unconfirmed")
         return ImageCheck(status, "fingerprint", match.explanation, distance, match)
     if record.fingerprint is None:

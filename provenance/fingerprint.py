@@ -246,6 +246,7 @@ def compare_fingerprint(
     scale: float | None = None,
     rotation_degrees: float | None = None,
     mirrored: bool | None = None,
+    frame: str | None = None,
 ) -> FingerprintMatch:
     """Does `image` show (part of) the picture `fingerprint` was made from?
 
@@ -258,6 +259,10 @@ def compare_fingerprint(
     scale, rotation_degrees, mirrored : optional
         The geometry the watermark detector recovered (upload size over output size, rotation,
         mirroring); None when unknown. The sign of the rotation is not relied on.
+    frame : {"canonical", "native"}, optional
+        The grid the detector found the mark on (``WatermarkResult.frame``). On the canonical
+        (size-normalised) grid, `scale` is relative to that grid and is converted to upload pixels
+        per output pixel here.
 
     Returns
     -------
@@ -275,6 +280,10 @@ def compare_fingerprint(
     luma = _luma(image)
     h, w = luma.shape
     f = tw / fingerprint.width  # thumbnail pixels per output pixel
+    if frame == "canonical" and scale is not None and math.isfinite(scale) and scale > 0:
+        # Both pictures are normalised to one long side, so a crop that shortens the long side
+        # reads there as an enlargement; in pixels it is the scale times the ratio of long sides.
+        scale = scale * max(h, w) / max(fingerprint.width, fingerprint.height)
     factors: list[float] = []
     if scale is not None and math.isfinite(scale) and scale > 0:
         factors.append(f / scale)

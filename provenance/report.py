@@ -209,6 +209,7 @@ class WatermarkSection:
     rotation_degrees: float | None = None
     mirrored: bool | None = None
     search: str | None = None
+    frame: str | None = None  # the grid the geometry refers to (not in the JSON report)
 
     @property
     def detected(self) -> bool:
@@ -604,7 +605,7 @@ class Verifier:
                     f"an unmarked image gives a result this strong with probability below {p:.1e}).",
                     keys_tried=n, key_id=key.key_id, stamp_id=stamp_id, payload=payload.hex(), p_value=p,
                     score=result.score, strength=evidence_strength(p), scale=result.scale,
-                    rotation_degrees=result.rotation_degrees, mirrored=result.mirrored,
+                    rotation_degrees=result.rotation_degrees, mirrored=result.mirrored, frame=result.frame,
                     search=search,
                 )
             if best is None or result.score > best.score:
@@ -652,7 +653,7 @@ class Verifier:
                                    "perceptual hash).", near_copies=near)
         check = check_image(
             record, sha256=sha256, hashes=hashes, pixels=pixels,
-            scale=mark.scale, rotation_degrees=mark.rotation_degrees, mirrored=mark.mirrored,
+            scale=mark.scale, rotation_degrees=mark.rotation_degrees, mirrored=mark.mirrored, frame=mark.frame,
         )
         recovered = None
         if record.sha256 == sha256 and manifest.has_manifest:

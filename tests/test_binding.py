@@ -316,3 +316,14 @@ def test_schema_6_migration_keeps_old_rows(tmp_path: Path) -> None:
         assert reg.schema_version == SCHEMA_VERSION >= 6
         old = reg.get_stamp("00112233445566aa")
         assert isinstance(old, StampRecord) and old.fingerprint is None and old.withdrawn_at is None
+
+
+def test_a_crop_found_on_the_canonical_grid_matches_its_fingerprint(stamp_a) -> None:
+    """Scheme v2 reports a crop's geometry on the size-normalised grid (an 80% crop reads as scale
+    1.25 there); the fingerprint comparison converts it to pixels and still finds the picture."""
+    _, marked = stamp_a
+    crop = crop_center(marked, 0.8)
+    match = compare_fingerprint(crop, make_fingerprint(marked), scale=1 / 0.8, rotation_degrees=0.0,
+                                mirrored=False, frame="canonical")
+    # Read as a pixel scale, 1.25 aligns the crop wrongly: 0.82 over 28% of the thumbnail on kodim03.
+    assert match.status == "match" and match.similarity > 0.9 and match.overlap > 0.5, match
