@@ -465,3 +465,28 @@ def test_another_vendors_soft_binding_in_broken_credentials_is_asked_about(remot
     assert got.status == "recovered" and got.recovered.alg == "com.example.wm.1" and got.recovered.similarity_score == 97
     assert got.recovered.signature_state == "valid"  # A's development CA is not trusted by this installation
     jsonschema.validate(report.to_dict(), SCHEMA)
+
+
+def test_by_content_does_not_resolve_a_copied_mark(stamped, shared_dir: Path) -> None:
+    """Issue 13 at the resolution API: a keyless copy of the mark on another photo is not our manifest."""
+    import numpy as np
+
+    from provenance import keyless_attacks
+    from provenance.keys import load_keyring
+    from provenance.resolution.server import find_by_content
+
+    settings, stamp_id, _, stripped = stamped
+    with Registry.open(settings) as registry:
+        banks = Banks(registry)
+        keyring = load_keyring(settings)
+        kwargs = dict(registry=registry, banks=banks, keyring=keyring, max_pixels=settings.max_pixels)
+        genuine = find_by_content(stripped, **kwargs)
+        assert [(m.manifest_id, m.similarity_score) for m in genuine if m.alg == WATERMARK_ALG] == [(stamp_id, 100)]
+        marked = np.asarray(Image.open(io.BytesIO(stripped)).convert("RGB"))
+        other = np.asarray(Image.open(shared_dir / "samples" / "kodim04.png").convert("RGB"))
+        out = io.BytesIO()
+        Image.fromarray(keyless_attacks.copy_mark(marked, other)).save(out, "PNG")
+        from provenance import watermark
+
+        assert watermark.detect(np.asarray(Image.open(out).convert("RGB")), key=keyring.active.secret).detected
+        assert all(m.manifest_id != stamp_id for m in find_by_content(out.getvalue(), **kwargs))

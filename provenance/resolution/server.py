@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterable, Sequence
 
 from ..banks import STAMPED_OUTPUTS_BANK, Banks
+from ..binding import check_image
 from ..errors import InvalidImageError, InvalidInputError
 from ..hashing import HASH_BITS, MAX_SIDE, PerceptualHash, pdq_dihedral_hashes
 from ..images import decode_image_and_shrink
@@ -252,7 +254,9 @@ def find_by_content(data: bytes, *, registry: Registry, banks: Banks | None, key
                     max_results: int = DEFAULT_MAX_RESULTS) -> tuple[ResolutionMatch, ...]:
     """The manifests an image matches: by our watermark's ID, then by PDQ among our stamped outputs.
 
-    The image is decoded in memory and never stored.
+    A watermark match is checked against the stamp's picture (:func:`~provenance.binding.check_image`):
+    a mark copied onto another picture returns nothing, an unconfirmed one a lower score. The image
+    is decoded in memory and never stored.
 
     Parameters
     ----------
@@ -271,6 +275,7 @@ def find_by_content(data: bytes, *, registry: Registry, banks: Banks | None, key
         If the database fails.
     """
     decoded = decode_image_and_shrink(data, shrink_to=MAX_SIDE, max_pixels=max_pixels)
+    hashes = pdq_dihedral_hashes(decoded.pixels, shrunk=decoded.shrunk)
     out: list[ResolutionMatch] = []
     if WATERMARK_ALG in algs:
         for key in keyring:
@@ -279,13 +284,38 @@ def find_by_content(data: bytes, *, registry: Registry, banks: Banks | None, key
             except InvalidImageError:  # too small to carry a watermark: no match, not an error
                 break
             if result.detected and result.payload and len(result.payload) == 8:
-                out.extend(find_by_binding(registry, banks, WATERMARK_ALG, result.payload, max_results=max_results))
+                found = find_by_binding(registry, banks, WATERMARK_ALG, result.payload, max_results=max_results)
+                out.extend(_checked(found, registry, data, hashes, decoded.pixels, result))
                 break
     if PDQ_ALG in algs and banks is not None and len(out) < max_results:
-        hashes = pdq_dihedral_hashes(decoded.pixels, shrunk=decoded.shrunk)
         have = {m.manifest_id for m in out}
         out.extend(m for m in _pdq_matches(registry, banks, hashes, max_results) if m.manifest_id not in have)
     return tuple(out[:max_results])
+
+
+#: similarityScore of a watermark match whose picture could not be confirmed as the stamp's.
+UNCONFIRMED_SCORE = 50
+
+
+def _checked(found: Iterable[ResolutionMatch], registry: Registry, data: bytes, hashes: Sequence[PerceptualHash],
+             pixels, result: "watermark.WatermarkResult") -> list[ResolutionMatch]:
+    """Watermark matches that the upload's picture supports (issue 13: a mark can be copied without the key).
+
+    A stamp whose picture the upload does not show (a copied mark) is dropped; one that cannot be
+    confirmed either way keeps a lower score, :data:`UNCONFIRMED_SCORE`.
+    """
+    sha256 = hashlib.sha256(data).hexdigest()
+    kept = []
+    for match in found:
+        record = registry.get_stamp(match.manifest_id)
+        if record is None:
+            continue
+        check = check_image(record, sha256=sha256, hashes=hashes, pixels=pixels, scale=result.scale,
+                            rotation_degrees=result.rotation_degrees, mirrored=result.mirrored, frame=result.frame)
+        if check.status == "mismatch":
+            continue
+        kept.append(match if check.status == "confirmed" else replace(match, similarity_score=UNCONFIRMED_SCORE))
+    return kept
 
 
 def manifest_store_for(registry: Registry, manifest_id: str, *, active_only: bool = False) -> bytes | None:
