@@ -69,6 +69,7 @@ _LAZY = {
     "file_digests": "hashing",
     "pdq_dihedral_hashes_file": "hashing",
     "detect_mime_type": "manifest",
+    "load_secret_file": "keys",
     # Take It Down removal cases (provenance.cases)
     "GOOD_FAITH_STATEMENT": "cases",
     "CaseStore": "cases",

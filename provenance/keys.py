@@ -29,6 +29,7 @@ import logging
 import os
 import re
 import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -38,6 +39,7 @@ from .settings import Settings
 from .watermark import SCHEME
 
 __all__ = [
+    "load_secret_file",
     "DEV_KEY_FILENAME",
     "DEV_KEY_ID",
     "MIN_KEY_BYTES",
@@ -255,3 +257,56 @@ def load_keyring(settings: Settings) -> KeyRing:
             ) from exc
     keys = parse_key_file(_read_key_file(path), where=str(path))
     return KeyRing(keys, source=path, is_development=True)
+
+
+def load_secret_file(path: Path, *, what: str, min_bytes: int, setting: str) -> bytes:
+    """Read the secret in `path`, making it first (0600, 32 or `min_bytes` random bytes as hex) if it is missing.
+
+    Several processes may start at once: a new file is written aside and hard-linked into place,
+    so every reader sees the whole secret or no file, never an empty one.
+
+    Parameters
+    ----------
+    what : str
+        What the secret is, for messages ("secret key").
+    min_bytes : int
+        Shortest secret accepted (after stripping whitespace).
+    setting : str
+        The ``PROVENANCE_*`` variable that points to another file, for messages.
+
+    Raises
+    ------
+    ConfigError
+        If the file cannot be read or made, or is shorter than `min_bytes`.
+    """
+    for _ in range(50):
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            data = None
+        except OSError as exc:
+            raise ConfigError(f"Cannot read the {what} {path}: {exc.strerror or exc}.") from exc
+        if data is not None:
+            secret = data.strip()
+            if len(secret) < min_bytes:
+                raise ConfigError(f"The {what} {path} is shorter than {min_bytes} bytes; delete it to make a new one.")
+            return secret
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(secrets.token_hex(max(32, min_bytes)).encode("ascii"))
+            try:
+                os.link(tmp, path)  # atomic, and fails if another process won the race
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink(missing_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"Cannot create the {what} {path}: {exc.strerror or exc}; set PROVENANCE_INSTANCE_PATH to a "
+                f"writable folder or {setting} to a file."
+            ) from exc
+        time.sleep(0.01)
+    raise ConfigError(f"Cannot read the {what} {path}.")

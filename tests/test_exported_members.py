@@ -16,7 +16,7 @@ EXPORTED = [
     "ManifestError", "PerceptualHash", "ProvenanceError", "REVIEW_NOTE", "Registry", "RegistryError",
     "RegistryUnavailable", "ResolverError", "SEARCH_MODES", "ServerFault", "Settings", "SigningError", "Stamper",
     "TimestampAuthorityError", "TokenStore", "VERDICT_CODES", "VerificationReport", "Verifier",
-    "__version__", "detect_mime_type", "errors", "file_digests", "images", "parse_since",
+    "__version__", "detect_mime_type", "load_secret_file", "errors", "file_digests", "images", "parse_since",
     "pdq_dihedral_hashes_file", "resolution", "transparency_report", "video", "watermark",
     # Take It Down cases
     "CaseNotFoundError", "CaseStateError", "WebhookSignatureError", "GOOD_FAITH_STATEMENT", "CaseStore",

@@ -115,3 +115,24 @@ def test_a_key_records_its_watermark_scheme():
         parse_key_file(f"old:v1:{secret}\n")
     with pytest.raises(ConfigError, match="not 'key_id:hex'"):
         parse_key_file(f"bad:v2:{secret}:extra\n")
+
+
+def test_load_secret_file_makes_one_secret_under_a_race_and_checks_length(tmp_path) -> None:
+    import threading
+
+    from provenance.keys import load_secret_file
+
+    path = tmp_path / "sub" / "webhook_secret"
+    got: list[bytes] = []
+    threads = [threading.Thread(target=lambda: got.append(
+        load_secret_file(path, what="webhook secret", min_bytes=16, setting="PROVENANCE_WEBHOOK_SECRET_FILE")))
+        for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 8 and len(set(got)) == 1 and len(got[0]) == 64
+    assert (path.stat().st_mode & 0o777) == 0o600
+    path.write_text("short")
+    with pytest.raises(ConfigError, match="webhook secret .* shorter than 16 bytes"):
+        load_secret_file(path, what="webhook secret", min_bytes=16, setting="PROVENANCE_WEBHOOK_SECRET_FILE")

@@ -18,16 +18,14 @@ the request came over HTTPS (always, with ``SESSION_COOKIE_SECURE``).
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
-import time
 from pathlib import Path
 
 from flask import Flask, Response, request, session
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from provenance import ConfigError
+from provenance import load_secret_file
 
 from .errors import AppError
 
@@ -60,37 +58,7 @@ def load_secret_key(path: Path) -> bytes:
     ConfigError
         If the file cannot be read or made, or is too short.
     """
-    for _ in range(50):
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            data = None
-        except OSError as exc:
-            raise ConfigError(f"Cannot read the secret key {path}: {exc.strerror or exc}.") from exc
-        if data is not None:
-            key = data.strip()
-            if len(key) < _SECRET_BYTES:
-                raise ConfigError(f"The secret key {path} is shorter than {_SECRET_BYTES} bytes; delete it to make a new one.")
-            return key
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(secrets.token_hex(_SECRET_BYTES).encode("ascii"))
-            try:
-                os.link(tmp, path)  # atomic, and fails if another worker won the race
-            except FileExistsError:
-                pass
-            finally:
-                tmp.unlink(missing_ok=True)
-        except OSError as exc:
-            raise ConfigError(
-                f"Cannot create the secret key {path}: {exc.strerror or exc}; set PROVENANCE_INSTANCE_PATH to a "
-                "writable folder or PROVENANCE_SECRET_KEY_FILE to a key file."
-            ) from exc
-        time.sleep(0.01)
-    raise ConfigError(f"Cannot read the secret key {path}.")
+    return load_secret_file(path, what="secret key", min_bytes=_SECRET_BYTES, setting="PROVENANCE_SECRET_KEY_FILE")
 
 
 def csrf_token() -> str:

@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
 from pathlib import Path
 import time
@@ -20,7 +19,8 @@ import urllib.error
 import urllib.request
 from typing import Callable, MutableSet
 
-from ..errors import ConfigError, InvalidInputError, WebhookSignatureError
+from ..errors import InvalidInputError, WebhookSignatureError
+from ..keys import load_secret_file
 from ..registry import Registry, transaction
 from ..registry.schema import utc_now, webhook_deliveries
 
@@ -44,21 +44,7 @@ def load_webhook_secret(path: Path) -> bytes:
     ConfigError
         If it cannot be read or made, or is shorter than 16 bytes.
     """
-    try:
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_hex(32))
-        secret = path.read_bytes().strip()
-    except FileExistsError:
-        secret = path.read_bytes().strip()
-    except OSError as exc:
-        raise ConfigError(f"Cannot read or make the webhook secret {path}: {exc.strerror or exc}; "
-                          "set PROVENANCE_WEBHOOK_SECRET_FILE to a readable file.") from exc
-    if len(secret) < 16:
-        raise ConfigError(f"The webhook secret {path} is shorter than 16 bytes; delete it to make a new one.")
-    return secret
+    return load_secret_file(path, what="webhook secret", min_bytes=16, setting="PROVENANCE_WEBHOOK_SECRET_FILE")
 
 
 def sign_delivery(secret: bytes, timestamp: int, body: bytes) -> str:
