@@ -240,8 +240,9 @@ class StampIndex:
             return ()
         self.refresh()
         with self._lock:
-            packed, ids = self._packed, list(self._ids)
-        if not len(ids):
+            # No copy of the ID list: refresh only appends, and the first len(packed) IDs never change.
+            packed, ids = self._packed, self._ids
+        if not len(packed):
             return ()
         best = np.min(np.stack([hamming_distances(h, packed) for h in hashes]), axis=0)
         close = np.flatnonzero(best <= max_distance)
