@@ -26,16 +26,19 @@ from .sync import (
     DIHEDRAL,
     MAX_WINDOW,
     ShiftPeak,
-    candidate_lattices,
     dihedral_spectra,
     fold_identity,
     fold_spectral,
     payload_soft_bits,
+    same_lattice,
+    scored_lattices,
     search_shifts,
     spectrum,
     tile_band,
     whiten,
+    whitened_power,
 )
+from .scales import scale_candidates
 
 __all__ = [
     "SCORE_THRESHOLD",
@@ -57,9 +60,12 @@ SCHEME = "v2"
 SCORE_THRESHOLD = 4.5
 #: Smallest image side analysed.
 MIN_DETECT_SIDE = 96
-#: Geometries tried at most per frame: the unchanged grid, the lattice nearest to it (mild
-#: perspective) and up to three lattice candidates from the autocorrelation.
-MAX_GEOMETRIES = 5
+#: Geometries tried at most per frame: the unchanged grid, then up to five lattices: the two
+#: strongest axis-aligned scales of the band's comb (crops), the lattice nearest to the grid
+#: (mild perspective) and the autocorrelation's candidates (rotations), interleaved.
+MAX_GEOMETRIES = 6
+#: Lattices proposed by the scale sweep (:mod:`.scales`).
+SCALE_PROPOSALS = 2
 #: Side of the centre window the lattice search (autocorrelation, candidate lattices, spectral
 #: folds) works on, for windows larger than it (the canonical frame is smaller).
 LATTICE_WINDOW = 640
@@ -260,13 +266,7 @@ def _search_frame(
             if searched is None:
                 yl = _window(yw, LATTICE_WINDOW)
                 spec = spectrum(yl)
-                # One candidate more than are tried, in case one of them is the unchanged grid.
-                # The unchanged grid, refined, comes first: mild perspective keeps the lattice near it.
-                lattices = [
-                    b for b in candidate_lattices(yl, limit=max_geometries, spec=spec, prior=identity)
-                    if not _is_identity(b)
-                ]
-                searched = yl.shape, spec, lattices
+                searched = yl.shape, spec, _lattices(yl, spec, max_geometries - 1)
             shape, spec, lattices = searched
             if g - 1 >= len(lattices):
                 break
@@ -283,6 +283,32 @@ def _search_frame(
         if payload is not None:
             return payload, peak, basis
     return None
+
+
+# Two proposals are tried separately unless they agree within 1% of a period: a 2-degree turn
+# moves a period by 3.5%, and the axis-aligned sweep's lattice would then shadow the rotated one.
+_DISTINCT = 0.01
+
+
+def _lattices(yl: np.ndarray, spec: np.ndarray, limit: int) -> list[np.ndarray]:
+    """The lattices to try after the unchanged grid, in order, none of them that grid.
+
+    The scale sweep's proposals (axis-aligned: crops) and the autocorrelation's (the grid refined
+    for mild perspective first, then rotated and general lattices), interleaved so that each
+    kind gets an early try.
+    """
+    identity = np.eye(2) * TILE
+    power = whitened_power(spec, yl.shape)
+    swept = [b for b, _ in scale_candidates(power, yl.shape, limit=SCALE_PROPOSALS)]
+    acf = [b for b, _ in scored_lattices(yl, limit=limit, spec=spec, prior=identity, power=power)]
+    order: list[np.ndarray] = []
+    for i in range(max(len(swept), len(acf))):
+        order += swept[i : i + 1] + acf[i : i + 1]
+    out: list[np.ndarray] = []
+    for b in order:
+        if not _is_identity(b) and not any(same_lattice(b, u, _DISTINCT) for u in out):
+            out.append(b)
+    return out[:limit]
 
 
 def _found(payload: bytes, peak: ShiftPeak, basis: np.ndarray, frame: str, tally: _Tally) -> WatermarkResult:

@@ -41,7 +41,9 @@ __all__ = [
     "search_shifts",
     "payload_soft_bits",
     "candidate_lattices",
+    "same_lattice",
     "scored_lattices",
+    "whitened_power",
 ]
 
 #: Detection analyses at most this many pixels per side (a centred window).
@@ -375,14 +377,26 @@ _LINE_CAP = 30.0
 _PROMOTE_Z = 5.0
 
 
-def _autocorrelation(spec: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, int]:
-    """Normalised autocorrelation around lag 0, shape (2R+1, 2R+1), and R, from :func:`spectrum`."""
+def whitened_power(spec: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Spectrally whitened power of :func:`spectrum`, capped, with JPEG harmonics and the axes notched.
+
+    A periodic tile is a comb of sharp lines, image content is smooth: each bin is divided by
+    the mean of its 9x9 neighbourhood and capped at 30, so one strong content line weighs
+    little against a comb of many. Shared by the autocorrelation and the scale sweep.
+    """
     h, w = shape
     power = (spec.real**2 + spec.imag**2).astype(np.float32)
-    # Spectral whitening: a periodic tile is a comb of sharp lines, image content is smooth.
     power /= ndi.uniform_filter(power, size=_WHITEN_BINS, mode="wrap") + np.float32(1e-6 * power.mean() + 1e-12)
     np.minimum(power, np.float32(_LINE_CAP), out=power)
     power *= _acf_keep(h, w)
+    return power
+
+
+def _autocorrelation(spec: np.ndarray, shape: tuple[int, int], power: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """Normalised autocorrelation around lag 0, shape (2R+1, 2R+1), and R, from :func:`spectrum`."""
+    h, w = shape
+    if power is None:
+        power = whitened_power(spec, shape)
     r = int(min(_MAX_LAG, h // 2 - 1, w // 2 - 1))
     # The inverse FFT, for row lags 0..r only: `power` is real, so along the rows a real
     # forward FFT (conjugated) is the inverse; the negative row lags follow from the
@@ -566,17 +580,27 @@ def _promote(region: np.ndarray, r: int, basis: np.ndarray, noise: float) -> np.
 
 
 def candidate_lattices(
-    yw: np.ndarray, *, limit: int = 5, spec: np.ndarray | None = None, prior: np.ndarray | None = None
+    yw: np.ndarray,
+    *,
+    limit: int = 5,
+    spec: np.ndarray | None = None,
+    prior: np.ndarray | None = None,
+    power: np.ndarray | None = None,
 ) -> list[np.ndarray]:
     """Candidate tile lattices of `yw`, most plausible first (see :func:`scored_lattices`)."""
-    return [basis for basis, _ in scored_lattices(yw, limit=limit, spec=spec, prior=prior)]
+    return [basis for basis, _ in scored_lattices(yw, limit=limit, spec=spec, prior=prior, power=power)]
 
 
 _PRIOR_STEPS = 3
 
 
 def scored_lattices(
-    yw: np.ndarray, *, limit: int = 5, spec: np.ndarray | None = None, prior: np.ndarray | None = None
+    yw: np.ndarray,
+    *,
+    limit: int = 5,
+    spec: np.ndarray | None = None,
+    prior: np.ndarray | None = None,
+    power: np.ndarray | None = None,
 ) -> list[tuple[np.ndarray, float]]:
     """Candidate tile lattices of `yw`, most plausible first.
 
@@ -599,6 +623,8 @@ def scored_lattices(
         points and returned first, whatever its score. Mild perspective (a photo of a
         screen) leaves the lattice within a few percent of the grid, where content peaks
         elsewhere can outrank it.
+    power : ndarray, optional
+        ``whitened_power(spec, yw.shape)``, when the caller already has it.
 
     Returns
     -------
@@ -607,7 +633,7 @@ def scored_lattices(
         each tile axis) with its lattice score: the autocorrelation summed over the
         lattice points, in standard deviations of the autocorrelation.
     """
-    region, r = _autocorrelation(spectrum(yw) if spec is None else spec, yw.shape)
+    region, r = _autocorrelation(spectrum(yw) if spec is None else spec, yw.shape, power)
     if r < _MIN_PERIOD + 4:
         return []
     noise = float(np.std(region))
@@ -661,13 +687,13 @@ def scored_lattices(
         scored = [scored[0]] + sorted(finer_scored, key=lambda s: -s[0]) + scored[1:]
     unique: list[tuple[np.ndarray, float]] = []
     for score, b in scored:
-        if not any(_same_lattice(b, u) for u, _ in unique):
+        if not any(same_lattice(b, u) for u, _ in unique):
             unique.append((b, score))
             if len(unique) == limit:
                 break
     # The refined grid goes first unless a candidate already is that lattice (a candidate refined
     # from its own peaks is the more accurate of the two: a 2 degree turn is 4.5 px at 128).
-    if first and not any(_same_lattice(first[0][0], u) for u, _ in unique):
+    if first and not any(same_lattice(first[0][0], u) for u, _ in unique):
         unique = (first + unique)[:limit]
     return unique
 
@@ -677,6 +703,9 @@ def _plausible(basis: np.ndarray) -> bool:
     return bool(shortest >= _MIN_PERIOD * 0.9 and abs(np.linalg.det(basis)) >= 0.5 * _MIN_PERIOD**2)
 
 
-def _same_lattice(a: np.ndarray, b: np.ndarray) -> bool:
+def same_lattice(a: np.ndarray, b: np.ndarray, tolerance: float = 0.05) -> bool:
+    """Whether bases `a` and `b` span the same lattice (each vector within `tolerance` of a period)."""
     coeffs = np.linalg.solve(b.T, a.T)  # a's vectors in b's basis
-    return bool(np.all(np.abs(coeffs - np.round(coeffs)) < 0.05) and abs(abs(np.linalg.det(np.round(coeffs))) - 1) < 0.5)
+    return bool(
+        np.all(np.abs(coeffs - np.round(coeffs)) < tolerance) and abs(abs(np.linalg.det(np.round(coeffs))) - 1) < 0.5
+    )

@@ -1,0 +1,113 @@
+"""Scale sweep: lattice proposals for cropped copies, read off the band's comb in the power spectrum.
+
+A crop changes the received image's long side, so on the canonical grid the tile comes back
+axis-aligned but at an unknown scale ``s`` (1/0.71 for a crop to 71% of each side, 1.5 for a
+3:2 output cropped to a square). The mark then puts a comb of lines in the power spectrum at
+``k / (TILE * s)`` cycles per pixel for every tile frequency ``k`` of the band. Summing the
+whitened power (:func:`~provenance.watermark.sync.whitened_power`) over exactly those points
+is a matched filter for the comb that only counts the band's frequencies, where the mark
+lives; the autocorrelation sums every frequency, and on textures and periodic content its
+strongest peaks are the content's own (docs/watermark.md, "Synchronisation").
+
+The sweep runs over a log-spaced range of scales with the band's inner ring (coarse: its
+points move least with the scale), keeps the strongest local maxima and twice their scale (a
+comb at ``s / 2`` meets every other line of the comb at ``s``), and refines each with every
+band point. It proposes lattices only: the pilot correlation decides, as for every geometry.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from .patterns import BAND_INDEX, TILE
+
+__all__ = ["SCALE_RANGE", "band_points", "scale_candidates"]
+
+#: Scales swept (tile size on the canonical grid over ``TILE``): crops down to 40% of a side,
+#: canvases extended to twice the content.
+SCALE_RANGE = (0.5, 2.5)
+_COARSE_STEP = 0.004  # in log scale: an inner-ring point moves at most ~0.4 bin between steps
+_COARSE_RING = 20.0  # tile frequencies of the coarse sweep's points (the band starts at 11.5)
+_FINE_SPAN = 0.006
+_FINE_STEP = 0.0005  # the band's outer points (radius 40) move about 0.15 bin per step at s = 1.4
+_COARSE_PEAKS = 3
+
+
+@lru_cache(maxsize=1)
+def band_points() -> tuple[np.ndarray, np.ndarray]:
+    """Signed tile frequencies ``(ky, kx)`` of the band (all of it, and the coarse ring's)."""
+    rows, cols = np.divmod(BAND_INDEX, TILE // 2 + 1)
+    k = np.stack([np.where(rows >= TILE // 2, rows - TILE, rows), cols], axis=1).astype(np.float64)
+    inner = k[np.hypot(k[:, 0], k[:, 1]) <= _COARSE_RING]
+    for a in (k, inner):
+        a.flags.writeable = False
+    return k, inner
+
+
+@lru_cache(maxsize=1)
+def _coarse_scales() -> np.ndarray:
+    lo, hi = SCALE_RANGE
+    scales = np.exp(np.arange(np.log(lo), np.log(hi), _COARSE_STEP))
+    scales.flags.writeable = False
+    return scales
+
+
+def _comb_means(power: np.ndarray, shape: tuple[int, int], scales: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Mean whitened power at the comb points ``k / (TILE * s)`` of each scale (nearest bin)."""
+    h, w = shape
+    inv = 1.0 / (TILE * np.asarray(scales, dtype=np.float64))
+    iy = np.rint(np.multiply.outer(inv, k[:, 0] * h)).astype(np.intp)  # (S, M)
+    ix = np.rint(np.multiply.outer(inv, k[:, 1] * w)).astype(np.intp)
+    ix %= w  # beyond the Nyquist frequency a comb aliases, as sampling does
+    mirror = ix > w // 2  # the half plane holds the other half as conjugates: (-fy, -fx)
+    np.negative(iy, out=iy, where=mirror)
+    np.subtract(w, ix, out=ix, where=mirror)
+    iy %= h
+    return power[iy, ix].mean(axis=1)
+
+
+def scale_candidates(power: np.ndarray, shape: tuple[int, int], *, limit: int = 2) -> list[tuple[np.ndarray, float]]:
+    """Axis-aligned square lattices whose comb the whitened power shows most, best first.
+
+    Parameters
+    ----------
+    power : (H, W // 2 + 1) float32 ndarray
+        :func:`~provenance.watermark.sync.whitened_power` of the window.
+    shape : (int, int)
+        The window's ``(H, W)``.
+    limit : int
+        Most lattices returned.
+
+    Returns
+    -------
+    list of ((2, 2) ndarray, float)
+        Each basis (``TILE * s`` times the identity) with its comb strength: the mean whitened
+        power over the band's comb points, in standard deviations above the power's mean.
+    """
+    k, inner = band_points()
+    scales = _coarse_scales()
+    coarse = _comb_means(power, shape, scales, inner)
+    peaks = np.flatnonzero((coarse[1:-1] >= coarse[:-2]) & (coarse[1:-1] > coarse[2:])) + 1
+    peaks = peaks[np.argsort(-coarse[peaks])[:_COARSE_PEAKS]]
+    seeds = np.concatenate([scales[peaks], 2 * scales[peaks]])
+    seeds = seeds[seeds <= SCALE_RANGE[1]]
+    if not len(seeds):
+        return []
+    offsets = np.exp(np.arange(-_FINE_SPAN, _FINE_SPAN + _FINE_STEP / 2, _FINE_STEP))
+    fine_scales = np.multiply.outer(seeds, offsets)  # (seeds, offsets)
+    fine = _comb_means(power, shape, fine_scales.ravel(), k).reshape(fine_scales.shape)
+    best = np.argmax(fine, axis=1)
+    found = fine_scales[np.arange(len(seeds)), best]
+    strength = fine[np.arange(len(seeds)), best]
+    mean, sd = float(power.mean()), float(power.std()) + 1e-12
+    z = (strength - mean) / sd * np.sqrt(len(k))
+    out: list[tuple[np.ndarray, float]] = []
+    for i in np.argsort(-z):
+        if any(abs(np.log(found[i] / np.abs(b[0, 0]) * TILE)) < 0.01 for b, _ in out):
+            continue
+        out.append((np.eye(2) * TILE * found[i], float(z[i])))
+        if len(out) == limit:
+            break
+    return out

@@ -1,0 +1,92 @@
+"""Tests for provenance.watermark.scales: the scale sweep that proposes the lattices of cropped copies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from provenance import attacks, watermark
+from provenance.watermark.patterns import TILE
+from provenance.watermark.scales import SCALE_RANGE, band_points, scale_candidates
+from provenance.watermark.sync import spectrum, whitened_power
+
+KEY = b"scale-sweep-key"
+PAYLOAD = bytes.fromhex("5ca1ab1e00c0ffee")
+
+
+@pytest.fixture(scope="module")
+def output_3x2(shared_dir) -> np.ndarray:
+    """kodim08 (a periodic, texture-like photo) as a 1536x1024 generator-sized output."""
+    im = Image.open(shared_dir / "samples" / "kodim08.png").convert("RGB")
+    return np.asarray(im.resize((1536, 1024), Image.Resampling.BICUBIC))
+
+
+@pytest.fixture(scope="module")
+def marked_3x2(output_3x2) -> np.ndarray:
+    return watermark.embed(output_3x2, PAYLOAD, key=KEY)
+
+
+def _scale(basis: np.ndarray) -> float:
+    return float(abs(basis[0, 0]) / TILE)
+
+
+def test_a_comb_at_a_known_scale_is_proposed_first():
+    rng = np.random.default_rng(3)
+    shape = (640, 640)
+    power = rng.exponential(1.0, (640, 321)).astype(np.float32)
+    k, _ = band_points()
+    s = 1.37
+    iy = np.rint(k[:, 0] * 640 / (TILE * s)).astype(int) % 640
+    ix = np.rint(k[:, 1] * 640 / (TILE * s)).astype(int)
+    power[iy, ix] += 1.5
+    found = scale_candidates(power, shape, limit=2)
+    assert 1 <= len(found) <= 2
+    assert abs(_scale(found[0][0]) / s - 1) < 0.003
+    assert found[0][1] > 10
+
+
+def test_noise_gives_at_most_the_limit_and_scales_in_range():
+    rng = np.random.default_rng(4)
+    power = rng.exponential(1.0, (512, 257)).astype(np.float32)
+    found = scale_candidates(power, (512, 512), limit=2)
+    assert len(found) <= 2
+    for basis, _ in found:
+        assert SCALE_RANGE[0] * 0.99 <= _scale(basis) <= SCALE_RANGE[1] * 1.01
+        assert basis[0, 1] == 0 and basis[1, 0] == 0
+
+
+def test_sweep_finds_the_scale_of_a_crop_to_71_percent(marked_3x2):
+    cropped = attacks.crop_center(marked_3x2, 0.71)
+    from provenance.watermark.frame import canonical_shape, resample
+    from provenance.watermark.masking import luminance
+    from provenance.watermark.sync import whiten
+
+    h, w = cropped.shape[:2]
+    y = resample(luminance(cropped), canonical_shape(h, w), fast=True)
+    yw = whiten(y[: y.shape[0] // 8 * 8, : y.shape[1] // 8 * 8])
+    spec = spectrum(yw)
+    found = scale_candidates(whitened_power(spec, yw.shape), yw.shape, limit=2)
+    truth = 1536 / w
+    assert any(abs(_scale(b) / truth - 1) < 0.004 for b, _ in found)
+
+
+@pytest.mark.parametrize("fraction", [0.8, 0.71, 0.55])
+def test_centre_crops_of_a_periodic_photo_keep_the_payload(marked_3x2, fraction):
+    # kodim08 lost crop71 and crop80 before the sweep: its own periodic content outranked the
+    # tile in the autocorrelation.
+    result = watermark.detect(attacks.crop_center(marked_3x2, fraction), key=KEY)
+    assert result.payload == PAYLOAD
+    assert result.scale == pytest.approx(1 / fraction, rel=0.01)
+
+
+def test_a_3x2_output_cropped_to_a_square_and_fitted_to_1080_keeps_the_payload(marked_3x2):
+    square = marked_3x2[:, 256:1280]
+    shared = attacks.PLATFORM_PIPELINES["fit1080+jpeg75"](square)
+    result = watermark.detect(shared, key=KEY)
+    assert result.payload == PAYLOAD
+    assert result.scale == pytest.approx(1.5, rel=0.01)
+
+
+def test_the_sweep_does_not_fire_on_the_unmarked_crop(output_3x2):
+    assert not watermark.detect(attacks.crop_center(output_3x2, 0.71), key=KEY).detected
