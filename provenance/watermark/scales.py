@@ -30,7 +30,7 @@ __all__ = ["SCALE_RANGE", "band_points", "scale_candidates"]
 SCALE_RANGE = (0.5, 2.5)
 _COARSE_STEP = 0.004  # in log scale: an inner-ring point moves at most ~0.4 bin between steps
 _COARSE_RING = 20.0  # tile frequencies of the coarse sweep's points (the band starts at 11.5)
-_FINE_SPAN = 0.006
+_FINE_SPAN = 0.003  # the coarse step's half, plus a margin
 _FINE_STEP = 0.0005  # the band's outer points (radius 40) move about 0.15 bin per step at s = 1.4
 _COARSE_PEAKS = 3
 
@@ -54,18 +54,36 @@ def _coarse_scales() -> np.ndarray:
     return scales
 
 
-def _comb_means(power: np.ndarray, shape: tuple[int, int], scales: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Mean whitened power at the comb points ``k / (TILE * s)`` of each scale (nearest bin)."""
+def _comb_index(shape: tuple[int, int], scales: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Flat indices into the rfft2 half plane of the comb points ``k / (TILE * s)`` (nearest bin), (S, M)."""
     h, w = shape
-    inv = 1.0 / (TILE * np.asarray(scales, dtype=np.float64))
-    iy = np.rint(np.multiply.outer(inv, k[:, 0] * h)).astype(np.intp)  # (S, M)
-    ix = np.rint(np.multiply.outer(inv, k[:, 1] * w)).astype(np.intp)
-    ix %= w  # beyond the Nyquist frequency a comb aliases, as sampling does
-    mirror = ix > w // 2  # the half plane holds the other half as conjugates: (-fy, -fx)
-    np.negative(iy, out=iy, where=mirror)
-    np.subtract(w, ix, out=ix, where=mirror)
+    inv = (1.0 / (TILE * np.asarray(scales, dtype=np.float64))).astype(np.float32)
+    iy = np.rint(np.multiply.outer(inv, (k[:, 0] * h).astype(np.float32))).astype(np.int32)  # (S, M)
+    ix = np.rint(np.multiply.outer(inv, (k[:, 1] * w).astype(np.float32))).astype(np.int32)
+    if ix.max() > w // 2:
+        # Beyond the Nyquist frequency a comb aliases, as sampling does; the half plane holds
+        # the other half as conjugates at (-fy, -fx).
+        ix %= w
+        mirror = ix > w // 2
+        np.negative(iy, out=iy, where=mirror)
+        np.subtract(w, ix, out=ix, where=mirror)
     iy %= h
-    return power[iy, ix].mean(axis=1)
+    iy *= w // 2 + 1
+    iy += ix
+    return iy
+
+
+@lru_cache(maxsize=4)
+def _coarse_index(shape: tuple[int, int]) -> np.ndarray:
+    """:func:`_comb_index` of the coarse sweep for one window shape (cached: most windows are 640 px)."""
+    index = _comb_index(shape, _coarse_scales(), band_points()[1])
+    index.flags.writeable = False
+    return index
+
+
+def _comb_means(power: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Mean whitened power over each row of comb points."""
+    return power.ravel().take(index).mean(axis=-1)
 
 
 def scale_candidates(power: np.ndarray, shape: tuple[int, int], *, limit: int = 2) -> list[tuple[np.ndarray, float]]:
@@ -86,9 +104,9 @@ def scale_candidates(power: np.ndarray, shape: tuple[int, int], *, limit: int = 
         Each basis (``TILE * s`` times the identity) with its comb strength: the mean whitened
         power over the band's comb points, in standard deviations above the power's mean.
     """
-    k, inner = band_points()
+    k, _ = band_points()
     scales = _coarse_scales()
-    coarse = _comb_means(power, shape, scales, inner)
+    coarse = _comb_means(power, _coarse_index(tuple(shape)))
     peaks = np.flatnonzero((coarse[1:-1] >= coarse[:-2]) & (coarse[1:-1] > coarse[2:])) + 1
     peaks = peaks[np.argsort(-coarse[peaks])[:_COARSE_PEAKS]]
     seeds = np.concatenate([scales[peaks], 2 * scales[peaks]])
@@ -97,7 +115,7 @@ def scale_candidates(power: np.ndarray, shape: tuple[int, int], *, limit: int = 
         return []
     offsets = np.exp(np.arange(-_FINE_SPAN, _FINE_SPAN + _FINE_STEP / 2, _FINE_STEP))
     fine_scales = np.multiply.outer(seeds, offsets)  # (seeds, offsets)
-    fine = _comb_means(power, shape, fine_scales.ravel(), k).reshape(fine_scales.shape)
+    fine = _comb_means(power, _comb_index(shape, fine_scales.ravel(), k)).reshape(fine_scales.shape)
     best = np.argmax(fine, axis=1)
     found = fine_scales[np.arange(len(seeds)), best]
     strength = fine[np.arange(len(seeds)), best]
