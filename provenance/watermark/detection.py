@@ -19,7 +19,7 @@ from scipy.special import log_ndtr
 from ..errors import InvalidImageError, InvalidInputError
 from ..images import check_image_array
 from .coding import CODED_BITS, CRC_BITS, decode_payload
-from .frame import canonical_shape, resample, uses_canonical_frame
+from .frame import canonical_luma, canonical_shape, uses_canonical_frame
 from .masking import luminance
 from .patterns import TILE, keyed_pattern, normalise_key
 from .sync import (
@@ -213,7 +213,7 @@ def detect(image: np.ndarray, *, key: bytes | str, search: str = "full") -> Wate
     tally = _Tally()
     for frame in frames:
         if frame == "canonical":
-            y = resample(luminance(image), canonical_shape(h, w), fast=True)
+            y = canonical_luma(image, canonical_shape(h, w))
         else:
             y = luminance(_window(image))
         found = _search_frame(y, pattern, max_geometries, tally)

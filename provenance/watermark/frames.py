@@ -35,7 +35,7 @@ from .detection import (
     false_positive_bound,
 )
 from .embedding import DEFAULT_PSNR, MIN_EMBED_SIDE
-from .frame import canonical_shape, resample, resampling_matrix, uses_canonical_frame
+from .frame import canonical_luma, canonical_shape, resampling_matrix, uses_canonical_frame
 from .masking import BLOCK, block_activity, luminance, mask_from_activity, upsample_mask
 from .patterns import TILE, keyed_pattern, normalise_key
 from .sync import (
@@ -188,7 +188,7 @@ def _window(y: np.ndarray, size: int) -> np.ndarray:
 def _frame_plane(f: np.ndarray, grid: str) -> np.ndarray:
     h, w = f.shape[:2]
     if grid == "canonical":
-        y = resample(luminance(f), canonical_shape(h, w), fast=True)
+        y = canonical_luma(f, canonical_shape(h, w))
     else:
         y = luminance(_window(f, MAX_WINDOW))
     return whiten(_window(y, MAX_WINDOW))
