@@ -217,10 +217,10 @@ def fold_spectral(spec: np.ndarray, shape: tuple[int, int], inverse: np.ndarray)
     wx = bx - x0
     y0 = y0.astype(np.int64)
     x0 = x0.astype(np.int64)
-    values = np.zeros(len(k), dtype=np.complex128)
-    for dy, dx, weight in ((0, 0, (1 - wy) * (1 - wx)), (0, 1, (1 - wy) * wx), (1, 0, wy * (1 - wx)), (1, 1, wy * wx)):
-        values += weight * _bin(spec, h, w, y0 + dy, x0 + dx)
-    return values
+    iy = (y0[None, :] + np.array([[0], [0], [1], [1]])).ravel()
+    ix = (x0[None, :] + np.array([[0], [1], [0], [1]])).ravel()
+    weights = np.stack([(1 - wy) * (1 - wx), (1 - wy) * wx, wy * (1 - wx), wy * wx])
+    return (weights * _bin(spec, h, w, iy, ix).reshape(4, -1)).sum(axis=0)
 
 
 def _bin(spec: np.ndarray, h: int, w: int, iy: np.ndarray, ix: np.ndarray) -> np.ndarray:
@@ -659,15 +659,24 @@ def scored_lattices(
         js = np.flatnonzero(partner[i])
         if len(js):
             proposals.append(np.stack([v1, vecs[js[np.argmax(vals[js])]]]))
-    to_refine: list[np.ndarray] = []
+    unique_proposals: list[np.ndarray] = []
     seen: set[bytes] = set()
     for proposal in proposals:
         proposal = _reduce(proposal)
         if not _plausible(proposal) or proposal.tobytes() in seen:  # an exact repeat scores the same
             continue
         seen.add(proposal.tobytes())
-        promoted = _promote(region, r, proposal, noise)
-        to_refine += [proposal] if promoted is proposal else [proposal, promoted]
+        unique_proposals.append(proposal)
+    to_refine: list[np.ndarray] = []
+    if unique_proposals:
+        # A promotion needs a half-period point at least _PROMOTE_Z noise high: one vectorised
+        # read of every proposal's three half-period points finds the few that may promote.
+        b = np.stack(unique_proposals)
+        halves = np.stack([b[:, 0] / 2, b[:, 1] / 2, (b[:, 0] + b[:, 1]) / 2], axis=1)
+        may_promote = _acf_at(region, r, halves.reshape(-1, 2)).reshape(-1, 3).max(axis=1) >= _PROMOTE_Z * noise
+        for proposal, check in zip(unique_proposals, may_promote.tolist()):
+            promoted = _promote(region, r, proposal, noise) if check else proposal
+            to_refine += [proposal] if promoted is proposal else [proposal, promoted]
     scored: list[tuple[float, np.ndarray]] = []
     if to_refine:
         refined = [b for b in map(_reduce, _refine(region, r, np.stack(to_refine))) if _plausible(b)]
