@@ -38,7 +38,7 @@ from .sync import (
     whiten,
     whitened_power,
 )
-from .scales import scale_candidates
+from .scales import comb_strength, scale_candidates
 
 __all__ = [
     "SCORE_THRESHOLD",
@@ -66,6 +66,11 @@ MIN_DETECT_SIDE = 96
 MAX_GEOMETRIES = 6
 #: Lattices proposed by the scale sweep (:mod:`.scales`).
 SCALE_PROPOSALS = 2
+#: A lattice is searched only if the power spectrum shows its band's comb at least this many
+#: standard errors above the mean (:func:`.scales.comb_strength`, keyless). Every lattice that
+#: decoded on 22 photos x 7 crop, rotation and keystone attacks at 512 and 1024 px scored >= 3.7
+#: (median 45); 90% of the lattices proposed on unmarked photos score under 4.
+COMB_GATE = 3.5
 #: Side of the centre window the lattice search (autocorrelation, candidate lattices, spectral
 #: folds) works on, for windows larger than it (the canonical frame is smaller).
 LATTICE_WINDOW = 640
@@ -295,12 +300,13 @@ def _lattices(yl: np.ndarray, spec: np.ndarray, limit: int) -> list[np.ndarray]:
 
     The scale sweep's proposals (axis-aligned: crops) and the autocorrelation's (the grid refined
     for mild perspective first, then rotated and general lattices), interleaved so that each
-    kind gets an early try.
+    kind gets an early try; those whose comb the spectrum does not show (:data:`COMB_GATE`)
+    are left out, so an unmarked image rarely pays for a shift search beyond the grid.
     """
     identity = np.eye(2) * TILE
     power = whitened_power(spec, yl.shape)
     swept = [b for b, _ in scale_candidates(power, yl.shape, limit=SCALE_PROPOSALS)]
-    acf = [b for b, _ in scored_lattices(yl, limit=limit, spec=spec, prior=identity, power=power)]
+    acf = [b for b, _ in scored_lattices(yl, limit=limit + 3, spec=spec, prior=identity, power=power)]
     order: list[np.ndarray] = []
     for i in range(max(len(swept), len(acf))):
         order += swept[i : i + 1] + acf[i : i + 1]
@@ -308,7 +314,8 @@ def _lattices(yl: np.ndarray, spec: np.ndarray, limit: int) -> list[np.ndarray]:
     for b in order:
         if not _is_identity(b) and not any(same_lattice(b, u, _DISTINCT) for u in out):
             out.append(b)
-    return out[:limit]
+    strong = comb_strength(power, yl.shape, out) >= COMB_GATE
+    return [b for b, ok in zip(out, strong.tolist()) if ok][:limit]
 
 
 def _found(payload: bytes, peak: ShiftPeak, basis: np.ndarray, frame: str, tally: _Tally) -> WatermarkResult:

@@ -69,12 +69,14 @@ def resample(plane: np.ndarray, shape: tuple[int, int], *, fast: bool = False) -
     return np.array(im.resize((shape[1], shape[0]), method), dtype=np.float32)
 
 
-def canonical_luma(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """BT.601 luminance of a uint8 image resampled to `shape` (bilinear, antialiased), float32, for detection.
+def canonical_luma(image: np.ndarray, shape: tuple[int, int], *, fast: bool = True) -> np.ndarray:
+    """BT.601 luminance of a uint8 image resampled to `shape` (antialiased when shrinking), float32.
 
-    Done in Pillow in 8 bits (its luma conversion has the same weights): under half the time
-    of a float luminance resampled in mode "F", for pilot scores within 1% of it (the rounding
-    adds a third of a grey level of white noise; benchmarks/RESULTS.md, "Detection cost").
+    Done in Pillow in 8 bits (its luma conversion has the same weights as
+    :func:`~provenance.watermark.masking.luminance`): under half the time of a float luminance
+    resampled in mode "F", and no full-size float plane. The rounding adds a third of a grey
+    level of white noise: pilot scores stay within 1% (benchmarks/RESULTS.md, "Detection cost"),
+    and the embedder's mask tells texture levels far apart.
 
     Parameters
     ----------
@@ -82,12 +84,17 @@ def canonical_luma(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         Alpha, if any, is ignored.
     shape : (int, int)
         (rows, columns) of the result.
+    fast : bool
+        Bilinear (detection) rather than bicubic (the embedder's mask).
     """
     im = Image.fromarray(np.ascontiguousarray(image[..., :3] if image.ndim == 3 else image))
     if im.mode != "L":
         im = im.convert("L")
     if im.size != (shape[1], shape[0]):
-        im = im.resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
+        if fast:
+            im = im.resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
+        else:
+            im = im.resize((shape[1], shape[0]), Image.Resampling.BICUBIC, reducing_gap=3.0)
     return np.asarray(im, dtype=np.float32)
 
 

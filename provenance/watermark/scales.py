@@ -23,7 +23,7 @@ import numpy as np
 
 from .patterns import BAND_INDEX, TILE
 
-__all__ = ["SCALE_RANGE", "band_points", "scale_candidates"]
+__all__ = ["SCALE_RANGE", "band_points", "comb_strength", "scale_candidates"]
 
 #: Scales swept (tile size on the canonical grid over ``TILE``): crops down to 40% of a side,
 #: canvases extended to twice the content.
@@ -79,6 +79,29 @@ def _coarse_index(shape: tuple[int, int]) -> np.ndarray:
     index = _comb_index(shape, _coarse_scales(), band_points()[1])
     index.flags.writeable = False
     return index
+
+
+def comb_strength(power: np.ndarray, shape: tuple[int, int], bases: list[np.ndarray]) -> np.ndarray:
+    """How strongly the whitened power shows each lattice's comb, in standard errors above its mean.
+
+    The mean whitened power over the band's comb points of each basis (rows the period
+    vectors, as ``sync.fold_spectral`` takes them), nearest bin, less the power's mean, over
+    the standard error of a mean of that many bins. Keyless: it sees that *a* tile of this
+    band repeats on the lattice, not whose. About 0 for a lattice the image does not repeat on.
+    """
+    k, _ = band_points()
+    h, w = shape
+    if not bases:
+        return np.zeros(0)
+    inverse = np.linalg.inv(np.stack(bases).transpose(0, 2, 1) / TILE)  # (P, 2, 2)
+    f = np.einsum("mi,pij->pmj", k, inverse) / TILE  # (P, M, 2) cycles per pixel
+    iy = np.rint(f[..., 0] * h).astype(np.intp)
+    ix = np.rint(f[..., 1] * w).astype(np.intp) % w
+    mirror = ix > w // 2  # the half plane holds the other half as conjugates at (-fy, -fx)
+    iy = np.where(mirror, -iy, iy) % h
+    ix = np.where(mirror, w - ix, ix)
+    values = power[iy, ix].mean(axis=1)
+    return (values - float(power.mean())) / (float(power.std()) + 1e-12) * np.sqrt(len(k))
 
 
 def _comb_means(power: np.ndarray, index: np.ndarray) -> np.ndarray:
