@@ -133,12 +133,14 @@ def ssim(original: np.ndarray, marked: np.ndarray) -> float:
 def applies(attack: str, image: np.ndarray) -> bool:
     """Whether a platform pipeline applies to an output of this shape.
 
-    The 16:9 and 9:16 crops are of square outputs; the 2.5x upscale is run on outputs up to
-    2048 px (a 4096 px output would become 105 MP, which no platform serves).
+    The 16:9 and 9:16 crops are of square outputs, the 1:1 crop of the others; the 2.5x upscale
+    is run on outputs up to 2048 px (a 4096 px output would become 105 MP, which no platform serves).
     """
     h, w = image.shape[:2]
     if attack.startswith("crop16:9") or attack.startswith("crop9:16"):
         return h == w
+    if attack.startswith("crop1:1"):
+        return h != w
     if attack.startswith("upscale"):
         return max(h, w) <= 2048
     return True

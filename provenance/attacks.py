@@ -460,7 +460,7 @@ HARDER_ATTACKS: dict[str, float] = {"jpeg60+crop71+brightness0.5": 0.80}
 
 #: What sharing platforms do to generator outputs (1-16 MP), by name, in report order: fit the
 #: long side to a platform's size and re-encode; re-share over several generations; upscale;
-#: photograph at a slight angle; crop to a video aspect ratio and fit.
+#: photograph at a slight angle; crop to a video aspect ratio or a feed's square or 4:5, and fit.
 PLATFORM_PIPELINES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     **{
         f"fit{side}+{codec}": _chain(lambda im, s=side: fit_long_side(im, s), encode)
@@ -484,6 +484,10 @@ PLATFORM_PIPELINES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "keystone3%+jpeg85": _chain(lambda im: keystone(im, 0.03), lambda im: jpeg(im, 85)),
     "crop16:9+fit1280+jpeg80": _chain(lambda im: crop_aspect(im, 16, 9), lambda im: fit_long_side(im, 1280), lambda im: jpeg(im, 80)),
     "crop9:16+fit1280+jpeg80": _chain(lambda im: crop_aspect(im, 9, 16), lambda im: fit_long_side(im, 1280), lambda im: jpeg(im, 80)),
+    # Instagram's feed formats: a landscape output cropped to a square or to 4:5 portrait loses
+    # part of its long side, so the tile comes back larger on the canonical grid (1.5x for 3:2).
+    "crop1:1+fit1080+jpeg75": _chain(lambda im: crop_aspect(im, 1, 1), lambda im: fit_long_side(im, 1080), lambda im: jpeg(im, 75)),
+    "crop4:5+fit1080+jpeg75": _chain(lambda im: crop_aspect(im, 4, 5), lambda im: fit_long_side(im, 1080), lambda im: jpeg(im, 75)),
 }
 
 #: Platform pipelines held to a lower recovery bar (three generations of re-sharing), with that bar.

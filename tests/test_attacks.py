@@ -253,3 +253,6 @@ def test_platform_attacks_shapes_and_bad_arguments():
             call()
     assert {"fit1080+webp70", "reshare3", "keystone3%+jpeg85", "crop9:16+fit1280+jpeg80"} <= set(PLATFORM_PIPELINES)
     assert image.flags.writeable and PLATFORM_PIPELINES["fit720+png"](image).shape == (480, 720, 3)
+    # Feed formats: a 3:2 landscape cropped to a square, or to 4:5 portrait, then fitted to 1080.
+    assert PLATFORM_PIPELINES["crop1:1+fit1080+jpeg75"](image).shape == (1080, 1080, 3)
+    assert PLATFORM_PIPELINES["crop4:5+fit1080+jpeg75"](image).shape == (1080, 864, 3)
