@@ -335,4 +335,9 @@ def _found(payload: bytes, peak: ShiftPeak, basis: np.ndarray, frame: str, tally
 
 
 def _is_identity(basis: np.ndarray) -> bool:
-    return bool(np.allclose(np.abs(basis), np.eye(2) * TILE, atol=0.6) or np.allclose(np.abs(basis[::-1]), np.eye(2) * TILE, atol=0.6))
+    """Whether `basis` is the unchanged grid (up to the order and signs of its vectors)."""
+    (a, b), (c, d) = np.abs(basis).tolist()
+    near = lambda x, y: abs(x - y) <= 0.6  # noqa: E731
+    return (near(a, TILE) and near(b, 0) and near(c, 0) and near(d, TILE)) or (
+        near(a, 0) and near(b, TILE) and near(c, TILE) and near(d, 0)
+    )

@@ -94,7 +94,7 @@ def comb_strength(power: np.ndarray, shape: tuple[int, int], bases: list[np.ndar
     if not bases:
         return np.zeros(0)
     inverse = np.linalg.inv(np.stack(bases).transpose(0, 2, 1) / TILE)  # (P, 2, 2)
-    f = np.einsum("mi,pij->pmj", k, inverse) / TILE  # (P, M, 2) cycles per pixel
+    f = np.matmul(k[None], inverse / TILE)  # (P, M, 2) cycles per pixel
     iy = np.rint(f[..., 0] * h).astype(np.intp)
     ix = np.rint(f[..., 1] * w).astype(np.intp) % w
     mirror = ix > w // 2  # the half plane holds the other half as conjugates at (-fy, -fx)

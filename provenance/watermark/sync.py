@@ -713,7 +713,16 @@ def _plausible(basis: np.ndarray) -> bool:
 
 def same_lattice(a: np.ndarray, b: np.ndarray, tolerance: float = 0.05) -> bool:
     """Whether bases `a` and `b` span the same lattice (each vector within `tolerance` of a period)."""
-    coeffs = np.linalg.solve(b.T, a.T)  # a's vectors in b's basis
-    return bool(
-        np.all(np.abs(coeffs - np.round(coeffs)) < tolerance) and abs(abs(np.linalg.det(np.round(coeffs))) - 1) < 0.5
-    )
+    # Plain floats: detection compares a few hundred pairs of 2x2 bases.
+    (a11, a12), (a21, a22) = a.tolist()
+    (b11, b12), (b21, b22) = b.tolist()
+    det = b11 * b22 - b12 * b21
+    if abs(det) < 1e-12:
+        return False
+    # Coordinates of a's vectors in b's basis: solve c @ b = a row by row.
+    coeffs = [((a11 * b22 - a12 * b21) / det, (a12 * b11 - a11 * b12) / det),
+              ((a21 * b22 - a22 * b21) / det, (a22 * b11 - a21 * b12) / det)]
+    if any(abs(c - round(c)) >= tolerance for row in coeffs for c in row):
+        return False
+    (c11, c12), (c21, c22) = [(round(x), round(y)) for x, y in coeffs]
+    return abs(abs(c11 * c22 - c12 * c21) - 1) < 0.5
