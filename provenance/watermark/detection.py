@@ -64,8 +64,10 @@ MIN_DETECT_SIDE = 96
 #: strongest axis-aligned scales of the band's comb (crops), the lattice nearest to the grid
 #: (mild perspective) and the autocorrelation's candidates (rotations), interleaved.
 MAX_GEOMETRIES = 6
-#: Lattices proposed by the scale sweep (:mod:`.scales`).
+#: Lattices proposed by the scale sweep (:mod:`.scales`) and by the autocorrelation, before the
+#: comb gate ranks them.
 SCALE_PROPOSALS = 2
+ACF_PROPOSALS = 20
 #: A lattice is searched only if the power spectrum shows its band's comb at least this many
 #: standard errors above the mean (:func:`.scales.comb_strength`, keyless). Every lattice that
 #: decoded on 22 photos x 7 crop, rotation and keystone attacks at 512 and 1024 px scored >= 3.7
@@ -299,23 +301,22 @@ def _lattices(yl: np.ndarray, spec: np.ndarray, limit: int) -> list[np.ndarray]:
     """The lattices to try after the unchanged grid, in order, none of them that grid.
 
     The scale sweep's proposals (axis-aligned: crops) and the autocorrelation's (the grid refined
-    for mild perspective first, then rotated and general lattices), interleaved so that each
-    kind gets an early try; those whose comb the spectrum does not show (:data:`COMB_GATE`)
-    are left out, so an unmarked image rarely pays for a shift search beyond the grid.
+    for mild perspective, rotated and general lattices), ranked by how strongly the spectrum
+    shows each one's comb (:func:`.scales.comb_strength`), those under :data:`COMB_GATE` left
+    out: an unmarked image rarely pays for a shift search beyond the grid, and a turned lattice
+    that the autocorrelation ranks tenth (its peaks drowned by a texture's) is tried first.
     """
     identity = np.eye(2) * TILE
     power = whitened_power(spec, yl.shape)
     swept = [b for b, _ in scale_candidates(power, yl.shape, limit=SCALE_PROPOSALS)]
-    acf = [b for b, _ in scored_lattices(yl, limit=limit + 3, spec=spec, prior=identity, power=power)]
-    order: list[np.ndarray] = []
-    for i in range(max(len(swept), len(acf))):
-        order += swept[i : i + 1] + acf[i : i + 1]
+    acf = [b for b, _ in scored_lattices(yl, limit=ACF_PROPOSALS, spec=spec, prior=identity, power=power)]
     out: list[np.ndarray] = []
-    for b in order:
+    for b in swept + acf:
         if not _is_identity(b) and not any(same_lattice(b, u, _DISTINCT) for u in out):
             out.append(b)
-    strong = comb_strength(power, yl.shape, out) >= COMB_GATE
-    return [b for b, ok in zip(out, strong.tolist()) if ok][:limit]
+    strength = comb_strength(power, yl.shape, out)
+    ranked = sorted((i for i in range(len(out)) if strength[i] >= COMB_GATE), key=lambda i: -strength[i])
+    return [out[i] for i in ranked[:limit]]
 
 
 def _found(payload: bytes, peak: ShiftPeak, basis: np.ndarray, frame: str, tally: _Tally) -> WatermarkResult:
