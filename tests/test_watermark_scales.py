@@ -90,3 +90,41 @@ def test_a_3x2_output_cropped_to_a_square_and_fitted_to_1080_keeps_the_payload(m
 
 def test_the_sweep_does_not_fire_on_the_unmarked_crop(output_3x2):
     assert not watermark.detect(attacks.crop_center(output_3x2, 0.71), key=KEY).detected
+
+
+@pytest.mark.parametrize("degrees", [2, -5])
+def test_a_straightened_periodic_photo_keeps_the_payload(marked_3x2, degrees):
+    # kodim08 turned by 5 degrees was lost before the turned sweep: the autocorrelation did not
+    # propose the turned lattice at all; the comb of the band's outer rings shows it.
+    result = watermark.detect(attacks.rotate(marked_3x2, degrees), key=KEY)
+    assert result.payload == PAYLOAD
+    assert abs(abs(result.rotation_degrees) - abs(degrees)) < 0.5
+
+
+def test_turn_sweep_finds_the_turn_and_scale_of_a_straightened_copy(marked_3x2):
+    from provenance.watermark.frame import canonical_shape, canonical_luma
+    from provenance.watermark.scales import turn_candidates
+    from provenance.watermark.sync import whiten
+
+    turned = attacks.rotate(marked_3x2, 5)
+    h, w = turned.shape[:2]
+    y = canonical_luma(turned, canonical_shape(h, w))
+    yw = whiten(y[: y.shape[0] // 8 * 8, : y.shape[1] // 8 * 8])
+    yw = yw[: min(yw.shape[0], 640), : min(yw.shape[1], 640)]
+    yw = yw[: yw.shape[0] // 2 * 2, : yw.shape[1] // 2 * 2]
+    (basis, z), = turn_candidates(whitened_power(spectrum(yw), yw.shape), yw.shape, limit=1)
+    angle = np.degrees(np.arctan2(basis[0, 1], basis[0, 0]))
+    assert abs(abs(angle) - 5) < 0.3
+    assert np.hypot(*basis[0]) / TILE == pytest.approx(1536 / w, rel=0.005)
+    assert z > 5
+
+
+def test_turn_sweep_on_noise_returns_at_most_the_limit():
+    from provenance.watermark.scales import TURN_RANGE, turn_candidates
+
+    power = np.random.default_rng(5).exponential(1.0, (640, 321)).astype(np.float32)
+    found = turn_candidates(power, (640, 640), limit=1)
+    assert len(found) <= 1
+    for basis, _ in found:
+        angle = abs(np.degrees(np.arctan2(basis[0, 1], basis[0, 0])))
+        assert TURN_RANGE[0] - 0.2 <= angle <= TURN_RANGE[1] + 0.2

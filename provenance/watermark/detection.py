@@ -38,7 +38,7 @@ from .sync import (
     whiten,
     whitened_power,
 )
-from .scales import comb_strength, scale_candidates
+from .scales import comb_strength, scale_candidates, turn_candidates
 
 __all__ = [
     "SCORE_THRESHOLD",
@@ -67,6 +67,7 @@ MAX_GEOMETRIES = 6
 #: Lattices proposed by the scale sweep (:mod:`.scales`) and by the autocorrelation, before the
 #: comb gate ranks them.
 SCALE_PROPOSALS = 2
+TURN_PROPOSALS = 1
 ACF_PROPOSALS = 20
 #: A lattice is searched only if the power spectrum shows its band's comb at least this many
 #: standard errors above the mean (:func:`.scales.comb_strength`, keyless). Every lattice that
@@ -300,8 +301,9 @@ _DISTINCT = 0.01
 def _lattices(yl: np.ndarray, spec: np.ndarray, limit: int) -> list[np.ndarray]:
     """The lattices to try after the unchanged grid, in order, none of them that grid.
 
-    The scale sweep's proposals (axis-aligned: crops) and the autocorrelation's (the grid refined
-    for mild perspective, rotated and general lattices), ranked by how strongly the spectrum
+    The comb sweeps' proposals (axis-aligned: crops; turned by up to 6 degrees: straightened
+    photos) and the autocorrelation's (the grid refined for mild perspective, rotated and
+    general lattices), ranked by how strongly the spectrum
     shows each one's comb (:func:`.scales.comb_strength`), those under :data:`COMB_GATE` left
     out: an unmarked image rarely pays for a shift search beyond the grid, and a turned lattice
     that the autocorrelation ranks tenth (its peaks drowned by a texture's) is tried first.
@@ -309,6 +311,7 @@ def _lattices(yl: np.ndarray, spec: np.ndarray, limit: int) -> list[np.ndarray]:
     identity = np.eye(2) * TILE
     power = whitened_power(spec, yl.shape)
     swept = [b for b, _ in scale_candidates(power, yl.shape, limit=SCALE_PROPOSALS)]
+    swept += [b for b, _ in turn_candidates(power, yl.shape, limit=TURN_PROPOSALS)]
     acf = [b for b, _ in scored_lattices(yl, limit=ACF_PROPOSALS, spec=spec, prior=identity, power=power)]
     out: list[np.ndarray] = []
     for b in swept + acf:

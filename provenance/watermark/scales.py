@@ -23,7 +23,7 @@ import numpy as np
 
 from .patterns import BAND_INDEX, TILE
 
-__all__ = ["SCALE_RANGE", "band_points", "comb_strength", "scale_candidates"]
+__all__ = ["SCALE_RANGE", "TURN_RANGE", "band_points", "comb_strength", "scale_candidates", "turn_candidates"]
 
 #: Scales swept (tile size on the canonical grid over ``TILE``): crops down to 40% of a side,
 #: canvases extended to twice the content.
@@ -76,7 +76,7 @@ def _comb_index(shape: tuple[int, int], scales: np.ndarray, k: np.ndarray) -> np
 @lru_cache(maxsize=4)
 def _coarse_index(shape: tuple[int, int]) -> np.ndarray:
     """:func:`_comb_index` of the coarse sweep for one window shape (cached: most windows are 640 px)."""
-    index = _comb_index(shape, _coarse_scales(), band_points()[1])
+    index = _comb_index(shape, _coarse_scales(), band_points()[1]).astype(np.intp)  # take() wants intp
     index.flags.writeable = False
     return index
 
@@ -151,4 +151,112 @@ def scale_candidates(power: np.ndarray, shape: tuple[int, int], *, limit: int = 
         out.append((np.eye(2) * TILE * found[i], float(z[i])))
         if len(out) == limit:
             break
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Turned lattices: a photo straightened by a few degrees and cropped to fill its frame
+# ----------------------------------------------------------------------------------------------
+#: Turns swept (degrees, either way) and the scales that go with them: straightening by up to 6
+#: degrees and cropping to fill enlarges the tile by up to about 20%.
+TURN_RANGE = (0.8, 6.2)
+_TURN_SCALES = (0.97, 1.22)
+# A turned comb shows only in the band's outer rings (content's residual power is strongest at
+# low frequencies: on gravel the comb's mean power is 1.0x the average at tile radius 11-16 and
+# 2.0x at 35-40), where a point moves 5 * 40 bins per radian of turn: the grid is fine.
+_TURN_RING = (30.0, 40.5)
+_TURN_STRIDE = 6
+_TURN_SCALE_STEP = 0.0035  # log scale: an outer point moves at most ~0.35 bin between steps
+_TURN_STEP = 0.2  # degrees: the same
+
+
+@lru_cache(maxsize=1)
+def _turn_grid() -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = _TURN_SCALES
+    scales = np.exp(np.arange(np.log(lo), np.log(hi), _TURN_SCALE_STEP))
+    turns = np.arange(TURN_RANGE[0], TURN_RANGE[1] + 1e-9, _TURN_STEP)
+    turns = np.concatenate([-turns[::-1], turns])
+    s, t = np.repeat(scales, len(turns)), np.tile(turns, len(scales))
+    for a in (s, t):
+        a.flags.writeable = False
+    return s, t
+
+
+def _turned_index(shape: tuple[int, int], scales: np.ndarray, turns: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Flat rfft2 indices of the comb points of lattices ``TILE * s * R(theta)``, (P, M), nearest bin."""
+    h, w = shape
+    theta = np.radians(np.asarray(turns, dtype=np.float64))
+    inv = 1.0 / (TILE * np.asarray(scales, dtype=np.float64))
+    c, sn = (np.cos(theta) * inv).astype(np.float32), (np.sin(theta) * inv).astype(np.float32)
+    ky, kx = k[:, 0].astype(np.float32), k[:, 1].astype(np.float32)
+    # k R / (TILE s) with R = [[cos, -sin], [sin, cos]], as sync.fold_spectral maps it.
+    iy = np.rint((np.multiply.outer(c, ky) + np.multiply.outer(sn, kx)) * np.float32(h)).astype(np.int32)
+    ix = np.rint((np.multiply.outer(c, kx) - np.multiply.outer(sn, ky)) * np.float32(w)).astype(np.int32)
+    ix %= w
+    mirror = ix > w // 2
+    np.negative(iy, out=iy, where=mirror)
+    np.subtract(w, ix, out=ix, where=mirror)
+    iy %= h
+    iy *= w // 2 + 1
+    iy += ix
+    return iy
+
+
+@lru_cache(maxsize=1)
+def _turn_points() -> np.ndarray:
+    k, _ = band_points()
+    radius = np.hypot(k[:, 0], k[:, 1])
+    ring = k[(radius >= _TURN_RING[0]) & (radius <= _TURN_RING[1])][::_TURN_STRIDE]
+    ring.flags.writeable = False
+    return ring
+
+
+@lru_cache(maxsize=4)
+def _turn_index(shape: tuple[int, int]) -> np.ndarray:
+    s, t = _turn_grid()
+    index = _turned_index(shape, s, t, _turn_points()).astype(np.intp)  # take() wants intp
+    index.flags.writeable = False
+    return index
+
+
+def turn_candidates(power: np.ndarray, shape: tuple[int, int], *, limit: int = 2) -> list[tuple[np.ndarray, float]]:
+    """Square lattices turned by 0.8-6.2 degrees (and enlarged up to 22%) whose comb shows most.
+
+    A coarse sweep over (scale, turn) with every third point of the band's outer rings, the
+    strongest peaks (each hiding its neighbours), then scale, turn and scale refined with every
+    band point. Same parameters and result as :func:`scale_candidates`; the bases are
+    ``TILE * s * R(theta)``.
+    """
+    shape = (int(shape[0]), int(shape[1]))
+    k, _ = band_points()
+    grid_s, grid_t = _turn_grid()
+    values = _comb_means(power, _turn_index(shape))
+    log_s = np.log(grid_s)
+    alive = np.ones(len(values), dtype=bool)
+    seeds = []
+    for _ in range(limit + 1):
+        i = int(np.argmax(np.where(alive, values, -np.inf)))
+        if not alive[i]:
+            break
+        seeds.append(i)
+        alive &= ~((np.abs(log_s - log_s[i]) < 0.02) & (np.abs(grid_t - grid_t[i]) < 1.0))
+    s, t = grid_s[seeds].copy(), grid_t[seeds].copy()
+    scale_steps = np.exp(np.arange(-0.002, 0.00201, 0.0005))
+    turn_steps = np.arange(-0.1, 0.1001, 0.025)
+    rows = np.arange(len(s))
+    strength = np.zeros(len(s))
+    for axis in ("scale", "turn", "scale"):
+        if axis == "scale":
+            cs, ct = np.multiply.outer(s, scale_steps), np.repeat(t[:, None], len(scale_steps), axis=1)
+        else:
+            cs, ct = np.repeat(s[:, None], len(turn_steps), axis=1), np.add.outer(t, turn_steps)
+        fine = _comb_means(power, _turned_index(shape, cs.ravel(), ct.ravel(), k[::2])).reshape(cs.shape)
+        best = np.argmax(fine, axis=1)
+        s, t, strength = cs[rows, best], ct[rows, best], fine[rows, best]
+    z = (strength - float(power.mean())) / (float(power.std()) + 1e-12) * np.sqrt(len(k[::2]))
+    out = []
+    for i in np.argsort(-z)[:limit]:
+        theta = np.radians(t[i])
+        rotation = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+        out.append((TILE * s[i] * rotation, float(z[i])))
     return out
