@@ -9,7 +9,8 @@ from PIL import Image
 from provenance import attacks, watermark
 from provenance.watermark.patterns import TILE
 from provenance.watermark.scales import SCALE_RANGE, band_points, scale_candidates
-from provenance.watermark.sync import spectrum, whitened_power
+from provenance.watermark.lattice import whitened_power
+from provenance.watermark.sync import spectrum
 
 KEY = b"scale-sweep-key"
 PAYLOAD = bytes.fromhex("5ca1ab1e00c0ffee")

@@ -30,14 +30,12 @@ from .sync import (
     fold_identity,
     fold_spectral,
     payload_soft_bits,
-    same_lattice,
-    scored_lattices,
     search_shifts,
     spectrum,
     tile_band,
     whiten,
-    whitened_power,
 )
+from .lattice import same_lattice, scored_lattices, whitened_power
 from .scales import comb_strength, scale_candidates, turn_candidates
 
 __all__ = [

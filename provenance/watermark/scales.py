@@ -4,7 +4,7 @@ A crop changes the received image's long side, so on the canonical grid the tile
 axis-aligned but at an unknown scale ``s`` (1/0.71 for a crop to 71% of each side, 1.5 for a
 3:2 output cropped to a square). The mark then puts a comb of lines in the power spectrum at
 ``k / (TILE * s)`` cycles per pixel for every tile frequency ``k`` of the band. Summing the
-whitened power (:func:`~provenance.watermark.sync.whitened_power`) over exactly those points
+whitened power (:func:`~provenance.watermark.lattice.whitened_power`) over exactly those points
 is a matched filter for the comb that only counts the band's frequencies, where the mark
 lives; the autocorrelation sums every frequency, and on textures and periodic content its
 strongest peaks are the content's own (docs/watermark.md, "Synchronisation").
@@ -115,7 +115,7 @@ def scale_candidates(power: np.ndarray, shape: tuple[int, int], *, limit: int = 
     Parameters
     ----------
     power : (H, W // 2 + 1) float32 ndarray
-        :func:`~provenance.watermark.sync.whitened_power` of the window.
+        :func:`~provenance.watermark.lattice.whitened_power` of the window.
     shape : (int, int)
         The window's ``(H, W)``.
     limit : int
