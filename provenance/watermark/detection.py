@@ -36,7 +36,7 @@ from .sync import (
     whiten,
 )
 from .lattice import same_lattice, scored_lattices, whitened_power
-from .scales import comb_strength, scale_candidates, turn_candidates
+from .scales import comb_strength, scale_candidates, stretch_candidates, turn_candidates
 
 __all__ = [
     "SCORE_THRESHOLD",
@@ -58,10 +58,9 @@ SCHEME = "v2"
 SCORE_THRESHOLD = 4.5
 #: Smallest image side analysed.
 MIN_DETECT_SIDE = 96
-#: Geometries tried at most per frame: the unchanged grid, then up to five lattices: the two
-#: strongest axis-aligned scales of the band's comb (crops), the lattice nearest to the grid
-#: (mild perspective) and the autocorrelation's candidates (rotations), interleaved.
-MAX_GEOMETRIES = 6
+#: Geometries tried at most per frame: the unchanged grid, then up to six lattices that pass the
+#: comb gate (see :func:`_lattices`), strongest comb first.
+MAX_GEOMETRIES = 7
 #: Lattices proposed by the scale sweep (:mod:`.scales`) and by the autocorrelation, before the
 #: comb gate ranks them.
 SCALE_PROPOSALS = 2
@@ -262,21 +261,17 @@ def _search_frame(
     """Try the unchanged grid, then lattice candidates, on luminance `y` of one frame."""
     identity = np.eye(2) * TILE
     yw = whiten(_window(y))
-    # The lattice window's shape, its spectrum and the lattices found in it, made once: the
-    # search and the folds share them.
-    searched: tuple[tuple[int, int], np.ndarray, list[np.ndarray]] | None = None
+    # The lattices to try, each with the window (shape, spectrum) it is folded in, made once.
+    lattices: list[tuple[tuple[int, int], np.ndarray, np.ndarray]] | None = None
     for g in range(max_geometries):
         if g == 0:
             basis, band = identity, tile_band(fold_identity(yw))
         else:
-            if searched is None:
-                yl = _window(yw, LATTICE_WINDOW)
-                spec = spectrum(yl)
-                searched = yl.shape, spec, _lattices(yl, spec, max_geometries - 1)
-            shape, spec, lattices = searched
+            if lattices is None:
+                lattices = _lattices(_window(yw, LATTICE_WINDOW), max_geometries - 1)
             if g - 1 >= len(lattices):
                 break
-            basis = lattices[g - 1]
+            shape, spec, basis = lattices[g - 1]
             band = fold_spectral(spec, shape, np.linalg.inv(basis.T / TILE))
         tally.geometries += 1
         spectra = dihedral_spectra(band)
@@ -296,28 +291,48 @@ def _search_frame(
 _DISTINCT = 0.01
 
 
-def _lattices(yl: np.ndarray, spec: np.ndarray, limit: int) -> list[np.ndarray]:
-    """The lattices to try after the unchanged grid, in order, none of them that grid.
+def _lattices(yl: np.ndarray, limit: int) -> list[tuple[tuple[int, int], np.ndarray, np.ndarray]]:
+    """The lattices to try after the unchanged grid, in order, each with its window's shape and spectrum.
 
-    The comb sweeps' proposals (axis-aligned: crops; turned by up to 6 degrees: straightened
-    photos) and the autocorrelation's (the grid refined for mild perspective, rotated and
-    general lattices), ranked by how strongly the spectrum
-    shows each one's comb (:func:`.scales.comb_strength`), those under :data:`COMB_GATE` left
-    out: an unmarked image rarely pays for a shift search beyond the grid, and a turned lattice
+    On the whole window: the comb sweeps' proposals (axis-aligned: crops; turned by up to 6
+    degrees: straightened photos) and the autocorrelation's (the grid refined for mild
+    perspective, rotated and general lattices). On its middle half, in rows and in columns:
+    the strongest stretched lattice (a photo of a screen: under perspective no one lattice fits
+    the whole window, but one fits its middle band). All are ranked by how strongly the spectrum
+    shows their comb (:func:`.scales.comb_strength`), those under :data:`COMB_GATE` left out:
+    an unmarked image rarely pays for a shift search beyond the grid, and a turned lattice
     that the autocorrelation ranks tenth (its peaks drowned by a texture's) is tried first.
     """
     identity = np.eye(2) * TILE
+    spec = spectrum(yl)
     power = whitened_power(spec, yl.shape)
     swept = [b for b, _ in scale_candidates(power, yl.shape, limit=SCALE_PROPOSALS)]
     swept += [b for b, _ in turn_candidates(power, yl.shape, limit=TURN_PROPOSALS)]
     acf = [b for b, _ in scored_lattices(yl, limit=ACF_PROPOSALS, spec=spec, prior=identity, power=power)]
-    out: list[np.ndarray] = []
+    whole: list[np.ndarray] = []
     for b in swept + acf:
-        if not _is_identity(b) and not any(same_lattice(b, u, _DISTINCT) for u in out):
-            out.append(b)
-    strength = comb_strength(power, yl.shape, out)
-    ranked = sorted((i for i in range(len(out)) if strength[i] >= COMB_GATE), key=lambda i: -strength[i])
-    return [out[i] for i in ranked[:limit]]
+        if not _is_identity(b) and not any(same_lattice(b, u, _DISTINCT) for u in whole):
+            whole.append(b)
+    ranked = [(float(z), yl.shape, spec, b) for z, b in zip(comb_strength(power, yl.shape, whole), whole)]
+    for band in _middle_bands(yl):
+        band_spec = spectrum(band)
+        for b, z in stretch_candidates(whitened_power(band_spec, band.shape), band.shape, limit=1):
+            ranked.append((z, band.shape, band_spec, b))
+    ranked = sorted((r for r in ranked if r[0] >= COMB_GATE), key=lambda r: -r[0])
+    return [(shape, spec_, b) for _, shape, spec_, b in ranked[:limit]]
+
+
+def _middle_bands(yl: np.ndarray) -> list[np.ndarray]:
+    """The middle half of the window in rows and in columns, at least two tiles across (even sides)."""
+    h, w = yl.shape
+    bands = []
+    rows = min(h, max(h // 4 * 2, 2 * TILE)) // 2 * 2
+    if rows >= 2 * TILE:
+        bands.append(yl[(h - rows) // 2 : (h - rows) // 2 + rows])
+    cols = min(w, max(w // 4 * 2, 2 * TILE)) // 2 * 2
+    if cols >= 2 * TILE:
+        bands.append(yl[:, (w - cols) // 2 : (w - cols) // 2 + cols])
+    return [np.ascontiguousarray(b) for b in bands]
 
 
 def _found(payload: bytes, peak: ShiftPeak, basis: np.ndarray, frame: str, tally: _Tally) -> WatermarkResult:

@@ -23,7 +23,16 @@ import numpy as np
 
 from .patterns import BAND_INDEX, TILE
 
-__all__ = ["SCALE_RANGE", "TURN_RANGE", "band_points", "comb_strength", "scale_candidates", "turn_candidates"]
+__all__ = [
+    "SCALE_RANGE",
+    "TURN_RANGE",
+    "STRETCH_RANGE",
+    "band_points",
+    "comb_strength",
+    "scale_candidates",
+    "turn_candidates",
+    "stretch_candidates",
+]
 
 #: Scales swept (tile size on the canonical grid over ``TILE``): crops down to 40% of a side,
 #: canvases extended to twice the content.
@@ -259,4 +268,77 @@ def turn_candidates(power: np.ndarray, shape: tuple[int, int], *, limit: int = 2
         theta = np.radians(t[i])
         rotation = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
         out.append((TILE * s[i] * rotation, float(z[i])))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Stretched lattices: the middle band of a copy under perspective (a photo of a screen)
+# ----------------------------------------------------------------------------------------------
+#: Row and column scales swept (each on its own) around the grid: a 3% keystone leaves the middle
+#: half of the picture about 1.5% narrower than the grid, give or take 0.75%.
+STRETCH_RANGE = (0.94, 1.04)
+_STRETCH_RING = (26.0, 40.5)
+_STRETCH_STRIDE = 4
+# An outer point (radius 40) moves 40 * (side / TILE) * step bins: at most ~0.4 bin between steps.
+_STRETCH_BINS = 0.8
+
+
+def _stretch_steps(side: int) -> np.ndarray:
+    step = _STRETCH_BINS / (40.0 * side / TILE)
+    lo, hi = STRETCH_RANGE
+    return np.arange(lo, hi + step / 2, step)
+
+
+@lru_cache(maxsize=1)
+def _stretch_points() -> np.ndarray:
+    k, _ = band_points()
+    radius = np.hypot(k[:, 0], k[:, 1])
+    ring = k[(radius >= _STRETCH_RING[0]) & (radius <= _STRETCH_RING[1])][::_STRETCH_STRIDE]
+    ring.flags.writeable = False
+    return ring
+
+
+def _stretch_index(shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Flat rfft2 indices of the comb points of lattices ``diag(TILE * r, TILE * c)``, (P, M), nearest bin."""
+    h, w = shape
+    iy = np.rint(np.multiply.outer(1.0 / (TILE * rows), k[:, 0] * h)).astype(np.intp)
+    ix = np.rint(np.multiply.outer(1.0 / (TILE * cols), k[:, 1] * w)).astype(np.intp)
+    iy %= h
+    iy *= w // 2 + 1
+    iy += ix
+    return iy
+
+
+@lru_cache(maxsize=4)
+def _stretch_grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rows, cols = np.meshgrid(_stretch_steps(shape[0]), _stretch_steps(shape[1]), indexing="ij")
+    rows, cols = rows.ravel(), cols.ravel()
+    index = _stretch_index(shape, rows, cols, _stretch_points())
+    for a in (rows, cols, index):
+        a.flags.writeable = False
+    return rows, cols, index
+
+
+def stretch_candidates(power: np.ndarray, shape: tuple[int, int], *, limit: int = 1) -> list[tuple[np.ndarray, float]]:
+    """Lattices stretched or squeezed along rows and columns (0.94-1.04 each) whose comb shows most.
+
+    For a band of a copy under perspective: across the middle half of a 3% keystone the
+    tile is about 1.5% narrower, with little else changed. The grid itself is left out (the
+    unchanged grid's search covers it). Same parameters and result as :func:`scale_candidates`;
+    the bases are ``diag(TILE * r, TILE * c)``.
+    """
+    shape = (int(shape[0]), int(shape[1]))
+    k, _ = band_points()
+    rows, cols, index = _stretch_grid(shape)
+    values = _comb_means(power, index)
+    values[(np.abs(rows - 1) < 0.003) & (np.abs(cols - 1) < 0.003)] = -np.inf
+    out: list[tuple[np.ndarray, float]] = []
+    mean, sd = float(power.mean()), float(power.std()) + 1e-12
+    for i in np.argsort(-values)[: 4 * limit]:
+        if any(abs(rows[i] - b[0, 0] / TILE) < 0.01 and abs(cols[i] - b[1, 1] / TILE) < 0.01 for b, _ in out):
+            continue
+        strength = _comb_means(power, _stretch_index(shape, rows[i : i + 1], cols[i : i + 1], k))[0]
+        out.append((np.diag([TILE * rows[i], TILE * cols[i]]), float((strength - mean) / sd * np.sqrt(len(k)))))
+        if len(out) == limit:
+            break
     return out
