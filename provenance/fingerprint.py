@@ -292,6 +292,7 @@ def compare_fingerprint(
     rot = 0.0 if rotation_degrees is None or not math.isfinite(rotation_degrees) else float(rotation_degrees)
     angles = (0.0,) if abs(rot) < 0.5 else (rot, -rot, 0.0)
     best, best_px = -1.0, 0
+    best_at: tuple[float, float, int] | None = None
     done: list[float] = []
     for factor in factors:
         if any(abs(factor / d - 1) < 0.02 for d in done):
@@ -300,10 +301,26 @@ def compare_fingerprint(
         small = _shrink(luma, round(w * factor), round(h * factor))
         for angle in angles:
             patch = _rotate(small, angle) if angle else small
-            for variant in _orientations(patch, mirrored):
+            for i, variant in enumerate(_orientations(patch, mirrored)):
                 ncc, px = _best_ncc(thumb, variant)
                 if ncc > best:
-                    best, best_px = ncc, px
+                    best, best_px, best_at = ncc, px, (factor, angle, i)
+    if best_at is not None and MISMATCH_SIMILARITY <= best < MATCH_SIMILARITY:
+        # Translations are whole thumbnail pixels (12-60 pixels of an output): on a texture,
+        # whose thumbnail has detail at its own Nyquist frequency, half a pixel off costs much
+        # of the correlation. Try the best fit again a quarter, a half and three quarters over.
+        factor, angle, i = best_at
+        for oy, ox in ((a, b) for a in range(4) for b in range(4) if a or b):
+            dy, dx = round(oy / (4 * factor)), round(ox / (4 * factor))
+            if dy >= h or dx >= w:
+                continue
+            sub = luma[dy:, dx:]
+            small = _shrink(sub, round(sub.shape[1] * factor), round(sub.shape[0] * factor))
+            patch = _rotate(small, angle) if angle else small
+            variants = _orientations(patch, mirrored)
+            ncc, px = _best_ncc(thumb, variants[i]) if i < len(variants) else (-1.0, 0)
+            if ncc > best:
+                best, best_px = ncc, px
     overlap = best_px / (th * tw)
     if best_px == 0:
         return FingerprintMatch("inconclusive", None, 0.0,
