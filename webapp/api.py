@@ -23,7 +23,7 @@ from provenance import SEARCH_MODES, __version__
 from .auth import optional_token, require_token, requester
 from .errors import AppError
 from .services import get_services
-from .uploads import FORM_CONTENT_TYPES, check_fields, read_upload
+from .uploads import FORM_CONTENT_TYPES, accepts_video, check_fields, read_upload
 from .video import is_video_upload, stamp_video_upload, verify_video_upload
 
 __all__ = ["bp", "healthz", "OPENAPI_PATH"]
@@ -44,6 +44,7 @@ _SUFFIX = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image
 
 
 @bp.post("/verify")
+@accepts_video
 def verify() -> Response:
     """Verify the uploaded file; return the report (``schemas/verification-report.v1.json``).
 
@@ -75,6 +76,7 @@ def _field(name: str) -> str | None:
 
 
 @bp.post("/stamp")
+@accepts_video
 def stamp() -> Response:
     """Watermark, sign and record the uploaded image; return the stamped file (or JSON with it)."""
     token = require_token("stamp")

@@ -129,7 +129,7 @@ def _respond(err: AppError) -> Response:
 
 def _http_message(exc: HTTPException) -> str:
     if exc.code == 413:
-        limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+        limit = request.max_content_length or current_app.config.get("MAX_CONTENT_LENGTH") or 0
         return f"The upload is larger than the limit of {limit / 1024 / 1024:g} MB; send a smaller file."
     if exc.code == 429:
         return f"Too many requests from your address ({exc.description}); wait a little and try again."

@@ -21,7 +21,7 @@ from provenance import VERDICT_CODES, ProvenanceError, VerificationReport, image
 
 from .security import check_csrf
 from .services import get_services
-from .uploads import Upload, check_fields, read_upload
+from .uploads import Upload, accepts_video, check_fields, read_upload
 from .video import is_video_upload, verify_video_upload
 
 __all__ = ["bp", "credential_state", "evidence_words", "verdict_tone"]
@@ -166,6 +166,7 @@ def index() -> str:
 
 
 @bp.post("/verify")
+@accepts_video
 def verify() -> str:
     """Check the uploaded file and render its report."""
     check_csrf()

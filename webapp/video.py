@@ -1,7 +1,8 @@
 """Video uploads for ``/api/v1/verify``, ``/api/v1/stamp`` and the form: through a temporary file.
 
-PyAV reads from a path, so an uploaded video is written to a private temporary folder,
-used, and deleted before the response goes out (also on errors): nothing is kept.
+PyAV reads from a path, so an uploaded video is written to a private temporary folder (copied
+in chunks from the upload's spooled file when it is large), used, and deleted before the
+response goes out (also on errors): nothing is kept.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def is_video_upload(upload: Upload) -> bool:
 def _spooled(upload: Upload) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="provenance-video-") as d:
         path = Path(d) / ("upload" + _SUFFIX.get(upload.mime, ".mp4"))
-        path.write_bytes(upload.data)
+        upload.copy_to(str(path))
         yield path
 
 

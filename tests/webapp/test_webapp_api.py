@@ -342,12 +342,14 @@ def test_big_multipart_uploads_stay_in_memory(app_factory, media) -> None:
     def stream_type() -> str:
         from flask import request
 
-        return type(request.files["file"].stream).__name__
+        stream = request.files["file"].stream
+        # Held in memory up to the upload limit (a spooled file that has not rolled over to disk).
+        return f"{type(stream).__name__} {type(stream._file).__name__}"
 
     app.add_url_rule("/api/v1/stream-type", "stream_type", stream_type, methods=["POST"])
     assert len(media.stamped_png) > 500 * 1024  # werkzeug would spool this to a temporary file
     r = app.test_client().post("/api/v1/stream-type", **form({"file": (io.BytesIO(media.stamped_png), "big.png")}))
-    assert r.get_data(as_text=True) == "BytesIO"
+    assert r.get_data(as_text=True) == "SpooledTemporaryFile BytesIO"
 
 
 def test_a_time_stamp_authority_down_answers_503_not_invalid_file(app_factory, media, tokens) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import tempfile
 from pathlib import Path
 
@@ -47,5 +48,29 @@ def test_broken_video_is_a_400(client) -> None:
     r = client.post("/api/v1/verify", data=body, content_type="video/mp4")
     assert r.status_code in (400, 415), r.get_data(as_text=True)
     assert r.get_json()["error"]["code"] in ("invalid_video", "unsupported_type")
+    assert _leftovers() == before
+    assert client.get("/healthz").status_code == 200
+
+
+def test_a_video_past_the_upload_limit_is_streamed_and_an_image_is_not(app_factory, tmp_path, shared_dir) -> None:
+    # The image upload limit set below the clip's size: the clip goes on through an unlinked
+    # spooled file (only video may be that large), an image of the same size is a 413.
+    clip = _clip(tmp_path, shared_dir)
+    limit = len(clip) // 2
+    client = app_factory({"MAX_CONTENT_LENGTH": limit}).test_client()
+    before = _leftovers()
+    for send in ({"data": clip, "content_type": "video/mp4"},
+                 {"data": {"file": (io.BytesIO(clip), "clip.mp4")}, "content_type": "multipart/form-data"}):
+        r = client.post("/api/v1/verify", **send)
+        assert r.status_code == 200, r.get_data(as_text=True)[:300]
+        assert r.get_json()["report_version"] == "video-1"
+    png = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (400, 400, 3), dtype=np.uint8)).save(png, "PNG")
+    assert len(png.getvalue()) > limit
+    r = client.post("/api/v1/verify", data=png.getvalue(), content_type="image/png")
+    assert r.status_code == 413 and r.get_json()["error"]["code"] == "too_large"
+    assert "only videos may be larger" in r.get_json()["error"]["message"]
+    # Endpoints that take no video keep the upload limit for every file.
+    assert client.post("/api/v1/hash", data=clip, content_type="video/mp4").status_code == 413
     assert _leftovers() == before
     assert client.get("/healthz").status_code == 200
