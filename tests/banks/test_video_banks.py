@@ -186,3 +186,51 @@ def test_index_counts_equal_brute_force_over_many_videos():
     assert sorted(want) == c.video.tolist() == [7, 99, 2500]
     assert c.query_matched.tolist() == [len(want[v][0]) for v in sorted(want)]
     assert c.banked_matched.tolist() == [len(want[v][1]) for v in sorted(want)]
+
+
+# ---------------------------------------------------------------- CLI and verify report
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from click.testing import CliRunner
+
+    from provenance.cli import main
+
+    monkeypatch.setenv("PROVENANCE_INSTANCE_PATH", str(tmp_path / "instance"))
+    monkeypatch.delenv("PROVENANCE_DATABASE_URL", raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None):
+        return runner.invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
+
+    return invoke
+
+
+def test_cli_add_video_list_match_verify_withdraw(run, clips, hashes, tmp_path):
+    assert run("bank", "create", "reports", "--label", "ncii").exit_code == 0
+    added = run("bank", "add-video", "reports", clips["long"], "--source", "stopncii", "--json")
+    assert added.exit_code == 0 and json.loads(added.output)["added"] == 1
+    vpdq = tmp_path / "other.vpdq"
+    vpdq.write_text(hashes["other"].to_vpdq())
+    assert "1 video added" in run("bank", "add-video", "reports", vpdq).output
+    listing = json.loads(run("bank", "videos", "reports", "--json").output)["videos"]
+    assert [v["frame_count"] for v in listing] == [len(hashes["long"].frames), len(hashes["other"].frames)]
+    assert listing[0]["sha256"] == hashes["long"].sha256 and listing[1]["sha256"] is None
+    assert "2 videos" in run("bank", "list").output
+    match = json.loads(run("match", "--json", clips["clip"]).output)
+    assert match["kind"] == "video" and match["status"] == "matched"
+    assert match["matches"][0]["video_id"] == listing[0]["video_id"] and match["matches"][0]["query_match_percent"] >= 80
+    report = json.loads(run("verify", "--json", clips["clip"]).output)["report"]
+    assert report["hash_match"]["status"] == "matched"
+    assert report["hash_match"]["matches"][0]["compared_match_percent"] < 20
+    text = run("verify", clips["clip"]).output
+    assert "hash banks: matched" in text and f"video {listing[0]['video_id']}" in text
+    unknown = run("bank", "withdraw-video", "reports", "99999")
+    assert unknown.exit_code == 1 and "no video with ID 99999" in unknown.output
+    bad = tmp_path / "bad.vpdq"
+    bad.write_text("0,100,zz,0.0\n")
+    refused = run("bank", "add-video", "reports", bad)
+    assert refused.exit_code == 1 and "line 1" in refused.output
+    assert run("bank", "withdraw-video", "reports", listing[0]["video_id"]).exit_code == 0
+    assert json.loads(run("match", "--json", clips["clip"]).output)["status"] == "no_match"
