@@ -113,8 +113,13 @@ class VideoBanks:
         return ImportResult(bank=name, added=len(rows), skipped=len(items) - len(rows), rows=len(items))
 
     def add_video_file(self, name: str, path: str | os.PathLike, *, source: str | None = None,
-                       case_id: str | None = None, settings: Any = None, skip_existing: bool = False) -> ImportResult:
+                       case_id: str | None = None, settings: Any = None, skip_existing: bool = False,
+                       seconds_per_hash: float = 1.0) -> ImportResult:
         """vPDQ-hash a video file (with its MD5 and SHA-256) and add it to bank `name`; the video is not kept.
+
+        `seconds_per_hash` below vPDQ's 1.0 banks more frames, so that a query sampled at other
+        instants (an excerpt cut mid-second, another frame rate) still lands near a banked frame
+        when the picture moves fast (benchmarks/RESULTS.md, "Video banks").
 
         Raises
         ------
@@ -125,7 +130,10 @@ class VideoBanks:
         """
         from ..video.hashing import hash_video
 
-        entry = VideoEntry.from_hash(hash_video(path, settings=settings), source=source, case_id=case_id)
+        if isinstance(seconds_per_hash, bool) or not isinstance(seconds_per_hash, (int, float)) or not 0.04 <= seconds_per_hash <= 60:
+            raise InvalidInputError(f"seconds_per_hash must be 0.04 to 60 seconds; got {seconds_per_hash!r}.")
+        video_hash = hash_video(path, settings=settings, seconds_per_hash=float(seconds_per_hash))
+        entry = VideoEntry.from_hash(video_hash, source=source, case_id=case_id)
         return self.add_videos(name, [entry], skip_existing=skip_existing)
 
     def import_videos(self, name: str, source: VideoListSource, *, skip_existing: bool = False,

@@ -150,10 +150,13 @@ def withdraw_command(name: str, hashes: tuple[str, ...], kind: str, missing_ok: 
 @click.option("--source", help="Who reported it, e.g. stopncii (for entries that do not say).")
 @click.option("--case-id", help="The report's case ID (for entries that do not say).")
 @click.option("--skip-existing", is_flag=True, help="Leave out videos already in the bank instead of failing.")
+@click.option("--seconds-per-hash", type=float, default=1.0, show_default=True,
+              help="For video files: hash one frame per this many seconds (vPDQ: 1; 0.25 banks 4 a second, "
+                   "which excerpts cut mid-second of fast-moving video still match).")
 @json_option
 @reports_errors
 def add_video_command(name: str, files: tuple[Path, ...], source: str | None, case_id: str | None,
-                      skip_existing: bool, as_json: bool) -> None:
+                      skip_existing: bool, seconds_per_hash: float, as_json: bool) -> None:
     """Add videos to bank NAME: video files (vPDQ-hashed here, with MD5 and SHA-256; the video is
     not kept) or hash lists: Meta's vPDQ format (one video, "frame,quality,pdq_hex,timestamp"
     lines), HMA's vPDQ JSON, or the JSON that `bank videos --json` writes. FILE - reads a list
@@ -169,7 +172,7 @@ def add_video_command(name: str, files: tuple[Path, ...], source: str | None, ca
                                              default_source=source, case_id=case_id)
             elif path.suffix.lower() in VIDEO_EXTENSIONS:
                 result = banks.add_video_file(name, path, source=source, case_id=case_id, settings=settings,
-                                              skip_existing=skip_existing)
+                                              skip_existing=skip_existing, seconds_per_hash=seconds_per_hash)
             else:
                 result = banks.import_videos(name, path, skip_existing=skip_existing, default_source=source,
                                              case_id=case_id)

@@ -234,3 +234,20 @@ def test_cli_add_video_list_match_verify_withdraw(run, clips, hashes, tmp_path):
     assert refused.exit_code == 1 and "line 1" in refused.output
     assert run("bank", "withdraw-video", "reports", listing[0]["video_id"]).exit_code == 0
     assert json.loads(run("match", "--json", clips["clip"]).output)["status"] == "no_match"
+
+
+def test_denser_banking_and_threshold_settings(banks, clips, hashes):
+    from provenance.errors import ConfigError
+    from provenance.settings import Settings
+
+    banks.add_video_file("ncii", clips["other"], seconds_per_hash=0.5)
+    (entry,) = banks.videos("ncii")
+    assert len(entry.frames) >= 2 * len(hashes["other"].frames) - 1
+    with pytest.raises(InvalidInputError, match="seconds_per_hash"):
+        banks.add_video_file("ncii", clips["other"], seconds_per_hash=0)
+    s = Settings.from_env({"PROVENANCE_VIDEO_BANK_QUERY_PERCENT": "60", "PROVENANCE_VIDEO_BANK_COMPARED_PERCENT": "5.5"})
+    assert (s.video_bank_query_percent, s.video_bank_compared_percent) == (60.0, 5.5)
+    assert Settings.from_env({}).video_bank_query_percent == 80.0
+    for bad in ("120", "-1", "lots"):
+        with pytest.raises(ConfigError, match="PROVENANCE_VIDEO_BANK_QUERY_PERCENT"):
+            Settings.from_env({"PROVENANCE_VIDEO_BANK_QUERY_PERCENT": bad})
