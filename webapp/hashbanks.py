@@ -28,9 +28,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
-from provenance import HASH_KINDS, REVIEW_NOTE, PerceptualHash, file_digests, pdq_dihedral_hashes_file
-from provenance.banks import parse_video_list
-from provenance.video.hashing import VideoHash
+from provenance import HASH_KINDS, REVIEW_NOTE, PerceptualHash, file_digests, pdq_dihedral_hashes_file, video
 
 from .auth import require_token
 from .errors import AppError
@@ -110,11 +108,19 @@ def _json_hashes() -> tuple[tuple[PerceptualHash, ...], str | None, str | None]:
     return hashes, body.get("md5"), body.get("sha256")
 
 
-def _json_video(body: dict[str, Any]) -> VideoHash:
+def _json_video(body: dict[str, Any]) -> "video.VideoHash":
     if "pdq" in body or "quality" in body:
         raise AppError(400, "invalid_input", "Send either an image's pdq or a video's vpdq, not both.")
-    entry = parse_video_list(json.dumps({k: body.get(k) for k in ("vpdq", "md5", "sha256")}).encode())[0]
-    return entry.to_hash()  # bad frames or digests: HashListError -> 400
+    lines = body["vpdq"]
+    if isinstance(lines, list) and all(isinstance(x, str) for x in lines):
+        lines = "\n".join(lines)
+    if not isinstance(lines, str):
+        raise AppError(400, "invalid_input", "vpdq must be a list of 'frame,quality,pdq_hex,timestamp' lines (or one text).")
+    for key in ("md5", "sha256"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise AppError(400, "invalid_input", f"{key} must be a hex string.")
+    # Bad lines: InvalidInputError -> 400; bad digests are refused by match_video the same way.
+    return video.VideoHash(video.parse_vpdq(lines), body.get("md5"), body.get("sha256"))
 
 
 def _video_match(result) -> Response:
@@ -322,10 +328,8 @@ def add_videos(name: str) -> Response:
     if not is_video_upload(upload):
         raise AppError(415, "unsupported_type", "Send a video (MP4, MOV, WebM, MKV), vPDQ text (text/plain) or a "
                        f"JSON video list (application/json); got {upload.mime}.")
-    from provenance.banks import VideoEntry
-
-    entry = VideoEntry.from_hash(hash_video_upload(upload), source=source, case_id=case_id)
-    return jsonify(banks.add_videos(name, [entry], skip_existing=skip).to_dict())
+    return jsonify(banks.add_video_hash(name, hash_video_upload(upload), source=source, case_id=case_id,
+                                        skip_existing=skip).to_dict())
 
 
 @bp.get("/banks/<name>/videos")

@@ -40,12 +40,10 @@ def verify_video_upload(upload: Upload, *, search: str | None) -> video.VideoRep
         return video.verify_video(get_services().verifier, path, name=upload.name, search=search)
 
 
-def hash_video_upload(upload: Upload):
+def hash_video_upload(upload: Upload) -> "video.VideoHash":
     """vPDQ-hash an uploaded video, with its MD5 and SHA-256 (temporary file deleted afterwards)."""
-    from provenance.video.hashing import hash_video
-
     with _spooled(upload) as path:
-        return hash_video(path, settings=get_services().settings)
+        return video.hash_video(path, settings=get_services().settings)
 
 
 def stamp_video_upload(upload: Upload, *, generator: str, prompt_hash: str | None, requester: str | None) -> tuple[video.VideoStampResult, bytes]:

@@ -133,8 +133,20 @@ class VideoBanks:
         if isinstance(seconds_per_hash, bool) or not isinstance(seconds_per_hash, (int, float)) or not 0.04 <= seconds_per_hash <= 60:
             raise InvalidInputError(f"seconds_per_hash must be 0.04 to 60 seconds; got {seconds_per_hash!r}.")
         video_hash = hash_video(path, settings=settings, seconds_per_hash=float(seconds_per_hash))
-        entry = VideoEntry.from_hash(video_hash, source=source, case_id=case_id)
-        return self.add_videos(name, [entry], skip_existing=skip_existing)
+        return self.add_video_hash(name, video_hash, source=source, case_id=case_id, skip_existing=skip_existing)
+
+    def add_video_hash(self, name: str, video_hash: VideoHash, *, source: str | None = None,
+                       case_id: str | None = None, skip_existing: bool = False) -> ImportResult:
+        """Add one :class:`~provenance.video.hashing.VideoHash` with a source and case ID to bank `name`.
+
+        Raises
+        ------
+        BankNotFoundError, HashListError
+        InvalidInputError
+            If it has no frames.
+        """
+        return self.add_videos(name, [VideoEntry.from_hash(video_hash, source=source, case_id=case_id)],
+                               skip_existing=skip_existing)
 
     def import_videos(self, name: str, source: VideoListSource, *, skip_existing: bool = False,
                       default_source: str | None = None, case_id: str | None = None) -> ImportResult:
