@@ -87,10 +87,14 @@ def import_command(name: str, hash_list: Path, fmt: str | None, skip_existing: b
 
     CSV: a header naming hash (required), kind (pdq, md5, sha256), quality, source,
     case_id, date; or one hash per line. JSON: a list of such objects or of hex strings.
+    A .vpdq file (Meta's vPDQ format) is imported as a video entry, as `bank add-video` does.
     """
     source = sys.stdin.buffer.read() if str(hash_list) == "-" else hash_list
     with _banks() as banks:
-        result = banks.import_hashes(name, source, format=fmt, skip_existing=skip_existing)
+        if hash_list.suffix.lower() == ".vpdq":  # a video's vPDQ hash: a video entry (see `bank add-video`)
+            result = banks.import_videos(name, hash_list, skip_existing=skip_existing)
+        else:
+            result = banks.import_hashes(name, source, format=fmt, skip_existing=skip_existing)
     if as_json:
         echo_json(result.to_dict())
     else:

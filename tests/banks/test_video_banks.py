@@ -214,6 +214,8 @@ def test_cli_add_video_list_match_verify_withdraw(run, clips, hashes, tmp_path):
     vpdq = tmp_path / "other.vpdq"
     vpdq.write_text(hashes["other"].to_vpdq())
     assert "1 video added" in run("bank", "add-video", "reports", vpdq).output
+    again = run("bank", "import", "reports", vpdq)  # `bank import` takes a .vpdq file as a video too
+    assert again.exit_code == 1 and "already in bank 'reports'" in again.output
     listing = json.loads(run("bank", "videos", "reports", "--json").output)["videos"]
     assert [v["frame_count"] for v in listing] == [len(hashes["long"].frames), len(hashes["other"].frames)]
     assert listing[0]["sha256"] == hashes["long"].sha256 and listing[1]["sha256"] is None
