@@ -27,7 +27,7 @@ from ..video.hashing import VPDQ_QUALITY
 from .index import DELTA_MAX
 from .video_records import FRAME_DTYPE
 
-__all__ = ["LoadedVideos", "VideoCounts", "append_videos", "build_videos", "load_videos", "pack_digests"]
+__all__ = ["LoadedVideos", "VideoCounts", "append_videos", "build_videos", "count_hits", "load_videos", "pack_digests"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,8 +93,11 @@ class LoadedVideos:
         return replace(self, version=int(row.version), video_count=int(row.video_count),
                        video_withdrawals=int(row.video_withdrawals))
 
-    def count(self, queries: np.ndarray, max_distance: int) -> VideoCounts:
-        """Matched frames per video for query frames `queries` ((Q, 4) uint64), vectorised over the hits."""
+    def hits(self, queries: np.ndarray, max_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every (banked frame, query, video) triple within `max_distance` bits, as three (K,) int64 arrays.
+
+        Frames are numbered over the index, then the delta.
+        """
         n_main = len(self.index)
         hits = self.index.search(queries, max_distance)
         frame, query = hits.position, hits.query
@@ -104,16 +107,24 @@ class LoadedVideos:
             frame = np.concatenate([frame, extra.position + n_main])
             query = np.concatenate([query, extra.query])
             video = np.concatenate([video, self.delta_video[extra.position].astype(np.int64)])
-        if video.size == 0:
-            empty = np.zeros(0, dtype=np.int64)
-            return VideoCounts(empty, empty, empty)
-        q = max(1, int(queries.shape[0]))
-        pairs = np.unique(video * q + query)  # each (video, query frame) once
-        cand, query_matched = np.unique(pairs // q, return_counts=True)
-        frames, first = np.unique(frame, return_index=True)  # each banked frame once
-        banked_video = video[first]
-        banked_matched = np.bincount(np.searchsorted(cand, banked_video), minlength=cand.size)
-        return VideoCounts(cand, query_matched.astype(np.int64), banked_matched.astype(np.int64))
+        return frame.astype(np.int64), query.astype(np.int64), video
+
+    def count(self, queries: np.ndarray, max_distance: int) -> VideoCounts:
+        """Matched frames per video for query frames `queries` ((Q, 4) uint64), vectorised over the hits."""
+        return count_hits(*self.hits(queries, max_distance), n_queries=int(queries.shape[0]))
+
+
+def count_hits(frame: np.ndarray, query: np.ndarray, video: np.ndarray, *, n_queries: int) -> VideoCounts:
+    """Per candidate video: distinct query frames and distinct banked frames among the hits."""
+    if video.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return VideoCounts(empty, empty, empty)
+    q = max(1, n_queries)
+    pairs = np.unique(video * q + query)  # each (video, query frame) once
+    cand, query_matched = np.unique(pairs // q, return_counts=True)
+    _frames, first = np.unique(frame, return_index=True)  # each banked frame once
+    banked_matched = np.bincount(np.searchsorted(cand, video[first]), minlength=cand.size)
+    return VideoCounts(cand, query_matched.astype(np.int64), banked_matched.astype(np.int64))
 
 
 def build_videos(bank_id: int, codes: np.ndarray, frame_video: np.ndarray, video_ids: np.ndarray, *,

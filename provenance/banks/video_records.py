@@ -193,6 +193,7 @@ class VideoBankMatch:
     source: str | None = None
     case_id: str | None = None
     listed_at: datetime | None = None
+    variant: str = "original"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (bank names and shares help evade a bank: authenticated callers only)."""
@@ -208,6 +209,7 @@ class VideoBankMatch:
             "banked_frames_matched": self.banked_frames_matched,
             "banked_frames": self.banked_frames,
             "threshold": self.threshold,
+            "variant": self.variant,
             "md5": self.md5,
             "sha256": self.sha256,
             "source": self.source,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 import sqlalchemy as sa
@@ -30,7 +30,7 @@ from ..registry.schema import bank_videos, hash_banks, utc_now
 from ..video.hashing import VPDQ_QUALITY, VideoHash
 from .index import pack_hex
 from .records import REVIEW_NOTE, ImportResult, check_hex_value
-from .video_index import LoadedVideos, append_videos, load_videos
+from .video_index import LoadedVideos, append_videos, count_hits, load_videos
 from .video_records import VideoBankMatch, VideoEntry, VideoListSource, VideoMatchResult, pack_frames, parse_video_list, unpack_frames
 
 __all__ = ["VideoBanks"]
@@ -45,6 +45,19 @@ _DETAILS = sa.select(
     bank_videos.c.video_id, bank_videos.c.md5, bank_videos.c.sha256, bank_videos.c.source, bank_videos.c.case_id,
     bank_videos.c.listed_at,
 ).where(bank_videos.c.video_id.in_(sa.bindparam("ids", expanding=True)))
+
+
+class _Found(NamedTuple):
+    """One banked video a query matched, before its details are read."""
+
+    row: Any  # the bank's hash_banks row
+    kind: str
+    query_matched: int
+    query_frames: int
+    banked_matched: int
+    banked_frames: int
+    video_id: int
+    variant: str
 
 
 def _check_percent(value: object, name: str) -> float:
@@ -252,34 +265,44 @@ class VideoBanks:
                             "compared_percent")
         md5 = None if video_hash.md5 is None else check_hex_value(video_hash.md5, "md5")
         sha = None if video_hash.sha256 is None else check_hex_value(video_hash.sha256, "sha256")
-        hexes = [f.pdq_hex for f in video_hash.frames if f.quality >= VPDQ_QUALITY]
-        queries = pack_hex(hexes)
+        keep = [i for i, f in enumerate(video_hash.frames) if f.quality >= VPDQ_QUALITY]
+        queries = pack_hex([video_hash.frames[i].pdq_hex for i in keep])
         nq = int(queries.shape[0])
-        found: list[tuple] = []  # (bank row, position, kind, query matched, query frames, banked matched, banked frames, ID)
+        mirrored = len(video_hash.mirrored) == len(video_hash.frames) and nq > 0
+        if mirrored:  # one search for both orientations; the hits are split by query number below
+            for i in keep:
+                check_hex_value(video_hash.mirrored[i], "pdq")
+            queries = np.concatenate([queries, pack_hex([video_hash.mirrored[i] for i in keep])])
+        found: list[_Found] = []
         with self._tx("bank video match", write=False) as conn:
             loaded = self._refresh_videos(conn)
             for row, snap in loaded:
                 if snap.size == 0:
                     continue
-                hit: dict[int, tuple[str, int, int]] = {}
+                hit: dict[int, tuple[str, int, int, str]] = {}
                 if nq:
-                    c = snap.count(queries, int(row.threshold))
-                    banked = snap.frame_counts[c.video]
-                    ok = (c.query_matched * 100 >= qp * nq) & (c.banked_matched * 100 >= cp * np.maximum(banked, 1))
-                    for pos, a, b in zip(c.video[ok].tolist(), c.query_matched[ok].tolist(), c.banked_matched[ok].tolist()):
-                        hit[pos] = ("vpdq", a, b)
+                    frame, query, video = snap.hits(queries, int(row.threshold))
+                    flipped = query >= nq
+                    for variant, sel in (("original", ~flipped), ("mirrored", flipped)):
+                        c = count_hits(frame[sel], query[sel] % nq, video[sel], n_queries=nq)
+                        banked = snap.frame_counts[c.video]
+                        ok = (c.query_matched * 100 >= qp * nq) & (c.banked_matched * 100 >= cp * np.maximum(banked, 1))
+                        for pos, a, b in zip(c.video[ok].tolist(), c.query_matched[ok].tolist(),
+                                             c.banked_matched[ok].tolist()):
+                            if pos not in hit or (a, b) > hit[pos][1:3]:  # the better orientation
+                                hit[pos] = ("vpdq", a, b, variant)
                 for kind, digest, table in (("sha256", sha, snap.sha256), ("md5", md5, snap.md5)):
                     pos = table.get(digest) if digest else None
                     if pos is not None and pos not in hit:
-                        hit[pos] = (kind, nq, int(snap.frame_counts[pos]))
-                found.extend((row, pos, kind, a, nq, b, int(snap.frame_counts[pos]), int(snap.video_ids[pos]))
-                             for pos, (kind, a, b) in hit.items())
+                        hit[pos] = (kind, nq, int(snap.frame_counts[pos]), "original")
+                found.extend(_Found(row, kind, a, nq, b, int(snap.frame_counts[pos]), int(snap.video_ids[pos]), variant)
+                             for pos, (kind, a, b, variant) in hit.items())
             details = {}
-            ids = sorted({f[-1] for f in found})
+            ids = sorted({f.video_id for f in found})
             for start in range(0, len(ids), 1000):
                 details.update({r.video_id: r for r in conn.execute(_DETAILS, {"ids": ids[start : start + 1000]})})
         matches = []
-        for row, _pos, kind, a, q, b, banked, vid in found:
+        for row, kind, a, q, b, banked, vid, variant in found:
             d = details.get(vid)
             if d is None:  # withdrawn since the refresh
                 continue
@@ -289,7 +312,7 @@ class VideoBanks:
                 compared_match_percent=100.0 * b / banked if banked else (100.0 if kind != "vpdq" else 0.0),
                 query_frames_matched=a, query_frames=q, banked_frames_matched=b, banked_frames=banked,
                 threshold=int(row.threshold), md5=d.md5, sha256=d.sha256, source=d.source, case_id=d.case_id,
-                listed_at=d.listed_at))
+                listed_at=d.listed_at, variant=variant))
         matches.sort(key=lambda m: (-m.query_match_percent, -m.compared_match_percent, m.bank, m.video_id))
         checked = len(loaded)
         if matches:

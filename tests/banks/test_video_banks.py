@@ -36,8 +36,10 @@ def blob_scenes(seed: int, seconds: int, *, fps: int = 5, size=(160, 120), scene
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("video-banks")
-    out = {"long": d / "long.mp4", "clip": d / "clip.mp4", "other": d / "other.mp4"}
+    out = {"long": d / "long.mp4", "clip": d / "clip.mp4", "other": d / "other.mp4", "mirror": d / "mirror.mp4"}
     write_frames(out["long"], blob_scenes(1, 60), fps=5)
+    # a mirrored 8 s excerpt cut mid-second (seconds 30.4-38.4)
+    write_frames(out["mirror"], [np.ascontiguousarray(f[:, ::-1]) for f in list(blob_scenes(1, 60))[152:192]], fps=5)
     # a 5 s excerpt (seconds 20-25), re-encoded at a lower quality
     write_frames(out["clip"], list(blob_scenes(1, 60))[20 * 5 : 25 * 5], fps=5, crf=28)
     write_frames(out["other"], blob_scenes(2, 12), fps=5)
@@ -72,6 +74,16 @@ def test_excerpt_of_banked_video_matches_and_unrelated_does_not(banks, clips, ha
     assert m.compared_match_percent == pytest.approx(brute.compared_match_percent)
     other = banks.match_video_file(clips["other"])
     assert other.status == "no_match" and other.matches == () and other.banks_checked == 2  # ncii and stamped-outputs
+
+
+def test_mirrored_excerpt_matches_through_its_mirror_hashes(banks, clips, hashes):
+    banks.add_videos("ncii", [hashes["long"]])
+    (m,) = banks.match_video(hashes["mirror"]).matches
+    assert m.variant == "mirrored" and m.query_match_percent >= 80
+    assert banks.match_video(hashes["clip"]).matches[0].variant == "original"
+    # Without the mirror hashes (a vPDQ file has none) the mirrored copy is not found.
+    plain = VideoHash(hashes["mirror"].frames, hashes["mirror"].md5, hashes["mirror"].sha256)
+    assert banks.match_video(plain).status == "no_match"
 
 
 def test_identical_file_matches_by_digest_and_thresholds_apply(banks, clips, hashes):
