@@ -16,6 +16,7 @@ keys and certificates are the operator's input: :class:`ConfigError` sits on its
     ├── InvalidInputError          (also a ValueError) a bad argument that is not an image
     │   ├── HashListError          a malformed hash list; nothing was imported
     │   ├── BankNotFoundError      no hash bank has this name
+    │   │   └── BankVideoNotFoundError  the bank has no video with this ID
     │   ├── BankExistsError        a hash bank with this name exists already
     │   ├── CaseNotFoundError      no removal case has this number (or status token)
     │   ├── CaseStateError         the case cannot make this transition from its state
@@ -44,6 +45,7 @@ __all__ = [
     "InvalidInputError",
     "HashListError",
     "BankNotFoundError",
+    "BankVideoNotFoundError",
     "BankExistsError",
     "CaseNotFoundError",
     "CaseStateError",
@@ -94,6 +96,10 @@ class HashListError(InvalidInputError):
 
 class BankNotFoundError(InvalidInputError):
     """No bank has this name; ``provenance bank list`` shows the banks."""
+
+
+class BankVideoNotFoundError(BankNotFoundError):
+    """The bank has no video with this ID; ``provenance bank videos NAME`` lists them."""
 
 
 class BankExistsError(InvalidInputError):

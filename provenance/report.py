@@ -534,7 +534,9 @@ class Verifier:
         self.registry = registry if registry is not None else (Registry.open(self.settings) if use_registry else None)
         self._anchors: tuple[bytes, ...] = (self.credentials.ca_pem,) if self.credentials.ca_pem else ()
         if banks is None and self.registry is not None:
-            banks = Banks(self.registry, max_import_rows=self.settings.bank_max_import_rows)
+            banks = Banks(self.registry, max_import_rows=self.settings.bank_max_import_rows,
+                          video_query_percent=self.settings.video_bank_query_percent,
+                          video_compared_percent=self.settings.video_bank_compared_percent)
         self.banks = banks
         self.stamp_index = None if self.registry is None else StampIndex(self.registry)
 

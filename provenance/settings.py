@@ -26,6 +26,10 @@ variable                           meaning                                      
 ``PROVENANCE_VIDEO_MAX_FRAMES``    most frames a video may have                 36,000
 ``PROVENANCE_VIDEO_MAX_UPLOAD_MB`` video upload limit in MiB                    500
 ``PROVENANCE_VIDEO_CRF``           H.264 CRF of stamped video (lower = better)  18
+``PROVENANCE_VIDEO_BANK_QUERY_PERCENT``    share of a video's frames that must     80
+                                   match a banked video's (vPDQ query share)
+``PROVENANCE_VIDEO_BANK_COMPARED_PERCENT`` share of the banked video's frames      0 (any)
+                                   that must match (vPDQ compared share)
 ``PROVENANCE_REQUEST_TIMEOUT``     seconds before the server kills a request    30
 ``PROVENANCE_RATE_LIMIT``          per-client limit on uploads and the API      ``120 per minute``
 ``PROVENANCE_RATE_LIMIT_STORAGE``  where rate-limit counters live               ``memory://`` (per worker)
@@ -121,6 +125,19 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number; got {raw!r}.") from None
     if value <= 0:
         raise ConfigError(f"{name} must be positive; got {value}.")
+    return value
+
+
+def _percent(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a percentage from 0 to 100; got {raw!r}.") from None
+    if not 0 <= value <= 100:
+        raise ConfigError(f"{name} must be a percentage from 0 to 100; got {value}.")
     return value
 
 
@@ -286,6 +303,9 @@ class Settings:
     video_max_frames: int = 36_000
     video_max_upload_bytes: int = 500 * 1024 * 1024
     video_crf: int = 18
+    # Video bank matches (provenance.banks): vPDQ's two shares, in percent.
+    video_bank_query_percent: float = 80.0
+    video_bank_compared_percent: float = 0.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -347,6 +367,8 @@ class Settings:
             video_max_frames=_int(env, "PROVENANCE_VIDEO_MAX_FRAMES", 36_000),
             video_max_upload_bytes=_int(env, "PROVENANCE_VIDEO_MAX_UPLOAD_MB", 500) * 1024 * 1024,
             video_crf=_int(env, "PROVENANCE_VIDEO_CRF", 18),
+            video_bank_query_percent=_percent(env, "PROVENANCE_VIDEO_BANK_QUERY_PERCENT", 80.0),
+            video_bank_compared_percent=_percent(env, "PROVENANCE_VIDEO_BANK_COMPARED_PERCENT", 0.0),
         )
 
     @property

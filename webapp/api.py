@@ -60,7 +60,10 @@ def verify() -> Response:
         raise AppError(400, "invalid_input", f"'search' must be {modes}; got {search[:20]!r}.")
     upload = read_upload()
     if is_video_upload(upload):
-        return jsonify(verify_video_upload(upload, search=search).to_dict(include_thumbnails=True))
+        response = jsonify(verify_video_upload(upload, search=search).to_dict(include_thumbnails=True, public=not full))
+        response.headers["X-Provenance-View"] = "full" if full else "public"
+        response.headers["Vary"] = "Authorization"
+        return response
     report = get_services().verifier.verify(upload.data, name=upload.name, search=search)
     response = jsonify(report.to_dict(public=not full))
     response.headers["X-Provenance-View"] = "full" if full else "public"

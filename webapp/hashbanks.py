@@ -9,6 +9,9 @@
 ``POST  /api/v1/banks/<name>/hashes``         token ``admin``: add hashes (JSON) or import a CSV/JSON hash list; all or nothing
 ``POST  /api/v1/banks/<name>/withdraw``       token ``admin``: delete hashes; the next match no longer finds them
 ``GET   /api/v1/banks/<name>/export``         token ``admin``: the bank as a CSV or JSON hash list
+``POST  /api/v1/banks/<name>/videos``         token ``admin``: add a video (vPDQ-hashed, not kept) or a vPDQ / JSON video list
+``GET   /api/v1/banks/<name>/videos``         token ``admin``: the bank's videos (a re-importable JSON video list)
+``POST  /api/v1/banks/<name>/videos/withdraw`` token ``admin``: delete videos by ID
 
 Bank names, labels and distances are only ever returned to tokens that grant ``match``:
 they would help someone tweak an image until it slips under a bank's threshold. A match is a
@@ -25,12 +28,13 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
-from provenance import HASH_KINDS, REVIEW_NOTE, PerceptualHash, file_digests, pdq_dihedral_hashes_file
+from provenance import HASH_KINDS, REVIEW_NOTE, PerceptualHash, file_digests, pdq_dihedral_hashes_file, video
 
 from .auth import require_token
 from .errors import AppError
 from .services import get_services
 from .uploads import FORM_CONTENT_TYPES, check_fields, is_json, read_json_object, read_upload
+from .video import hash_video_upload, is_video_upload
 
 __all__ = ["bp"]
 
@@ -84,7 +88,7 @@ def hash_upload() -> Response:
 
 
 def _json_hashes() -> tuple[tuple[PerceptualHash, ...], str | None, str | None]:
-    body = read_json_object(("pdq", "quality", "md5", "sha256"))
+    body = read_json_object(("pdq", "quality", "md5", "sha256", "vpdq"))
     if not any(body.get(k) is not None for k in ("pdq", "md5", "sha256")):
         raise AppError(400, "missing_field", "Send at least one of pdq (64 hex), md5 (32 hex) or sha256 (64 hex).")
     for key in ("pdq", "md5", "sha256"):
@@ -104,6 +108,25 @@ def _json_hashes() -> tuple[tuple[PerceptualHash, ...], str | None, str | None]:
     return hashes, body.get("md5"), body.get("sha256")
 
 
+def _json_video(body: dict[str, Any]) -> "video.VideoHash":
+    if "pdq" in body or "quality" in body:
+        raise AppError(400, "invalid_input", "Send either an image's pdq or a video's vpdq, not both.")
+    lines = body["vpdq"]
+    if isinstance(lines, list) and all(isinstance(x, str) for x in lines):
+        lines = "\n".join(lines)
+    if not isinstance(lines, str):
+        raise AppError(400, "invalid_input", "vpdq must be a list of 'frame,quality,pdq_hex,timestamp' lines (or one text).")
+    for key in ("md5", "sha256"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise AppError(400, "invalid_input", f"{key} must be a hex string.")
+    # Bad lines: InvalidInputError -> 400; bad digests are refused by match_video the same way.
+    return video.VideoHash(video.parse_vpdq(lines), body.get("md5"), body.get("sha256"))
+
+
+def _video_match(result) -> Response:
+    return jsonify({**result.to_dict(), "kind": "video"})
+
+
 @bp.post("/match")
 def match() -> Response:
     """Check an upload (or hashes computed elsewhere) against every enabled bank; token ``match``."""
@@ -111,11 +134,16 @@ def match() -> Response:
     banks = get_services().banks
     if is_json():
         check_fields(())
+        body = read_json_object(("pdq", "quality", "md5", "sha256", "vpdq"))
+        if body.get("vpdq") is not None:  # a video's vPDQ frames (with its digests, optionally)
+            return _video_match(banks.check_video(_json_video(body), audit=True))
         hashes, md5, sha256 = _json_hashes()
         result = banks.check(hashes, md5=md5, sha256=sha256, audit=True)
     else:
         check_fields(("file", "name"))
         upload = read_upload()
+        if is_video_upload(upload):
+            return _video_match(banks.check_video(hash_video_upload(upload), audit=True))
         if _is_image(upload.mime):
             result = banks.match_file(upload.data, **_limits(), audit=True)
         else:  # video, audio, PDF: exact digests only
@@ -269,3 +297,58 @@ def export_bank(name: str) -> Response:
     response.headers["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
     return response
 
+
+
+# --------------------------------------------------------------------------- banked videos
+
+
+@bp.post("/banks/<name>/videos")
+def add_videos(name: str) -> Response:
+    """Add videos to a bank (admin), all or nothing.
+
+    A video file (multipart field ``file`` or the raw body): vPDQ-hashed with its MD5 and
+    SHA-256, then dropped. A video list: vPDQ text (``text/plain``), or JSON (``application/json``:
+    a video object, a list of them, ``{"videos": [...]}`` or HMA's vPDQ JSON). Fields / query
+    parameters ``source``, ``case_id`` (for entries without them) and ``skip_existing``.
+    """
+    require_token("admin")
+    banks = get_services().banks
+    mimetype = request.mimetype or ""
+    fields = request.form if mimetype in FORM_CONTENT_TYPES else request.args
+    check_fields(("file", "name", "source", "case_id", "skip_existing"))
+    skip = _bool(fields.get("skip_existing", "false"), "skip_existing")
+    source, case_id = fields.get("source"), fields.get("case_id")
+    if mimetype in ("application/json", "text/plain"):
+        data = request.get_data(cache=False)
+        if not data:
+            raise AppError(400, "empty_file", "The video list is empty; send vPDQ lines or a JSON video list.")
+        result = banks.import_videos(name, data, skip_existing=skip, default_source=source, case_id=case_id)
+        return jsonify(result.to_dict())
+    upload = read_upload()
+    if not is_video_upload(upload):
+        raise AppError(415, "unsupported_type", "Send a video (MP4, MOV, WebM, MKV), vPDQ text (text/plain) or a "
+                       f"JSON video list (application/json); got {upload.mime}.")
+    return jsonify(banks.add_video_hash(name, hash_video_upload(upload), source=source, case_id=case_id,
+                                        skip_existing=skip).to_dict())
+
+
+@bp.get("/banks/<name>/videos")
+def list_videos(name: str) -> Response:
+    """The bank's videos (admin): ``{"bank", "videos": [{video_id, md5, sha256, frame_count, vpdq, ...}]}``."""
+    require_token("admin")
+    check_fields((), where="query")
+    return jsonify({"bank": name, "videos": [e.to_dict() for e in get_services().banks.videos(name)]})
+
+
+@bp.post("/banks/<name>/videos/withdraw")
+def withdraw_videos(name: str) -> Response:
+    """Delete videos from a bank by ID (admin), all or nothing: ``{"video_ids": [1, 2], "missing_ok": false}``."""
+    require_token("admin")
+    _require_json()
+    check_fields(())
+    body = read_json_object(("video_ids", "missing_ok"), required=("video_ids",))
+    ids = body["video_ids"]
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise AppError(400, "invalid_input", "video_ids must be a non-empty list of whole numbers (IDs from GET .../videos).")
+    missing_ok = _bool(body.get("missing_ok", False), "missing_ok")
+    return jsonify({"bank": name, "withdrawn": get_services().banks.withdraw_videos(name, ids, missing_ok=missing_ok)})

@@ -45,7 +45,10 @@ class Services:
                     self._objects["registry"] = Registry.open(self.settings)
                 registry = self._objects["registry"]
                 if name in ("banks", "verifier") and "banks" not in self._objects:  # one loaded index, shared
-                    self._objects["banks"] = Banks(registry, max_import_rows=self.settings.bank_max_import_rows)
+                    self._objects["banks"] = Banks(
+                        registry, max_import_rows=self.settings.bank_max_import_rows,
+                        video_query_percent=self.settings.video_bank_query_percent,
+                        video_compared_percent=self.settings.video_bank_compared_percent)
                 if name == "verifier":
                     self._objects[name] = Verifier(self.settings, registry=registry, banks=self._objects["banks"])
                 elif name == "stamper":

@@ -173,7 +173,7 @@ def verify() -> str:
     check_fields(("file", "csrf_token"))
     upload = read_upload()
     if is_video_upload(upload):
-        video = verify_video_upload(upload, search=None).to_dict(include_thumbnails=True)
+        video = verify_video_upload(upload, search=None).to_dict(include_thumbnails=True, public=True)
         tone = "good" if video["verdict"] == "ai_generated_stamped" else "neutral"
         return render_template("video_report.html", r=video, tone=tone)
     report = get_services().verifier.verify(upload.data, name=upload.name)

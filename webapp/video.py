@@ -17,7 +17,7 @@ from provenance import video
 from .services import get_services
 from .uploads import Upload
 
-__all__ = ["is_video_upload", "verify_video_upload", "stamp_video_upload"]
+__all__ = ["hash_video_upload", "is_video_upload", "verify_video_upload", "stamp_video_upload"]
 
 _SUFFIX = {"video/mp4": ".mp4", "video/quicktime": ".mov", "video/webm": ".webm", "video/x-matroska": ".mkv", "video/x-m4v": ".m4v"}
 
@@ -39,6 +39,12 @@ def verify_video_upload(upload: Upload, *, search: str | None) -> video.VideoRep
     """Verify an uploaded video (temporary file deleted afterwards)."""
     with _spooled(upload) as path:
         return video.verify_video(get_services().verifier, path, name=upload.name, search=search)
+
+
+def hash_video_upload(upload: Upload) -> "video.VideoHash":
+    """vPDQ-hash an uploaded video, with its MD5 and SHA-256 (temporary file deleted afterwards)."""
+    with _spooled(upload) as path:
+        return video.hash_video(path, settings=get_services().settings)
 
 
 def stamp_video_upload(upload: Upload, *, generator: str, prompt_hash: str | None, requester: str | None) -> tuple[video.VideoStampResult, bytes]:

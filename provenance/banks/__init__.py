@@ -27,7 +27,9 @@ thread-safe without holding a lock during the search.
 
 The package: :mod:`.records` (what a bank, an entry and a match are), :mod:`.lists` (parsing
 and writing hash lists), :mod:`.index` (the in-memory snapshots), :mod:`.bulk` (bulk insert)
-and :mod:`.store` (:class:`Banks`).
+and :mod:`.store` (:class:`Banks`). Video entries (vPDQ frames + MD5/SHA-256, migration 8):
+:mod:`.video_records`, :mod:`.video_index` (all banked frames in one index, frame -> video)
+and :mod:`.video_store` (``add_video_file``, ``import_videos``, ``match_video_file``, ...).
 
 Hash list formats (import and export)
 -------------------------------------
@@ -46,11 +48,12 @@ withdrawal leaves the bank unchanged.
 
 from __future__ import annotations
 
-from ..errors import BankExistsError, BankNotFoundError, HashListError
+from ..errors import BankExistsError, BankNotFoundError, BankVideoNotFoundError, HashListError
 from ..registry.schema import DEFAULT_BANK_THRESHOLD, STAMPED_OUTPUTS_BANK
 from .lists import DEFAULT_MAX_IMPORT_ROWS, parse_hash_list
 from .records import HASH_KINDS, REVIEW_NOTE, Bank, BankEntry, BankMatch, ImportResult, MatchResult
 from .store import Banks, audit_detail
+from .video_records import VideoBankMatch, VideoEntry, VideoMatchResult, parse_video_list
 
 __all__ = [
     "DEFAULT_BANK_THRESHOLD",
@@ -63,10 +66,15 @@ __all__ = [
     "BankExistsError",
     "BankMatch",
     "BankNotFoundError",
+    "BankVideoNotFoundError",
     "Banks",
     "HashListError",
     "ImportResult",
     "MatchResult",
+    "VideoBankMatch",
+    "VideoEntry",
+    "VideoMatchResult",
     "audit_detail",
     "parse_hash_list",
+    "parse_video_list",
 ]

@@ -61,6 +61,7 @@ class Bank:
     updated_at: datetime
     version: int
     description: str | None = None
+    video_count: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values."""
@@ -75,6 +76,7 @@ class Bank:
             "updated_at": self.updated_at.isoformat(),
             "version": self.version,
             "description": self.description,
+            "video_count": self.video_count,
         }
 
 
@@ -282,4 +284,5 @@ def row_to_bank(row: sa.Row) -> Bank:
         name=m["name"], label=m["label"], threshold=int(m["threshold"]), enabled=bool(m["enabled"]),
         entry_count=int(m["entry_count"]), pdq_count=int(m["pdq_count"]), created_at=m["created_at"],
         updated_at=m["updated_at"], version=int(m["version"]), description=m["description"],
+        video_count=int(m.get("video_count") or 0),
     )

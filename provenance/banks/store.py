@@ -21,6 +21,7 @@ from ..search import check_packed
 from .bulk import bulk_insert
 from .index import LoadedBank, append_entries, load_bank, pack_hex
 from .shared_index import index_path
+from .video_store import VideoBanks
 from .lists import DEFAULT_MAX_IMPORT_ROWS, HashListSource, HashRows, parse_rows, rows_from_entries, write_hash_list
 from .records import (
     HASH_KINDS,
@@ -72,8 +73,8 @@ _EXACT = (
 )
 
 
-class Banks:
-    """Hash banks in the registry database, and matching against them.
+class Banks(VideoBanks):
+    """Hash banks in the registry database, and matching against them (images here, videos in :class:`VideoBanks`).
 
     Build one per process and reuse it: the enabled banks' hashes are loaded on the first
     match and refreshed when a bank changes (checked with one small query before each match).
@@ -87,21 +88,32 @@ class Banks:
         Largest import accepted.
     owns_registry : bool
         Close `registry` in :meth:`close`.
+    video_query_percent, video_compared_percent : float, optional
+        vPDQ's two shares a video match needs (default ``PROVENANCE_VIDEO_BANK_*_PERCENT``).
     """
 
     def __init__(self, registry: Registry, *, max_import_rows: int = DEFAULT_MAX_IMPORT_ROWS,
-                 owns_registry: bool = False, index_dir: str | os.PathLike | None = None) -> None:
+                 owns_registry: bool = False, index_dir: str | os.PathLike | None = None,
+                 video_query_percent: float | None = None, video_compared_percent: float | None = None) -> None:
         if not isinstance(registry, Registry):
             raise InvalidInputError(f"Banks needs a Registry; got {type(registry).__name__}.")
-        if index_dir is None:  # one memory-mapped index per machine (banks/shared_index.py), when configured
+        if index_dir is None or video_query_percent is None or video_compared_percent is None:
             from ..settings import Settings
 
-            index_dir = Settings.from_env().bank_index_dir
+            env = Settings.from_env()
+            # one memory-mapped index per machine (banks/shared_index.py), when configured
+            index_dir = env.bank_index_dir if index_dir is None else index_dir
+            video_query_percent = env.video_bank_query_percent if video_query_percent is None else video_query_percent
+            video_compared_percent = (env.video_bank_compared_percent if video_compared_percent is None
+                                      else video_compared_percent)
+        self.video_query_percent = float(video_query_percent)
+        self.video_compared_percent = float(video_compared_percent)
         self.index_dir = None if index_dir is None else Path(index_dir)
         self.registry = registry
         self.max_import_rows = max_import_rows
         self._owns_registry = owns_registry
         self._loaded: dict[int, LoadedBank] = {}  # replaced whole, never changed in place
+        self._videos_loaded = {}  # the same, for video entries (.video_store)
         self._lock = threading.Lock()
 
     @classmethod
@@ -110,11 +122,14 @@ class Banks:
         from ..settings import Settings
 
         settings = Settings.from_env() if settings is None else settings
-        return cls(Registry.open(settings), max_import_rows=settings.bank_max_import_rows, owns_registry=True)
+        return cls(Registry.open(settings), max_import_rows=settings.bank_max_import_rows, owns_registry=True,
+                   video_query_percent=settings.video_bank_query_percent,
+                   video_compared_percent=settings.video_bank_compared_percent)
 
     def close(self) -> None:
         """Drop loaded hashes; close the registry if this object opened it. Idempotent."""
         self._loaded = {}
+        self._videos_loaded = {}
         if self._owns_registry:
             self.registry.close()
 

@@ -1,4 +1,5 @@
-"""``provenance bank create|list|set|import|export|add|withdraw``: manage hash banks (no media)."""
+"""``provenance bank create|list|set|import|export|add|withdraw`` and ``add-video|videos|withdraw-video``:
+manage hash banks (no media)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def _show(bank, as_json: bool) -> None:
     else:
         state = "enabled" if bank.enabled else "disabled"
         click.echo(f"{bank.name}\tlabel={bank.label}\tthreshold={bank.threshold}\t{state}\t{bank.entry_count} hashes "
-                   f"({bank.pdq_count} PDQ)")
+                   f"({bank.pdq_count} PDQ)\t{bank.video_count} videos")
 
 
 @click.group("bank")
@@ -86,10 +87,14 @@ def import_command(name: str, hash_list: Path, fmt: str | None, skip_existing: b
 
     CSV: a header naming hash (required), kind (pdq, md5, sha256), quality, source,
     case_id, date; or one hash per line. JSON: a list of such objects or of hex strings.
+    A .vpdq file (Meta's vPDQ format) is imported as a video entry, as `bank add-video` does.
     """
     source = sys.stdin.buffer.read() if str(hash_list) == "-" else hash_list
     with _banks() as banks:
-        result = banks.import_hashes(name, source, format=fmt, skip_existing=skip_existing)
+        if hash_list.suffix.lower() == ".vpdq":  # a video's vPDQ hash: a video entry (see `bank add-video`)
+            result = banks.import_videos(name, hash_list, skip_existing=skip_existing)
+        else:
+            result = banks.import_hashes(name, source, format=fmt, skip_existing=skip_existing)
     if as_json:
         echo_json(result.to_dict())
     else:
@@ -141,3 +146,71 @@ def withdraw_command(name: str, hashes: tuple[str, ...], kind: str, missing_ok: 
     with _banks() as banks:
         n = banks.withdraw(name, hashes, kind=kind, missing_ok=missing_ok)
     echo_json({"bank": name, "withdrawn": n}) if as_json else click.echo(f"{name}: {n} hashes withdrawn")
+
+
+@bank_group.command("add-video")
+@click.argument("name")
+@click.argument("files", metavar="FILE...", nargs=-1, required=True, type=click.Path(path_type=Path, allow_dash=True))
+@click.option("--source", help="Who reported it, e.g. stopncii (for entries that do not say).")
+@click.option("--case-id", help="The report's case ID (for entries that do not say).")
+@click.option("--skip-existing", is_flag=True, help="Leave out videos already in the bank instead of failing.")
+@click.option("--seconds-per-hash", type=float, default=1.0, show_default=True,
+              help="For video files: hash one frame per this many seconds (vPDQ: 1; 0.25 banks 4 a second, "
+                   "which excerpts cut mid-second of fast-moving video still match).")
+@json_option
+@reports_errors
+def add_video_command(name: str, files: tuple[Path, ...], source: str | None, case_id: str | None,
+                      skip_existing: bool, seconds_per_hash: float, as_json: bool) -> None:
+    """Add videos to bank NAME: video files (vPDQ-hashed here, with MD5 and SHA-256; the video is
+    not kept) or hash lists: Meta's vPDQ format (one video, "frame,quality,pdq_hex,timestamp"
+    lines), HMA's vPDQ JSON, or the JSON that `bank videos --json` writes. FILE - reads a list
+    from stdin. Each FILE is one transaction; a bad one stops the command.
+    """
+    from ..video import VIDEO_EXTENSIONS
+
+    settings = Settings.from_env()
+    with _banks() as banks:
+        for path in files:
+            if str(path) == "-":
+                result = banks.import_videos(name, sys.stdin.buffer.read(), skip_existing=skip_existing,
+                                             default_source=source, case_id=case_id)
+            elif path.suffix.lower() in VIDEO_EXTENSIONS:
+                result = banks.add_video_file(name, path, source=source, case_id=case_id, settings=settings,
+                                              skip_existing=skip_existing, seconds_per_hash=seconds_per_hash)
+            else:
+                result = banks.import_videos(name, path, skip_existing=skip_existing, default_source=source,
+                                             case_id=case_id)
+            if as_json:
+                echo_json({"path": str(path), **result.to_dict()})
+            else:
+                click.echo(f"{name}: {path}: {result.added} video{'s' if result.added != 1 else ''} added"
+                           + (f", {result.skipped} already there" if result.skipped else ""))
+
+
+@bank_group.command("videos")
+@click.argument("name")
+@json_option
+@reports_errors
+def videos_command(name: str, as_json: bool) -> None:
+    """List bank NAME's videos: ID, frames, SHA-256, source, case. With --json, a re-importable video list."""
+    with _banks() as banks:
+        entries = banks.videos(name)
+    if as_json:
+        echo_json({"bank": name, "videos": [e.to_dict() for e in entries]})
+        return
+    for e in entries:
+        click.echo(f"{e.video_id}\t{len(e.frames)} vPDQ frames\tsha256={e.sha256 or '-'}\tsource={e.source or '-'}"
+                   f"\tcase={e.case_id or '-'}")
+
+
+@bank_group.command("withdraw-video")
+@click.argument("name")
+@click.argument("video_ids", metavar="ID...", nargs=-1, required=True, type=int)
+@click.option("--missing-ok", is_flag=True, help="Ignore IDs not in the bank instead of failing.")
+@json_option
+@reports_errors
+def withdraw_video_command(name: str, video_ids: tuple[int, ...], missing_ok: bool, as_json: bool) -> None:
+    """Delete videos from bank NAME by ID (`bank videos NAME` lists them); effective on the next match."""
+    with _banks() as banks:
+        n = banks.withdraw_videos(name, list(video_ids), missing_ok=missing_ok)
+    echo_json({"bank": name, "withdrawn": n}) if as_json else click.echo(f"{name}: {n} videos withdrawn")

@@ -15,6 +15,7 @@ from ..banks import Banks
 from ..errors import InvalidInputError
 from ..hashing import MIN_QUALITY, file_digests, pdq_hash_file
 from ..settings import Settings
+from ..video import VIDEO_EXTENSIONS
 from .common import (
     EXIT_ERROR,
     EXIT_SOME_FAILED,
@@ -30,6 +31,18 @@ from .common import (
 __all__ = ["hash_command", "match_command"]
 
 logger = logging.getLogger(__name__)
+
+
+def _match_video(banks: Banks, path: Path, settings: Settings, audit: bool, as_json: bool, bar: FileProgress) -> None:
+    result = banks.match_video_file(path, settings=settings, audit=audit)
+    if as_json:
+        echo_json({"path": str(path), "kind": "video", **result.to_dict()}, progress=bar)
+        return
+    bar.echo(f"{path}: {result.status} - {result.explanation}")
+    for m in result.matches:
+        bar.echo(f"  - bank {m.bank} ({m.label}): video {m.video_id}, {m.kind}: {m.query_match_percent:.0f}% of this "
+                 f"video's frames, {m.compared_match_percent:.0f}% of the banked video's; source {m.source or '-'}, "
+                 f"case {m.case_id or '-'}")
 
 
 def _files(paths: tuple[Path, ...]) -> list[Path]:
@@ -81,7 +94,8 @@ def hash_command(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, pro
 @click.pass_context
 def match_command(ctx: click.Context, paths: tuple[Path, ...], no_audit: bool, as_json: bool,
                   progress: bool | None) -> None:
-    """Check each image against every enabled hash bank (PDQ, its 8 rotations/mirrors, MD5, SHA-256).
+    """Check each image against every enabled hash bank (PDQ, its 8 rotations/mirrors, MD5, SHA-256),
+    and each video (.mp4, .mov, ...) against the banked videos (vPDQ shares, MD5, SHA-256).
 
     A match is a signal for human review, never proof. Each check is recorded in the
     audit log (SHA-256, outcome, matches per label; never the image) unless --no-audit.
@@ -91,6 +105,8 @@ def match_command(ctx: click.Context, paths: tuple[Path, ...], no_audit: bool, a
     settings = Settings.from_env()
     with Banks.open(settings) as banks:
         def one(path: Path, bar: FileProgress) -> None:
+            if path.suffix.lower() in VIDEO_EXTENSIONS:
+                return _match_video(banks, path, settings, not no_audit, as_json, bar)
             result = banks.match_file(path, max_pixels=settings.max_pixels, audit=not no_audit)
             if as_json:
                 echo_json({"path": str(path), **result.to_dict()}, progress=bar)

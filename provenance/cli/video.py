@@ -60,6 +60,12 @@ def describe_video_report(report: VideoReport) -> list[str]:
                  + (f", camera {sig['camera_tags']}" if sig["camera_tags"] else "")
                  + (f", AI-tool tags {sig['ai_tool_tags']}" if sig["ai_tool_tags"] else ""))
     lines.append(f"  - vPDQ: {len(report.video_hash.frames)} frames; MD5 {report.video_hash.md5}")
+    banked = report.bank_matches
+    if banked is not None:
+        lines.append(f"  - hash banks: {banked.status} - {banked.explanation}")
+        for m in banked.matches:
+            lines.append(f"    - bank {m.bank} ({m.label}): video {m.video_id}, {m.kind}: {m.query_match_percent:.0f}% of "
+                         f"this video's frames, {m.compared_match_percent:.0f}% of the banked video's")
     return lines
 
 

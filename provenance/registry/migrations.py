@@ -291,6 +291,35 @@ def _v7_cases(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v8_bank_videos(conn: Connection) -> None:
+    """Video entries in hash banks: one row per banked video with its vPDQ frames packed in a blob.
+
+    ``hash_banks`` gains ``video_count`` and ``video_withdrawals`` (a withdrawal reloads a bank's
+    video index; additions are appended), so a refresh knows what to reload.
+    """
+    md = sa.MetaData()
+    id_type = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+    sa.Table(
+        "bank_videos",
+        md,
+        sa.Column("video_id", id_type, primary_key=True, autoincrement=True),
+        sa.Column("bank_id", id_type, nullable=False),
+        sa.Column("vpdq_sha256", sa.String(64), nullable=False),  # of the canonical vPDQ text: duplicate check
+        sa.Column("md5", sa.String(32), nullable=True),
+        sa.Column("sha256", sa.String(64), nullable=True),
+        sa.Column("frame_count", sa.Integer, nullable=False),
+        sa.Column("frames", sa.LargeBinary, nullable=False),  # 41 bytes a frame, see provenance.banks.videos
+        sa.Column("source", sa.Text, nullable=True),
+        sa.Column("case_id", sa.Text, nullable=True),
+        sa.Column("listed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
+        sa.UniqueConstraint("bank_id", "vpdq_sha256", name="uq_bank_videos_bank_vpdq"),
+    )
+    md.create_all(conn)
+    for column in ("video_count", "video_withdrawals"):
+        conn.exec_driver_sql(f"ALTER TABLE hash_banks ADD COLUMN {column} BIGINT NOT NULL DEFAULT 0")
+
+
 #: Ordered schema steps. Append new ones (version = previous + 1); never edit shipped ones.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "stamps and audit_log tables", _v1_stamps_and_audit_log),
@@ -300,6 +329,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "bank entries without a per-row foreign-key check on PostgreSQL", _v5_bank_entries_no_fk),
     Migration(6, "stamp fingerprints and withdrawals", _v6_stamp_fingerprints),
     Migration(7, "take it down cases, content index, webhook deliveries", _v7_cases),
+    Migration(8, "video entries in hash banks", _v8_bank_videos),
 )
 #: The schema version this code writes and expects.
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -20,6 +20,7 @@ __all__ = [
     "api_tokens",
     "audit_log",
     "bank_entries",
+    "bank_videos",
     "case_events",
     "case_hashes",
     "case_matches",
@@ -120,6 +121,9 @@ hash_banks = sa.Table(
     sa.Column("withdrawals", sa.BigInteger, nullable=False),
     sa.Column("entry_count", sa.BigInteger, nullable=False),
     sa.Column("pdq_count", sa.BigInteger, nullable=False),
+    # Migration 8: banked videos (``bank_videos``) and their removals.
+    sa.Column("video_count", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("video_withdrawals", sa.BigInteger, nullable=False, server_default="0"),
 )
 bank_entries = sa.Table(
     "bank_entries",
@@ -129,6 +133,22 @@ bank_entries = sa.Table(
     sa.Column("kind", sa.String(8), nullable=False),
     sa.Column("value", sa.String(64), nullable=False),
     sa.Column("quality", sa.SmallInteger, nullable=True),
+    sa.Column("source", sa.Text, nullable=True),
+    sa.Column("case_id", sa.Text, nullable=True),
+    sa.Column("listed_at", UTCDateTime(timezone=True), nullable=True),
+    sa.Column("added_at", UTCDateTime(timezone=True), nullable=False),
+)
+# Banked videos (migration 8, ``_v8_bank_videos``); see :mod:`provenance.banks.videos`.
+bank_videos = sa.Table(
+    "bank_videos",
+    metadata,
+    id_column("video_id"),
+    sa.Column("bank_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+    sa.Column("vpdq_sha256", sa.String(64), nullable=False),
+    sa.Column("md5", sa.String(32), nullable=True),
+    sa.Column("sha256", sa.String(64), nullable=True),
+    sa.Column("frame_count", sa.Integer, nullable=False),
+    sa.Column("frames", sa.LargeBinary, nullable=False),
     sa.Column("source", sa.Text, nullable=True),
     sa.Column("case_id", sa.Text, nullable=True),
     sa.Column("listed_at", UTCDateTime(timezone=True), nullable=True),

@@ -24,6 +24,9 @@ _LAZY = {
     "VideoStampResult": "stamp",
     "verify_video": "verify",
     "VideoReport": "verify",
+    "hash_video": "hashing",
+    "parse_vpdq": "hashing",
+    "VideoHash": "hashing",
 }
 __all__ += list(_LAZY)
 

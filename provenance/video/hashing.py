@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InvalidInputError
-from ..hashing import PerceptualHash, pdq_hash
+from ..hashing import DIHEDRAL_NAMES, PerceptualHash, pdq_dihedral_hashes
 from ..settings import Settings
 from .io import iter_frames
 
@@ -39,6 +39,7 @@ __all__ = [
 #: vPDQ's defaults: Hamming distance a frame match allows, and the quality a frame needs.
 VPDQ_DISTANCE = 31
 VPDQ_QUALITY = 50
+_MIRROR = DIHEDRAL_NAMES.index("flip_y")  # the left-right mirror image
 #: Both percentages must reach this for a bank match (HMA's default for vPDQ).
 VPDQ_MATCH_PERCENT = 80.0
 
@@ -64,6 +65,9 @@ class VideoHash:
     frames: tuple[VpdqFrame, ...]
     md5: str | None = None
     sha256: str | None = None
+    #: PDQ hex of each frame's left-right mirror image (same order as `frames`; empty when not
+    #: computed, e.g. parsed from a vPDQ file). Banks match it too: a mirrored re-upload is common.
+    mirrored: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     def to_vpdq(self) -> str:
         """vPDQ's file format: one line per frame."""
@@ -144,12 +148,14 @@ def hash_video(path: str | os.PathLike, *, seconds_per_hash: float = 1.0, settin
     InvalidVideoError, VideoTooLargeError
         If the file is unreadable or beyond the limits.
     """
-    frames = []
+    frames, mirrored = [], []
     for f in iter_frames(path, settings=settings, step_s=seconds_per_hash):
-        h = pdq_hash(f.rgb)
+        variants = pdq_dihedral_hashes(f.rgb)  # one DCT: the original (pdq_hash's) and the mirror
+        h = variants[0]
         frames.append(VpdqFrame(f.index, h.quality, h.to_hex(), f.time_s))
+        mirrored.append(variants[_MIRROR].to_hex())
     md5, sha = _digests(Path(path))
-    return VideoHash(tuple(frames), md5, sha)
+    return VideoHash(tuple(frames), md5, sha, tuple(mirrored))
 
 
 def _matched(a: np.ndarray, b: np.ndarray, distance: int) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import Any
 
 from PIL import Image
 
+from ..banks import REVIEW_NOTE, VideoMatchResult
 from ..manifest import ManifestSummary, read_manifest
 from ..registry import StampRecord
 from ..report import Verifier, evidence_strength
@@ -29,7 +30,7 @@ from .watermark import DETECT_FRAMES, DETECT_MAX_SIDE
 __all__ = ["REPORT_VERSION", "VideoReport", "verify_video", "container_signals"]
 
 #: Version of the video report's JSON layout.
-REPORT_VERSION = "video-1"
+REPORT_VERSION = "video-1"  # hash_match (banked videos) was added to it without removing anything
 #: Substrings of container tags that name generative video tools.
 _AI_TOOLS = ("sora", "runway", "pika", "veo", "kling", "luma dream", "dream machine", "synthesia", "stable video",
              "gen-2", "gen-3", "hailuo", "minimax", "midjourney", "firefly", "haiper", "wan2", "hunyuan")
@@ -68,9 +69,24 @@ class VideoReport:
     thumbnails: tuple[bytes, ...] = field(default=(), repr=False)
     verdict: str = "unknown"
     summary: str = ""
+    bank_matches: VideoMatchResult | None = None
 
-    def to_dict(self, *, include_thumbnails: bool = False) -> dict[str, Any]:
-        """JSON-ready report (versioned: ``report_version``)."""
+    def _hash_match(self, public: bool) -> dict[str, Any]:
+        result = self.bank_matches
+        if result is None:
+            return {"status": "not_configured", "explanation": "No hash bank is configured.", "banks_checked": 0,
+                    "query_frames": None, "matches": [], "review_note": REVIEW_NOTE}
+        out = result.to_dict()
+        if public and result.status in ("matched", "no_match"):
+            out.update(status="withheld", matches=[], banks_checked=None, thresholds=None,
+                       explanation="Hash-bank results are shown to authorised reviewers only.")
+        return out
+
+    def to_dict(self, *, include_thumbnails: bool = False, public: bool = False) -> dict[str, Any]:
+        """JSON-ready report (versioned: ``report_version``).
+
+        With ``public=True`` (unauthenticated callers) hash-bank outcomes are withheld, as for images.
+        """
         mark = self.watermark
         stamp_id = mark.watermark.payload_hex if mark is not None and mark.watermark.detected else None
         rec = self.registry_record
@@ -95,6 +111,7 @@ class VideoReport:
                 "credentials_recovered": rec is not None and not self.manifest.has_manifest,
             },
             "video_hash": self.video_hash.to_dict(),
+            "hash_match": self._hash_match(public),
             "container_signals": self.signals,
             "keyframes": [
                 ("data:image/jpeg;base64," + base64.b64encode(t).decode()) if include_thumbnails else len(t)
@@ -148,6 +165,8 @@ def verify_video(
         if record is None:
             record = verifier.registry.find_by_sha256(video_hash.sha256)
             lookup = "sha256" if record is not None else None
+    # Banked videos: every enabled bank's frames in one index per bank (provenance.banks.video_index).
+    bank_matches = None if verifier.banks is None else verifier.banks.check_video(video_hash)
     step = max(1, len(rgb) // _THUMBNAILS)
     thumbs = tuple(_thumb(x) for x in rgb[::step][:_THUMBNAILS])
     detected = mark is not None and mark.watermark.detected
@@ -170,4 +189,5 @@ def verify_video(
         name=name or p.name, info=info, manifest=manifest, watermark=mark, key_id=key_id,
         registry_record=record, registry_lookup=lookup, video_hash=video_hash,
         signals=container_signals(info), thumbnails=thumbs, verdict=verdict, summary=summary,
+        bank_matches=bank_matches,
     )
