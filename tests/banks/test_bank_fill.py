@@ -33,10 +33,11 @@ def test_fill_imports_every_hash_in_chunks_and_is_reproducible(tmp_path: Path) -
         fill_bank(settings, "big", 10, chunk=0)
 
 
-def test_a_bank_larger_than_one_read_batch_loads_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bank_larger_than_one_read_batch_loads_whole(tmp_path: Path, db_url: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     # The bank is read from the database in batches (bounded memory at 10M hashes): every batch counts.
     monkeypatch.setattr(index, "_READ_BATCH", 64)
-    settings = Settings(instance_path=tmp_path)
+    settings = Settings(instance_path=tmp_path, database_url=db_url)
     fill_bank(settings, "b", 1_000, chunk=300, seed=1)
     _, codes = random_hash_csv(300, np.random.default_rng(1))
     with Banks.open(settings) as banks:
