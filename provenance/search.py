@@ -62,6 +62,7 @@ _MIN_BUCKET_BITS = 8
 _MAX_BUCKET_BITS = 20  # 2**20 buckets x 8 tables x 4 bytes = 32 MB of offsets, 3.4 bytes/hash at 10M
 _BRUTE_BLOCK = 1 << 20  # rows per block in the brute-force scan (bounds its temporaries)
 _THREADED_BUILD_MIN = 1 << 20  # hashes from which the tables are built in threads (below, it is fast anyway)
+_BUILD_THREADS = os.cpu_count() or 1  # threads building the tables (at most 8 are used); the result is the same
 
 
 @dataclass(frozen=True)
@@ -210,8 +211,6 @@ class HashIndex:
     min_indexed : int
         Build the tables only when there are at least this many hashes; below it every
         search is a brute-force scan (exact either way).
-    build_threads : int, optional
-        Threads building the 8 tables (default: one per core, at most 8); the result is the same.
 
     Attributes
     ----------
@@ -225,7 +224,7 @@ class HashIndex:
         If `codes` is not an ``(N, 4) uint64`` array, or has 2**31 rows or more.
     """
 
-    def __init__(self, codes: np.ndarray, *, min_indexed: int = MIN_INDEXED, build_threads: int | None = None) -> None:
+    def __init__(self, codes: np.ndarray, *, min_indexed: int = MIN_INDEXED) -> None:
         codes = check_packed(codes)
         n = codes.shape[0]
         if n >= 2**31:
@@ -256,7 +255,7 @@ class HashIndex:
                     self._ids[t - 1] = np.argsort(buckets, kind="stable")
 
             # NumPy's sorts release the GIL, so the 8 tables build on several cores at once.
-            threads = min(_CHUNKS, build_threads or os.cpu_count() or 1)
+            threads = min(_CHUNKS, _BUILD_THREADS)
             if threads > 1 and n >= _THREADED_BUILD_MIN:
                 with ThreadPoolExecutor(threads) as pool:
                     list(pool.map(build_table, range(_CHUNKS)))

@@ -80,7 +80,10 @@ def test_index_built_in_threads_is_the_same_index(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(search, "_THREADED_BUILD_MIN", 1_000)  # threads from 1,000 hashes, not 1M, to keep this fast
     codes = np.random.default_rng(8).integers(0, 2**64, size=(40_000, 4), dtype=np.uint64, endpoint=False)
-    one, four = HashIndex(codes, build_threads=1), HashIndex(codes, build_threads=4)
+    monkeypatch.setattr(search, "_BUILD_THREADS", 1)
+    one = HashIndex(codes)
+    monkeypatch.setattr(search, "_BUILD_THREADS", 4)
+    four = HashIndex(codes)
     for a, b in zip(one.arrays(), four.arrays()):
         assert np.array_equal(a, b)
     assert len(four.search(codes[:5], 31)) >= 5
