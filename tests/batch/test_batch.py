@@ -211,6 +211,10 @@ def test_batch_stamp_records_each_file_once_across_reruns(shared_dir: Path, clus
         assert reg.count_stamps() == before + 3
 
 
+# Another LocalCluster on this machine may hold Dask's default HTTP port; Dask then warns, leaks
+# the socket it tried (collected as an unraisable ResourceWarning) and picks another port.
+@pytest.mark.filterwarnings("ignore:Port 8787 is already in use")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_local_cluster_workers_keep_freed_memory_and_one_fft_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     # Dask's nanny would set MALLOC_TRIM_THRESHOLD_=65536: every verification then faulted its
     # image buffers back in (~17,000 page faults per file, the batch job ~1.5x slower than the CLI).
