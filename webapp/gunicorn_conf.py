@@ -27,10 +27,11 @@ over ``limit_request_line`` 414, too many or too large headers 431), are answere
 
 The workers share one memory-mapped index per hash bank (``PROVENANCE_BANK_INDEX_DIR``, default
 ``<instance>/bank-index``; see :mod:`provenance.banks.shared_index`), so bank memory is paid once
-per machine, not once per worker. Several machines behind a load balancer: point them all at one
-PostgreSQL (``PROVENANCE_DATABASE_URL``) and one Redis for the rate limits
-(``PROVENANCE_RATE_LIMIT_STORAGE``, e.g. ``redis://redis:6379/0``), keep the index folder on each
-machine's local disk, and see ``docs/scale.md``.
+per machine, not once per worker (``PROVENANCE_BANK_INDEX_DIR=``, set but empty, gives each
+worker its own). Several machines behind a load balancer: point them all at one PostgreSQL
+(``PROVENANCE_DATABASE_URL``) and one Redis for the rate limits (``PROVENANCE_RATE_LIMIT_STORAGE``,
+e.g. ``redis://redis:6379/0``), keep the index folder on each machine's local disk, and see
+``docs/scale.md``.
 """
 
 import ctypes
@@ -51,7 +52,10 @@ from provenance import Settings  # noqa: E402
 from webapp.security import SECURITY_HEADERS  # noqa: E402
 
 _settings = Settings.from_env()
-if _settings.bank_index_dir is None:  # one memory-mapped bank index per machine, shared by the workers
+# Unset: one memory-mapped bank index per machine, shared by the workers. Set but empty: each
+# worker builds its own in memory (the pre-issue-17 behaviour, kept for comparison and for hosts
+# without a writable local folder).
+if _settings.bank_index_dir is None and "PROVENANCE_BANK_INDEX_DIR" not in os.environ:
     os.environ["PROVENANCE_BANK_INDEX_DIR"] = str(_settings.instance_path / "bank-index")
 
 bind = f"{_settings.host}:{_settings.port}"

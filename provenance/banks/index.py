@@ -104,11 +104,32 @@ class LoadedBank:
         return best
 
 
+#: Rows fetched from the database per step when a bank is read whole: bounds the Python objects alive at once.
+_READ_BATCH = 100_000
+
+
 def _read_all(conn: Connection, bank_id: int) -> tuple[HashIndex, int]:
-    e = bank_entries
-    rows = conn.execute(sa.select(e.c.entry_id, e.c.value).where(e.c.bank_id == bank_id, e.c.kind == "pdq")).all()
-    logger.info("bank %d: loaded %d PDQ hashes", bank_id, len(rows))
-    return HashIndex(pack_hex([r[1] for r in rows])), int(max((r[0] for r in rows), default=0))
+    # Streamed and packed batch by batch: a 10M-hash bank as one list of rows would hold several
+    # GB of Python objects per process while it loads. Rows come straight from the driver's cursor
+    # (a server-side one on PostgreSQL): SQLAlchemy's row objects cost more than the query.
+    sql = f"SELECT entry_id, value FROM {bank_entries.name} WHERE bank_id = %s AND kind = 'pdq'"
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        cursor = raw.cursor(name=f"bank_read_{bank_id}")
+    else:
+        cursor, sql = raw.cursor(), sql.replace("%s", "?")
+    parts, max_id = [], 0
+    try:
+        cursor.execute(sql, (int(bank_id),))
+        while batch := cursor.fetchmany(_READ_BATCH):
+            ids, values = zip(*batch)
+            parts.append(pack_hex(values))
+            max_id = max(max_id, max(ids))
+    finally:
+        cursor.close()
+    codes = np.concatenate(parts) if parts else np.zeros((0, 4), dtype=np.uint64)
+    logger.info("bank %d: loaded %d PDQ hashes", bank_id, codes.shape[0])
+    return HashIndex(codes), int(max_id)
 
 
 def load_bank(conn: Connection, bank_id: int, row: Any, *, index_file: Path | None = None) -> LoadedBank:

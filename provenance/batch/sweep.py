@@ -7,8 +7,10 @@ Matching is a vectorised multi-index join (the pigeonhole argument of :mod:`prov
 with 16 chunks of 16 bits): two hashes within ``T`` bits agree to within ``T // 16`` bits on at
 least one chunk. The bank is expanded once into a table of (chunk, 16-bit value) -> bank hashes,
 with every value within ``T // 16`` bits of each bank chunk; each index row then looks up its 16
-chunks, and only those candidates (about 40 per row for 10,000 bank hashes at ``T = 31``) get
-the full 256-bit distance. Exact: nothing within ``T`` is missed.
+chunks, and only those candidates (about 40 per row for 10,000 bank hashes at ``T = 31``) are
+compared: first on 128 bits, which rules out nearly all of them, then the few left on all 256.
+Exact: nothing within ``T`` is missed. The ``pdq`` column is decoded from its Arrow buffers,
+and paths are read only for the rows that match.
 """
 
 from __future__ import annotations
@@ -48,8 +50,38 @@ def _pack(values: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
     return codes, np.flatnonzero(keep)
 
 
+_NIBBLE = np.full(256, 255, dtype=np.uint8)  # ASCII hex digit -> its value; anything else -> 255
+for _i, _c in enumerate(b"0123456789abcdef"):
+    _NIBBLE[_c] = _NIBBLE[ord(chr(_c).upper())] = _i
+
+
+def _pack_column(column: Any) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_pack` of a pyarrow string column, decoded from its buffers (no Python string per row)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_large_string(column.type):
+        column = column.cast(pa.string())
+    if not pa.types.is_string(column.type):
+        raise BatchSourceError(f"The pdq column holds {column.type}, not text; give 64-hex PDQ hashes.")
+    keep = pc.fill_null(pc.equal(pc.binary_length(column), 64), False)
+    where = np.flatnonzero(keep.to_numpy(zero_copy_only=False))
+    valid = column.filter(keep)
+    if len(valid) == 0:
+        return np.zeros((0, 4), dtype=np.uint64), where
+    offsets = np.frombuffer(valid.buffers()[1], dtype=np.int32)[valid.offset : valid.offset + len(valid) + 1]
+    text = np.frombuffer(valid.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]  # 64 bytes per row
+    nibbles = _NIBBLE[text].reshape(-1, 32, 2)
+    if (nibbles == 255).any():
+        row = int(np.flatnonzero((nibbles == 255).any(axis=(1, 2)))[0])
+        raise BatchSourceError(f"The pdq column holds a value that is not hex ({valid[row].as_py()!r:.80}).")
+    packed = (nibbles[:, :, 0] << 4) | nibbles[:, :, 1]  # (N, 32) bytes, big-endian words
+    return np.ascontiguousarray(packed).view(">u8").astype(np.uint64), where
+
+
 _CHUNKS16 = 16
-_ROW_BLOCK = 131_072  # index rows per step: bounds the candidate arrays to a few tens of MB
+_CANDIDATES_PER_STEP = 4_000_000  # (row, bank hash) candidates per step: bounds the temporaries to ~100 MB
 
 
 @dataclass(frozen=True)
@@ -57,8 +89,8 @@ class BankTable:
     """A bank expanded for the join: CSR over (chunk, 16-bit value) of bank-hash positions."""
 
     codes: np.ndarray  # (B, 4) uint64
-    offsets: np.ndarray  # (16 * 65536 + 1,) int64
-    ids: np.ndarray  # bank positions, grouped by key
+    offsets: np.ndarray  # (16 * 65536 + 1,) int32
+    ids: np.ndarray  # (E,) int32: bank positions, grouped by key
     max_distance: int
 
     @classmethod
@@ -71,35 +103,58 @@ class BankTable:
         masks_arr = np.array(masks, dtype=np.uint32)
         chunks = np.ascontiguousarray(codes).view(np.uint16).astype(np.uint32)  # (B, 16)
         b = codes.shape[0]
+        if b * _CHUNKS16 * masks_arr.size >= 2**31:
+            raise InvalidInputError(f"A bank of {b:,} hashes at threshold {max_distance} is too large to sweep in one "
+                                    "pass; split it into smaller banks or lower the threshold.")
         keys = ((np.arange(_CHUNKS16, dtype=np.uint32)[None, :, None] << 16)
                 | (chunks[:, :, None] ^ masks_arr[None, None, :])).ravel()  # (B * 16 * M,)
         ids = np.repeat(np.arange(b, dtype=np.int32), _CHUNKS16 * masks_arr.size)
         order = np.argsort(keys, kind="stable")
         counts = np.bincount(keys, minlength=_CHUNKS16 << 16)
-        offsets = np.zeros(counts.size + 1, dtype=np.int64)
+        offsets = np.zeros(counts.size + 1, dtype=np.int32)
         np.cumsum(counts, out=offsets[1:])
-        return cls(codes, offsets, ids[order], int(max_distance))
+        return cls(np.ascontiguousarray(codes), offsets, ids[order], int(max_distance))
+
+
+def _half_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamming distances of paired (K, 2) uint64 rows (128 bits), as (K,) uint16: a lower bound of the full one."""
+    counts = np.ascontiguousarray(np.bitwise_count(a ^ b)).view(np.uint16).ravel()
+    return (counts & np.uint16(0xFF)) + (counts >> np.uint16(8))
 
 
 def match_codes(table: BankTable, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every (row, bank position, distance) with distance <= the table's, for (N, 4) uint64 `rows`."""
+    """Every (row, bank position, distance) with distance <= the table's, for (N, 4) uint64 `rows`.
+
+    Ordered by row, then bank position; each pair once.
+    """
+    rows = np.ascontiguousarray(rows)
+    per_row = max(1.0, table.ids.size / 65536)  # expected candidates per index row
+    step = int(np.clip(_CANDIDATES_PER_STEP / per_row, 1024, 262_144))
+    bank_half = np.ascontiguousarray(table.codes[:, :2])
+    chunk_base = np.arange(_CHUNKS16, dtype=np.int32)[None, :] << 16
     found_r, found_b, found_d = [], [], []
-    for lo in range(0, rows.shape[0], _ROW_BLOCK):
-        block = np.ascontiguousarray(rows[lo : lo + _ROW_BLOCK])
-        keys = (np.arange(_CHUNKS16, dtype=np.int64)[None, :] << 16) | block.view(np.uint16).astype(np.int64)
-        starts, ends = table.offsets[keys].ravel(), table.offsets[keys + 1].ravel()
-        lengths = ends - starts
-        total = int(lengths.sum())
+    for lo in range(0, rows.shape[0], step):
+        block = rows[lo : lo + step]
+        n = block.shape[0]
+        keys = chunk_base | block.view(np.uint16).astype(np.int32)  # (n, 16)
+        starts = np.take(table.offsets, keys).ravel()
+        lengths = np.take(table.offsets, keys + 1).ravel() - starts
+        total = int(lengths.sum(dtype=np.int64))
         if total == 0:
             continue
-        row_of = np.repeat(np.repeat(np.arange(block.shape[0], dtype=np.int64), _CHUNKS16), lengths)
-        first = np.cumsum(lengths) - lengths
+        row_of = np.repeat(np.arange(n, dtype=np.int32), lengths.reshape(n, _CHUNKS16).sum(axis=1))
+        first = np.cumsum(lengths, dtype=np.int64) - lengths
         slots = np.arange(total, dtype=np.int64) + np.repeat(starts - first, lengths)
-        bank_of = table.ids[slots].astype(np.int64)
-        dist = np.bitwise_count(block[row_of] ^ table.codes[bank_of]).sum(axis=1, dtype=np.int64)
+        bank_of = np.take(table.ids, slots)
+        # The first 128 bits rule out almost every candidate (a random pair is within 31 of 128
+        # bits with probability ~1e-9); only the few left get the full 256-bit distance.
+        half = _half_distances(np.take(block[:, :2], row_of, axis=0), np.take(bank_half, bank_of, axis=0))
+        cand = np.flatnonzero(half <= table.max_distance)
+        r, b = row_of[cand].astype(np.int64), bank_of[cand].astype(np.int64)
+        dist = np.bitwise_count(block[r] ^ table.codes[b]).sum(axis=1, dtype=np.int64)
         near = dist <= table.max_distance
         # A near pair is usually found through several chunks: keep it once (only the few matches are sorted).
-        pair, keep = np.unique(row_of[near] * table.codes.shape[0] + bank_of[near], return_index=True)
+        pair, keep = np.unique(r[near] * table.codes.shape[0] + b[near], return_index=True)
         found_r.append(pair // table.codes.shape[0] + lo)
         found_b.append(pair % table.codes.shape[0])
         found_d.append(dist[near][keep])
@@ -116,17 +171,20 @@ def match_partition(index_path: str, row_group: int, bank: dict[str, Any]) -> di
     """
     import pyarrow.parquet as pq
 
-    table = pq.ParquetFile(index_path).read_row_group(row_group, columns=list(_INDEX_COLUMNS))
-    paths, values = table.column("path").to_pylist(), table.column("pdq").to_pylist()
-    codes, where = _pack(values)
-    out: dict[str, list] = {"path": [], "pdq": [], "bank": [], "bank_pdq": [], "distance": []}
+    pf = pq.ParquetFile(index_path)
+    pdq = pf.read_row_group(row_group, columns=["pdq"]).column(0)
+    codes, where = _pack_column(pdq)
     rows, bank_pos, dist = match_codes(bank["table"], codes)
-    for r, q, d in zip(where[rows].tolist(), bank_pos.tolist(), dist.tolist()):
-        out["path"].append(paths[r])
-        out["pdq"].append(values[r])
-        out["bank"].append(bank["name"])
-        out["bank_pdq"].append(bank["values"][q])
-        out["distance"].append(int(d))
+    at = where[rows]
+    # Paths are read only when there are matches: most row groups have none.
+    paths = pf.read_row_group(row_group, columns=["path"]).column(0).take(at).to_pylist() if at.size else []
+    out: dict[str, list] = {
+        "path": paths,
+        "pdq": pdq.take(at).to_pylist(),
+        "bank": [bank["name"]] * int(at.size),
+        "bank_pdq": [bank["values"][q] for q in bank_pos.tolist()],
+        "distance": [int(d) for d in dist.tolist()],
+    }
     return out | {"_hashed": [int(codes.shape[0])]}
 
 

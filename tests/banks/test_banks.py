@@ -75,6 +75,20 @@ def test_index_finds_exactly_what_brute_force_finds(n: int, radius: int) -> None
     assert index.indexed == (n >= 1)
 
 
+def test_index_built_in_threads_is_the_same_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    import provenance.search as search
+
+    monkeypatch.setattr(search, "_THREADED_BUILD_MIN", 1_000)  # threads from 1,000 hashes, not 1M, to keep this fast
+    codes = np.random.default_rng(8).integers(0, 2**64, size=(40_000, 4), dtype=np.uint64, endpoint=False)
+    monkeypatch.setattr(search, "_BUILD_THREADS", 1)
+    one = HashIndex(codes)
+    monkeypatch.setattr(search, "_BUILD_THREADS", 4)
+    four = HashIndex(codes)
+    for a, b in zip(one.arrays(), four.arrays()):
+        assert np.array_equal(a, b)
+    assert len(four.search(codes[:5], 31)) >= 5
+
+
 def test_index_memory_per_hash() -> None:
     from provenance.search import _bucket_bits
 

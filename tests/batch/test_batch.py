@@ -209,3 +209,24 @@ def test_batch_stamp_records_each_file_once_across_reruns(shared_dir: Path, clus
     assert all(r["watermark_id"] and Path(r["output"]).is_file() for r in a)
     with Registry.open(Settings.from_env(batch_env)) as reg:
         assert reg.count_stamps() == before + 3
+
+
+# Another LocalCluster on this machine may hold Dask's default HTTP port; Dask then warns, leaks
+# the socket it tried (collected as an unraisable ResourceWarning) and picks another port.
+@pytest.mark.filterwarnings("ignore:Port 8787 is already in use")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_local_cluster_workers_keep_freed_memory_and_one_fft_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Dask's nanny would set MALLOC_TRIM_THRESHOLD_=65536: every verification then faulted its
+    # image buffers back in (~17,000 page faults per file, the batch job ~1.5x slower than the CLI).
+    from provenance.batch.runner import WORKER_ENVIRON, close, connect
+
+    for name in WORKER_ENVIRON:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PROVENANCE_FFT_WORKERS", "2")  # the operator's own setting wins
+    client = connect(workers=1)
+    try:
+        seen = client.run(lambda: {k: os.environ.get(k) for k in WORKER_ENVIRON})
+    finally:
+        close(client)
+    (env,) = seen.values()
+    assert env == {**WORKER_ENVIRON, "PROVENANCE_FFT_WORKERS": "2"}

@@ -46,3 +46,42 @@ def test_sweep_finds_exactly_the_brute_force_pairs(tmp_path: Path, cluster: str)
     pq.write_table(pa.table({"path": ["a"], "hash": ["0" * 64]}), tmp_path / "wrong.parquet")
     with Client(cluster) as client, pytest.raises(BatchSourceError, match="no 'pdq' column"):
         sweep(client, tmp_path / "wrong.parquet", "b", bank_hex, 31, tmp_path / "m2.parquet")
+
+
+@pytest.mark.parametrize("threshold", [0, 15, 31, 40])
+def test_match_codes_equals_brute_force(threshold: int) -> None:
+    from provenance.batch.sweep import BankTable, match_codes
+
+    rng = np.random.default_rng(threshold)
+    rows = rng.integers(0, 2**64, size=(20_000, 4), dtype=np.uint64, endpoint=False)
+    bank = rng.integers(0, 2**64, size=(300, 4), dtype=np.uint64, endpoint=False)
+    # Plant copies 0-45 bits away from bank hashes, spread over the rows.
+    for i, at in enumerate(rng.choice(20_000, 120, replace=False)):
+        copy = bank[i % 300].copy()
+        bits = np.unpackbits(copy.view(np.uint8))
+        bits[rng.choice(256, size=i % 46, replace=False)] ^= 1
+        rows[at] = np.packbits(bits).view(np.uint64)
+    r, b, d = match_codes(BankTable.build(bank, threshold), rows)
+    hits = brute_force_search(rows, bank, threshold)
+    assert len(hits) > 0
+    assert sorted(zip(r.tolist(), b.tolist(), d.tolist())) == sorted(
+        zip(hits.position.tolist(), hits.query.tolist(), hits.distance.tolist()))
+
+
+def test_pdq_column_decoded_from_arrow_buffers() -> None:
+    from provenance.batch.sweep import _pack, _pack_column
+
+    codes = np.random.default_rng(9).integers(0, 2**64, size=(6, 4), dtype=np.uint64, endpoint=False)
+    values = unpack_hex(codes)
+    values[1] = None
+    values[3] = values[3][:63]  # a short value: not hashed, like a file that had no PDQ
+    values[4] = values[4].upper()
+    column = pa.chunked_array([pa.array(values[:2]), pa.array(values[2:])]).slice(1)
+    packed, where = _pack_column(column)
+    want, want_where = _pack([None if v is None else v.lower() for v in values[1:]])
+    assert np.array_equal(packed, want) and np.array_equal(where, want_where)
+    assert where.tolist() == [1, 3, 4]  # positions in the sliced column
+    with pytest.raises(BatchSourceError, match="not hex"):
+        _pack_column(pa.array(["g" * 64]))
+    with pytest.raises(BatchSourceError, match="not text"):
+        _pack_column(pa.array([1, 2]))

@@ -31,6 +31,18 @@ def test_conf_reads_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (conf["bind"], conf["workers"], conf["timeout"], conf["worker_class"]) == ("0.0.0.0:9123", 3, 17, "webapp.gunicorn_conf.ProvenanceSyncWorker")
 
 
+def test_conf_shares_the_bank_index_unless_set_empty(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PROVENANCE_FFT_WORKERS"):
+        monkeypatch.setenv(name, "1")
+    monkeypatch.setenv("PROVENANCE_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.delenv("PROVENANCE_BANK_INDEX_DIR", raising=False)
+    runpy.run_path(str(CONF))
+    assert os.environ["PROVENANCE_BANK_INDEX_DIR"] == str(tmp_path / "bank-index")  # the workers share one
+    monkeypatch.setenv("PROVENANCE_BANK_INDEX_DIR", "")
+    runpy.run_path(str(CONF))
+    assert os.environ["PROVENANCE_BANK_INDEX_DIR"] == ""  # each worker builds its own
+
+
 def test_workers_fix_the_allocator_thresholds_unless_the_environment_does(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PROVENANCE_FFT_WORKERS"):
         monkeypatch.setenv(name, "1")
