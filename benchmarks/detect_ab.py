@@ -83,6 +83,7 @@ def run_child(python: str, paths: list[Path], calls: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--other", default="/work/main/.venv/bin/python", help="interpreter of the checkout to compare")
+    parser.add_argument("--label", help="what the other checkout is, for the report (default: its interpreter)")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--calls", type=int, default=9)
     parser.add_argument("--images", type=int, default=4, help="unmarked photos, each timed (default 4)")
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         "| checkout | full search ms | quick search ms | full req/s as % of quick |",
         "|---|---:|---:|---:|",
     ]
-    for label, name in (("A", f"A: `{args.other}`"), ("B", "B: this checkout")):
+    for label, name in (("A", f"A: {args.label or f'`{args.other}`'}"), ("B", "B: this checkout")):
         m = med[label]
         lines.append(f"| {name} | {m['full']:.1f} | {m['quick']:.1f} | {100 * m['quick'] / m['full']:.0f}% |")
     lines += [
