@@ -422,6 +422,17 @@ class Banks(VideoBanks):
             self._loaded = fresh
         return list(fresh.values()), any(r.entry_count > r.pdq_count for r in enabled.values())
 
+    def warm(self) -> int:
+        """Load every enabled bank's PDQ index now; returns how many hashes they hold.
+
+        With a shared index folder this builds the machine's index files (or checks they are
+        current): gunicorn's master calls it before starting workers, so that no worker spends
+        its first request, and the request timeout, building a 10M-hash index.
+        """
+        with self._tx("warm", write=False) as conn:
+            loaded, _ = self._refresh(conn)
+        return sum(b.size for b in loaded)
+
     # ---- matching
 
     def match(self, hashes: PerceptualHash | Sequence[PerceptualHash], *, md5: str | None = None,

@@ -94,3 +94,23 @@ def test_another_process_sees_an_add_within_10_s(tmp_path: Path) -> None:
                 child.kill()
                 child.wait()
                 child.stdout.close()
+
+
+def test_warm_builds_every_enabled_banks_file_before_any_match(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    values = _random_hex(40_000, 7)
+    with Registry(url) as reg:
+        banks = Banks(reg, index_dir=tmp_path / "idx")
+        banks.create("ncii", label="test")
+        banks.add("ncii", values)
+        banks.create("off", label="disabled", enabled=False)
+        banks.add("off", _random_hex(10, 8))
+    with Registry(url) as reg:  # a fresh process's view: nothing loaded, no file yet
+        banks = Banks(reg, index_dir=tmp_path / "idx")
+        files = list((tmp_path / "idx").glob("*")) if (tmp_path / "idx").exists() else []
+        assert not [f for f in files if f.suffix != ".lock"]
+        assert banks.warm() == 40_000  # the disabled bank is not loaded
+        (loaded,) = [b for b in banks._loaded.values() if b.name == "ncii"]
+        assert "off" not in {b.name for b in banks._loaded.values()}
+        shared = open_index(index_path(tmp_path / "idx", reg.url, loaded.bank_id))
+        assert shared is not None and len(shared.index) == 40_000

@@ -98,3 +98,45 @@ def test_gunicorn_serves_the_app(tmp_path: Path, media) -> None:
     access = log.read_text()
     assert '"POST /api/v1/verify HTTP/1.1" 200' in access
     assert media.photo_jpeg[:64].decode("latin-1") not in access
+
+
+@pytest.mark.slow
+def test_gunicorn_master_builds_the_shared_bank_index_before_the_workers(tmp_path: Path) -> None:
+    import numpy as np
+
+    from provenance import Settings
+    from provenance.banks import Banks
+    from provenance.banks.index import unpack_hex
+
+    inst = tmp_path / "inst"
+    settings = Settings.from_env({"PROVENANCE_INSTANCE_PATH": str(inst)})
+    values = unpack_hex(np.random.default_rng(3).integers(0, 2**63, size=(30_000, 4), dtype=np.uint64))
+    with Banks.open(settings) as banks:
+        banks.create("reported", label="test")
+        banks.add("reported", values)
+    port = _free_port()
+    env = {**os.environ, "PROVENANCE_INSTANCE_PATH": str(inst), "PROVENANCE_PORT": str(port), "PROVENANCE_WORKERS": "1"}
+    env.pop("PROVENANCE_BANK_INDEX_DIR", None)  # the default: one shared index under the instance
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    log = tmp_path / "gunicorn.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(gunicorn), "-c", str(CONF), "webapp:create_app()"], cwd=ROOT, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+                    assert json.load(r)["status"] == "ok"
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    text = log.read_text()
+    assert "bank indexes ready: 30000 PDQ hashes" in text, text
+    # Built by the master, before it booted a worker.
+    assert text.index("bank indexes ready") < text.index("Booting worker")
+    assert [p for p in (inst / "bank-index").iterdir() if p.suffix != ".lock"]
