@@ -69,9 +69,17 @@ def _comb_index(shape: tuple[int, int], scales: np.ndarray, k: np.ndarray) -> np
     inv = (1.0 / (TILE * np.asarray(scales, dtype=np.float64))).astype(np.float32)
     iy = np.rint(np.multiply.outer(inv, (k[:, 0] * h).astype(np.float32))).astype(np.int32)  # (S, M)
     ix = np.rint(np.multiply.outer(inv, (k[:, 1] * w).astype(np.float32))).astype(np.int32)
-    if ix.max() > w // 2:
-        # Beyond the Nyquist frequency a comb aliases, as sampling does; the half plane holds
-        # the other half as conjugates at (-fy, -fx).
+    return _flat_bins(iy, ix, shape)
+
+
+def _flat_bins(iy: np.ndarray, ix: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Flat rfft2 half-plane indices of signed int32 bins ``(iy, ix)`` of an (H, W) window (changes them in place).
+
+    Beyond the Nyquist frequency a comb aliases, as sampling does; the half plane holds the
+    other half as conjugates at ``(-fy, -fx)``.
+    """
+    h, w = shape
+    if ix.min() < 0 or ix.max() > w // 2:
         ix %= w
         mirror = ix > w // 2
         np.negative(iy, out=iy, where=mirror)
@@ -201,14 +209,7 @@ def _turned_index(shape: tuple[int, int], scales: np.ndarray, turns: np.ndarray,
     # k R / (TILE s) with R = [[cos, -sin], [sin, cos]], as sync.fold_spectral maps it.
     iy = np.rint((np.multiply.outer(c, ky) + np.multiply.outer(sn, kx)) * np.float32(h)).astype(np.int32)
     ix = np.rint((np.multiply.outer(c, kx) - np.multiply.outer(sn, ky)) * np.float32(w)).astype(np.int32)
-    ix %= w
-    mirror = ix > w // 2
-    np.negative(iy, out=iy, where=mirror)
-    np.subtract(w, ix, out=ix, where=mirror)
-    iy %= h
-    iy *= w // 2 + 1
-    iy += ix
-    return iy
+    return _flat_bins(iy, ix, shape)
 
 
 @lru_cache(maxsize=1)
@@ -303,19 +304,16 @@ def _stretch_points() -> np.ndarray:
 def _stretch_index(shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray, k: np.ndarray) -> np.ndarray:
     """Flat rfft2 indices of the comb points of lattices ``diag(TILE * r, TILE * c)``, (P, M), nearest bin."""
     h, w = shape
-    iy = np.rint(np.multiply.outer(1.0 / (TILE * rows), k[:, 0] * h)).astype(np.intp)
-    ix = np.rint(np.multiply.outer(1.0 / (TILE * cols), k[:, 1] * w)).astype(np.intp)
-    iy %= h
-    iy *= w // 2 + 1
-    iy += ix
-    return iy
+    iy = np.rint(np.multiply.outer(1.0 / (TILE * rows), k[:, 0] * h)).astype(np.int32)
+    ix = np.rint(np.multiply.outer(1.0 / (TILE * cols), k[:, 1] * w)).astype(np.int32)
+    return _flat_bins(iy, ix, shape)
 
 
 @lru_cache(maxsize=16)
 def _stretch_grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rows, cols = np.meshgrid(_stretch_steps(shape[0]), _stretch_steps(shape[1]), indexing="ij")
     rows, cols = rows.ravel(), cols.ravel()
-    index = _stretch_index(shape, rows, cols, _stretch_points()).astype(np.int32)
+    index = _stretch_index(shape, rows, cols, _stretch_points())
     for a in (rows, cols, index):
         a.flags.writeable = False
     return rows, cols, index

@@ -63,27 +63,34 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _start_gunicorn(env: dict, log: Path, port: int) -> subprocess.Popen:
+    """A real gunicorn with webapp/gunicorn_conf.py, once /healthz answers (its output in `log`)."""
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(gunicorn), "-c", str(CONF), "webapp:create_app()"], cwd=ROOT, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+                assert json.load(r)["status"] == "ok"
+            return proc
+        except (urllib.error.URLError, ConnectionError):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise AssertionError(log.read_text()) from None
+            time.sleep(0.2)
+
+
 @pytest.mark.slow
 def test_gunicorn_serves_the_app(tmp_path: Path, media) -> None:
     port = _free_port()
     env = {**os.environ, "PROVENANCE_INSTANCE_PATH": str(tmp_path / "inst"), "PROVENANCE_PORT": str(port),
            "PROVENANCE_WORKERS": "1"}
-    gunicorn = Path(sys.executable).with_name("gunicorn")
     log = tmp_path / "gunicorn.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([str(gunicorn), "-c", str(CONF), "webapp:create_app()"], cwd=ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+    proc = _start_gunicorn(env, log, port)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=5) as r:
-                    assert json.load(r)["status"] == "ok"
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-                time.sleep(0.2)
         req = urllib.request.Request(base + "/api/v1/verify", data=media.photo_jpeg, headers={"Content-Type": "image/jpeg"})
         with urllib.request.urlopen(req, timeout=60) as r:
             assert json.load(r)["verdict"]["code"] == "no_signals"
@@ -117,24 +124,10 @@ def test_gunicorn_master_builds_the_shared_bank_index_before_the_workers(tmp_pat
     port = _free_port()
     env = {**os.environ, "PROVENANCE_INSTANCE_PATH": str(inst), "PROVENANCE_PORT": str(port), "PROVENANCE_WORKERS": "1"}
     env.pop("PROVENANCE_BANK_INDEX_DIR", None)  # the default: one shared index under the instance
-    gunicorn = Path(sys.executable).with_name("gunicorn")
     log = tmp_path / "gunicorn.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([str(gunicorn), "-c", str(CONF), "webapp:create_app()"], cwd=ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
-                    assert json.load(r)["status"] == "ok"
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-                time.sleep(0.2)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+    proc = _start_gunicorn(env, log, port)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
     text = log.read_text()
     assert "bank indexes ready: 30000 PDQ hashes" in text, text
     # Built by the master, before it booted a worker.
