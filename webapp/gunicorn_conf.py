@@ -109,15 +109,16 @@ def when_ready(server):  # noqa: ANN001 (gunicorn hook)
     here, the index files are only mapped by the workers (4-6 s for 10M). Only with a shared
     index folder; a failure (no database yet) is logged and the workers load banks as before.
     """
-    if not os.environ.get("PROVENANCE_BANK_INDEX_DIR"):
-        return
     import time
 
-    from provenance.banks import Banks
+    from provenance import Banks
 
+    settings = Settings.from_env()  # with the index folder this file defaulted above
+    if settings.bank_index_dir is None:
+        return
     started = time.perf_counter()
     try:
-        with Banks.open(_settings) as banks:
+        with Banks.open(settings) as banks:
             hashes = banks.warm()
     except Exception as exc:  # noqa: BLE001 (a warm-up must never stop the server starting)
         server.log.warning("bank index warm-up skipped: %s", exc)
