@@ -49,10 +49,21 @@ def band_points() -> tuple[np.ndarray, np.ndarray]:
     """Signed tile frequencies ``(ky, kx)`` of the band (all of it, and the coarse ring's)."""
     rows, cols = np.divmod(BAND_INDEX, TILE // 2 + 1)
     k = np.stack([np.where(rows >= TILE // 2, rows - TILE, rows), cols], axis=1).astype(np.float64)
-    inner = k[np.hypot(k[:, 0], k[:, 1]) <= _COARSE_RING]
-    for a in (k, inner):
-        a.flags.writeable = False
-    return k, inner
+    k.flags.writeable = False
+    return k, _ring(k, 0.0, _COARSE_RING, 1)
+
+
+def _ring(k: np.ndarray, lo: float, hi: float, stride: int) -> np.ndarray:
+    """Every `stride`-th band point whose tile-frequency radius is in [lo, hi] (read-only)."""
+    radius = np.hypot(k[:, 0], k[:, 1])
+    ring = k[(radius >= lo) & (radius <= hi)][::stride]
+    ring.flags.writeable = False
+    return ring
+
+
+def _standard_errors(strength: np.ndarray, power: np.ndarray, points: int) -> np.ndarray:
+    """Mean power over `points` comb points, as standard errors above the power's mean."""
+    return (strength - float(power.mean())) / (float(power.std()) + 1e-12) * np.sqrt(points)
 
 
 @lru_cache(maxsize=1)
@@ -112,13 +123,9 @@ def comb_strength(power: np.ndarray, shape: tuple[int, int], bases: list[np.ndar
         return np.zeros(0)
     inverse = np.linalg.inv(np.stack(bases).transpose(0, 2, 1) / TILE)  # (P, 2, 2)
     f = np.matmul(k[None], inverse / TILE)  # (P, M, 2) cycles per pixel
-    iy = np.rint(f[..., 0] * h).astype(np.intp)
-    ix = np.rint(f[..., 1] * w).astype(np.intp) % w
-    mirror = ix > w // 2  # the half plane holds the other half as conjugates at (-fy, -fx)
-    iy = np.where(mirror, -iy, iy) % h
-    ix = np.where(mirror, w - ix, ix)
-    values = power[iy, ix].mean(axis=1)
-    return (values - float(power.mean())) / (float(power.std()) + 1e-12) * np.sqrt(len(k))
+    iy = np.rint(f[..., 0] * h).astype(np.int32)
+    ix = np.rint(f[..., 1] * w).astype(np.int32)
+    return _standard_errors(_comb_means(power, _flat_bins(iy, ix, shape)), power, len(k))
 
 
 def _comb_means(power: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -158,9 +165,7 @@ def scale_candidates(power: np.ndarray, shape: tuple[int, int], *, limit: int = 
     fine = _comb_means(power, _comb_index(shape, fine_scales.ravel(), k)).reshape(fine_scales.shape)
     best = np.argmax(fine, axis=1)
     found = fine_scales[np.arange(len(seeds)), best]
-    strength = fine[np.arange(len(seeds)), best]
-    mean, sd = float(power.mean()), float(power.std()) + 1e-12
-    z = (strength - mean) / sd * np.sqrt(len(k))
+    z = _standard_errors(fine[np.arange(len(seeds)), best], power, len(k))
     out: list[tuple[np.ndarray, float]] = []
     for i in np.argsort(-z):
         if any(abs(np.log(found[i] / np.abs(b[0, 0]) * TILE)) < 0.01 for b, _ in out):
@@ -214,11 +219,7 @@ def _turned_index(shape: tuple[int, int], scales: np.ndarray, turns: np.ndarray,
 
 @lru_cache(maxsize=1)
 def _turn_points() -> np.ndarray:
-    k, _ = band_points()
-    radius = np.hypot(k[:, 0], k[:, 1])
-    ring = k[(radius >= _TURN_RING[0]) & (radius <= _TURN_RING[1])][::_TURN_STRIDE]
-    ring.flags.writeable = False
-    return ring
+    return _ring(band_points()[0], *_TURN_RING, _TURN_STRIDE)
 
 
 @lru_cache(maxsize=12)
@@ -234,7 +235,7 @@ def _turn_index(shape: tuple[int, int]) -> np.ndarray:
 def turn_candidates(power: np.ndarray, shape: tuple[int, int], *, limit: int = 2) -> list[tuple[np.ndarray, float]]:
     """Square lattices turned by 0.8-6.2 degrees (and enlarged up to 22%) whose comb shows most.
 
-    A coarse sweep over (scale, turn) with every third point of the band's outer rings, the
+    A coarse sweep over (scale, turn) with every sixth point of the band's outer rings, the
     strongest peaks (each hiding its neighbours), then scale, turn and scale refined with every
     band point. Same parameters and result as :func:`scale_candidates`; the bases are
     ``TILE * s * R(theta)``.
@@ -265,7 +266,7 @@ def turn_candidates(power: np.ndarray, shape: tuple[int, int], *, limit: int = 2
         fine = _comb_means(power, _turned_index(shape, cs.ravel(), ct.ravel(), k[::2])).reshape(cs.shape)
         best = np.argmax(fine, axis=1)
         s, t, strength = cs[rows, best], ct[rows, best], fine[rows, best]
-    z = (strength - float(power.mean())) / (float(power.std()) + 1e-12) * np.sqrt(len(k[::2]))
+    z = _standard_errors(strength, power, len(k[::2]))
     out = []
     for i in np.argsort(-z)[:limit]:
         theta = np.radians(t[i])
@@ -294,11 +295,7 @@ def _stretch_steps(side: int) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _stretch_points() -> np.ndarray:
-    k, _ = band_points()
-    radius = np.hypot(k[:, 0], k[:, 1])
-    ring = k[(radius >= _STRETCH_RING[0]) & (radius <= _STRETCH_RING[1])][::_STRETCH_STRIDE]
-    ring.flags.writeable = False
-    return ring
+    return _ring(band_points()[0], *_STRETCH_RING, _STRETCH_STRIDE)
 
 
 def _stretch_index(shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -333,12 +330,11 @@ def stretch_candidates(power: np.ndarray, shape: tuple[int, int], *, limit: int 
     values = _comb_means(power, index)
     values[(np.abs(rows - 1) < 0.003) & (np.abs(cols - 1) < 0.003)] = -np.inf
     out: list[tuple[np.ndarray, float]] = []
-    mean, sd = float(power.mean()), float(power.std()) + 1e-12
     for i in np.argsort(-values)[: 4 * limit]:
         if any(abs(rows[i] - b[0, 0] / TILE) < 0.01 and abs(cols[i] - b[1, 1] / TILE) < 0.01 for b, _ in out):
             continue
-        strength = _comb_means(power, _stretch_index(shape, rows[i : i + 1], cols[i : i + 1], k))[0]
-        out.append((np.diag([TILE * rows[i], TILE * cols[i]]), float((strength - mean) / sd * np.sqrt(len(k)))))
+        strength = _comb_means(power, _stretch_index(shape, rows[i : i + 1], cols[i : i + 1], k))
+        out.append((np.diag([TILE * rows[i], TILE * cols[i]]), float(_standard_errors(strength, power, len(k))[0])))
         if len(out) == limit:
             break
     return out
