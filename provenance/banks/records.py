@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import sqlalchemy as sa
@@ -25,6 +25,7 @@ __all__ = [
     "ImportResult",
     "MatchResult",
     "as_utc",
+    "label_counts",
     "check_description",
     "check_hex_value",
     "check_label",
@@ -194,10 +195,7 @@ class MatchResult:
     @property
     def labels(self) -> dict[str, int]:
         """How many entries matched per bank label."""
-        out: dict[str, int] = {}
-        for m in self.matches:
-            out[m.label] = out.get(m.label, 0) + 1
-        return out
+        return label_counts(self.matches)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (includes bank names and distances: authenticated callers only)."""
@@ -224,6 +222,14 @@ class ImportResult:
         """JSON-ready values."""
         return {"bank": self.bank, "added": self.added, "skipped": self.skipped, "rows": self.rows}
 
+
+
+def label_counts(matches: Iterable[Any]) -> dict[str, int]:
+    """How many of `matches` (image or video bank matches) there are per bank label, in first-seen order."""
+    out: dict[str, int] = {}
+    for m in matches:
+        out[m.label] = out.get(m.label, 0) + 1
+    return out
 
 
 def as_utc(value: object, name: str) -> datetime:

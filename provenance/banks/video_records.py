@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import HashListError, InvalidInputError
 from ..hashing import PerceptualHash
 from ..video.hashing import VideoHash, VpdqFrame, parse_vpdq
-from .records import MAX_TEXT, REVIEW_NOTE, as_utc, check_hex_value
+from .records import MAX_TEXT, REVIEW_NOTE, as_utc, check_hex_value, label_counts
 
 __all__ = [
     "FRAME_DTYPE",
@@ -248,10 +248,7 @@ class VideoMatchResult:
     @property
     def labels(self) -> dict[str, int]:
         """How many banked videos matched per bank label."""
-        out: dict[str, int] = {}
-        for m in self.matches:
-            out[m.label] = out.get(m.label, 0) + 1
-        return out
+        return label_counts(self.matches)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (authenticated callers only)."""
