@@ -14,6 +14,7 @@ were the whole body.
 from __future__ import annotations
 
 import functools
+import io
 import json
 import shutil
 import tempfile
@@ -173,6 +174,11 @@ def read_upload(field: str = "file") -> Upload:
             raise AppError(400, "missing_file", f"Send the file in the multipart field '{field}', or as the raw request body.")
         stream: IO[bytes] = storage.stream
         name = _clean_name(storage.filename)
+    elif request.content_length is not None and request.content_length <= _memory_limit():
+        # A body known to fit in memory (every image upload) is read as before; BytesIO shares
+        # its bytes, and reading it whole gives them back without a copy.
+        stream = io.BytesIO(request.get_data(cache=False))
+        name = _clean_name(request.args.get("name"))
     else:
         stream = _spool()
         # Closed with the request, like the form's files (which the request closes itself).
