@@ -594,24 +594,21 @@ class Verifier:
                 f"The image is {w}x{h} pixels, too small to carry a watermark (needs "
                 f"{MIN_DETECT_SIDE} pixels a side); no search was made.",
             )
-        best = None
-        for n, key in enumerate(self.keyring, start=1):
-            result = watermark.detect(pixels, key=key.secret, search=search)
-            if result.detected:
-                p = min(1.0, result.p_value * len(self.keyring))
-                payload = result.payload or b""
-                stamp_id = payload.hex() if len(payload) == _STAMP_ID_BYTES else None
-                return WatermarkSection(
-                    "detected",
-                    f"Our invisible watermark was found with key {key.key_id} ({evidence_strength(p)}: "
-                    f"an unmarked image gives a result this strong with probability below {p:.1e}).",
-                    keys_tried=n, key_id=key.key_id, stamp_id=stamp_id, payload=payload.hex(), p_value=p,
-                    score=result.score, strength=evidence_strength(p), scale=result.scale,
-                    rotation_degrees=result.rotation_degrees, mirrored=result.mirrored, frame=result.frame,
-                    search=search,
-                )
-            if best is None or result.score > best.score:
-                best = result
+        index, best = watermark.detect_keys(pixels, [key.secret for key in self.keyring], search=search)
+        if best.detected:
+            key = self.keyring.keys[index]
+            p = min(1.0, best.p_value * len(self.keyring))
+            payload = best.payload or b""
+            stamp_id = payload.hex() if len(payload) == _STAMP_ID_BYTES else None
+            return WatermarkSection(
+                "detected",
+                f"Our invisible watermark was found with key {key.key_id} ({evidence_strength(p)}: "
+                f"an unmarked image gives a result this strong with probability below {p:.1e}).",
+                keys_tried=index + 1, key_id=key.key_id, stamp_id=stamp_id, payload=payload.hex(), p_value=p,
+                score=best.score, strength=evidence_strength(p), scale=best.scale,
+                rotation_degrees=best.rotation_degrees, mirrored=best.mirrored, frame=best.frame,
+                search=search,
+            )
         keys = len(self.keyring)
         quick = search == "quick"
         return WatermarkSection(
@@ -622,8 +619,8 @@ class Verifier:
                "Only a quick search was made (search=quick): whole-image resizes are covered, but crops that change "
                "the long side, rotations and perspective are not looked for."),
             keys_tried=keys,
-            p_value=None if best is None else min(1.0, best.p_value * keys),
-            score=None if best is None else best.score,
+            p_value=min(1.0, best.p_value * keys),
+            score=best.score,
             strength="no evidence",
             search=search,
         )

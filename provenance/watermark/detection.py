@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 from scipy.special import log_ndtr
@@ -48,6 +49,7 @@ __all__ = [
     "WatermarkResult",
     "check_search",
     "detect",
+    "detect_keys",
     "detection_frames",
     "false_positive_bound",
 ]
@@ -205,31 +207,72 @@ def detect(image: np.ndarray, *, key: bytes | str, search: str = "full") -> Wate
     InvalidInputError
         If the key is empty.
     """
+    return detect_keys(image, [key], search=search)[1]
+
+
+def detect_keys(
+    image: np.ndarray, keys: Sequence[bytes | str], *, search: str = "full"
+) -> tuple[int, WatermarkResult]:
+    """Look for a watermark made with any of `keys` (a key ring), doing the keyless work once.
+
+    The result is that of calling :func:`detect` with each key in turn and stopping at the
+    first detection, but the size-normalised grid, its whitening, the lattice proposals and
+    the folded spectra are made once and shared by every key: a further key costs only its
+    shift searches (benchmarks/RESULTS.md, "Key rings").
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 ndarray, or (H, W) grayscale, or (H, W, 4) RGBA
+        As for :func:`detect`.
+    keys : sequence of bytes or str
+        The keys to try, in order.
+    search : {"full", "quick"}
+        As for :func:`detect`.
+
+    Returns
+    -------
+    (int, WatermarkResult)
+        The index in `keys` of the first key that detected a watermark and its result, or, if
+        none did, of the key whose best pilot score was highest and its (undetected) result.
+        Each result's bound counts that key's hypotheses; over the ring, multiply its
+        ``p_value`` by ``len(keys)`` (a union bound).
+
+    Raises
+    ------
+    InvalidImageError
+        If the array is not uint8 (H, W[, 3|4]) or a side is under 96 pixels.
+    InvalidInputError
+        If `keys` is empty or a key is empty.
+    """
     check_image_array(image)
     check_search(search)
+    if not keys:
+        raise InvalidInputError("No watermark key was given: pass at least one key.")
     h, w = image.shape[:2]
     if min(h, w) < MIN_DETECT_SIDE:
         raise InvalidImageError(
             f"The image is {w}x{h}; watermark detection needs at least {MIN_DETECT_SIDE} pixels per side."
         )
-    pattern = keyed_pattern(normalise_key(key))
+    patterns = [keyed_pattern(normalise_key(key)) for key in keys]
     max_geometries = MAX_GEOMETRIES if search == "full" else 1
-    frames = detection_frames(h, w)
-    tally = _Tally()
-    for frame in frames:
-        if frame == "canonical":
-            y = canonical_luma(image, canonical_shape(h, w))
-        else:
-            y = luminance(_window(image))
-        found = _search_frame(y, pattern, max_geometries, tally)
-        if found is not None:
-            payload, peak, basis = found
-            return _found(payload, peak, basis, frame, tally)
-    hyp = max(tally.geometries, 1) * _HYPOTHESES_PER_GEOMETRY
-    score = tally.best_score
-    return WatermarkResult(
-        detected=False, payload=None, p_value=false_positive_bound(score, hyp), score=score, hypotheses=hyp
-    )
+    frames = [_Frame(image, name) for name in detection_frames(h, w)]
+    best: tuple[int, WatermarkResult] | None = None
+    for index, pattern in enumerate(patterns):
+        tally = _Tally()
+        for frame in frames:
+            found = _search_frame(frame, pattern, max_geometries, tally)
+            if found is not None:
+                payload, peak, basis = found
+                return index, _found(payload, peak, basis, frame.name, tally)
+        hyp = max(tally.geometries, 1) * _HYPOTHESES_PER_GEOMETRY
+        score = tally.best_score
+        result = WatermarkResult(
+            detected=False, payload=None, p_value=false_positive_bound(score, hyp), score=score, hypotheses=hyp
+        )
+        if best is None or result.score > best[1].score:
+            best = (index, result)
+    assert best is not None
+    return best
 
 
 def detection_frames(height: int, width: int) -> tuple[str, ...]:
@@ -255,26 +298,57 @@ class _Tally:
         self.best_score = 0.0
 
 
+class _Frame:
+    """The keyless analysis of one frame of the received image, made on first use and shared by every key.
+
+    The whitened window, then for each geometry tried (the unchanged grid, then the lattices of
+    :func:`_lattices`, made once with the full search's limit) its basis and the folded band's
+    dihedral spectra: all a key adds is its shift search and, rarely, a decode.
+    """
+
+    def __init__(self, image: np.ndarray, name: str) -> None:
+        self.name = name
+        self._image: np.ndarray | None = image
+        self._yw: np.ndarray | None = None
+        self._lattices: list[tuple[tuple[int, int], np.ndarray, np.ndarray]] | None = None
+        self._geometries: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    @property
+    def yw(self) -> np.ndarray:
+        if self._yw is None:
+            image, self._image = self._image, None  # the frame keeps its window, not the image
+            assert image is not None
+            h, w = image.shape[:2]
+            y = canonical_luma(image, canonical_shape(h, w)) if self.name == "canonical" else luminance(_window(image))
+            self._yw = whiten(_window(y))
+        return self._yw
+
+    def geometry(self, g: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Basis and dihedral spectra of geometry `g` (0: the unchanged grid), or None past the last lattice."""
+        if g not in self._geometries:
+            if g == 0:
+                basis, band = np.eye(2) * TILE, tile_band(fold_identity(self.yw))
+            else:
+                if self._lattices is None:
+                    self._lattices = _lattices(_window(self.yw, LATTICE_WINDOW), MAX_GEOMETRIES - 1)
+                if g - 1 >= len(self._lattices):
+                    return None
+                shape, spec, basis = self._lattices[g - 1]
+                band = fold_spectral(spec, shape, np.linalg.inv(basis.T / TILE))
+            self._geometries[g] = (basis, dihedral_spectra(band))
+        return self._geometries[g]
+
+
 def _search_frame(
-    y: np.ndarray, pattern, max_geometries: int, tally: _Tally
+    frame: _Frame, pattern, max_geometries: int, tally: _Tally
 ) -> tuple[bytes, ShiftPeak, np.ndarray] | None:
-    """Try the unchanged grid, then lattice candidates, on luminance `y` of one frame."""
-    identity = np.eye(2) * TILE
-    yw = whiten(_window(y))
-    # The lattices to try, each with the window (shape, spectrum) it is folded in, made once.
-    lattices: list[tuple[tuple[int, int], np.ndarray, np.ndarray]] | None = None
+    """Try the unchanged grid, then lattice candidates, of one frame with one key's pattern."""
     for g in range(max_geometries):
-        if g == 0:
-            basis, band = identity, tile_band(fold_identity(yw))
-        else:
-            if lattices is None:
-                lattices = _lattices(_window(yw, LATTICE_WINDOW), max_geometries - 1)
-            if g - 1 >= len(lattices):
-                break
-            shape, spec, basis = lattices[g - 1]
-            band = fold_spectral(spec, shape, np.linalg.inv(basis.T / TILE))
+        geometry = frame.geometry(g)
+        if geometry is None:
+            break
+        basis, spectra = geometry
         tally.geometries += 1
-        spectra = dihedral_spectra(band)
         peak = search_shifts(spectra, pattern)[0]
         tally.best_score = max(tally.best_score, peak.score)
         if peak.score < SCORE_THRESHOLD:
