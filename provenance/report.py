@@ -75,7 +75,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Version of the JSON layout of :meth:`VerificationReport.to_dict` (``schemas/verification-report.v1.json``).
-SCHEMA_VERSION = "1.2"  # 1.1: hash-match details (banks), watermark.search; 1.2: registry.image_check, near_copies
+SCHEMA_VERSION = "1.3"  # 1.1: hash-match details (banks), watermark.search; 1.2: registry.image_check, near_copies; 1.3: search "crops"
 
 #: Verdict codes, strongest signal first, with what each means.
 VERDICT_CODES: dict[str, str] = {
@@ -490,6 +490,16 @@ def _name_notes(name: str | None, mime: str) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- verifier
 
 
+#: What a search that found nothing did not look for, by search mode.
+_NOT_FOUND = {
+    "full": "The image may never have been stamped, or was changed too much.",
+    "crops": "A crops search was made (search=crops): whole-image resizes and crops are covered, but rotations "
+             "and perspective are not looked for.",
+    "quick": "Only a quick search was made (search=quick): whole-image resizes are covered, but crops that change "
+             "the long side, rotations and perspective are not looked for.",
+}
+
+
 class Verifier:
     """Holds what verification needs (keys, trust, registry), built once and reused.
 
@@ -610,14 +620,10 @@ class Verifier:
                 search=search,
             )
         keys = len(self.keyring)
-        quick = search == "quick"
         return WatermarkSection(
             "not_detected",
             f"No watermark of ours was found (searched with {keys} key{'s' if keys > 1 else ''}). "
-            + ("The image may never have been stamped, or was changed too much."
-               if not quick else
-               "Only a quick search was made (search=quick): whole-image resizes are covered, but crops that change "
-               "the long side, rotations and perspective are not looked for."),
+            + _NOT_FOUND[search],
             keys_tried=keys,
             p_value=min(1.0, best.p_value * keys),
             score=best.score,
@@ -890,7 +896,7 @@ class Verifier:
             An image, or any file C2PA can carry credentials in (PDF, MP4, WAV, ...).
         name : str, optional
             The file name to report (default: the path's name).
-        search : {"full", "quick"}, optional
+        search : {"full", "crops", "quick"}, optional
             The watermark search for this file (default ``PROVENANCE_WATERMARK_SEARCH``):
             ``quick`` skips the search for crops that change the long side, rotations and perspective.
 
@@ -998,7 +1004,7 @@ def verify(
         A reusable verifier (keys, trust and registry loaded once).
     name : str, optional
         File name to report.
-    search : {"full", "quick"}, optional
+    search : {"full", "crops", "quick"}, optional
         The watermark search (default ``PROVENANCE_WATERMARK_SEARCH``).
 
     Raises

@@ -269,6 +269,22 @@ def test_quick_search_skips_the_lattice_and_rejects_unknown_modes() -> None:
         watermark.detect(marked, key="q", search="fast")
 
 
+@pytest.mark.parametrize("fraction", [0.8, 0.71])
+def test_crops_search_finds_crops_but_not_turns_and_counts_its_geometries(marked_photo, fraction):
+    from provenance.watermark.detection import _HYPOTHESES_PER_GEOMETRY, GEOMETRY_LIMITS
+
+    cropped = attacks.jpeg(attacks.crop_center(marked_photo, fraction), 85)
+    crops = watermark.detect(cropped, key=KEY, search="crops")
+    assert crops.payload == PAYLOAD
+    assert crops.scale == pytest.approx(1 / fraction, rel=0.01) and crops.rotation_degrees == pytest.approx(0, abs=0.1)
+    assert crops.hypotheses <= GEOMETRY_LIMITS["crops"] * _HYPOTHESES_PER_GEOMETRY
+    turned = attacks.rotate(marked_photo, 5)
+    assert watermark.detect(turned, key=KEY).payload == PAYLOAD
+    missed = watermark.detect(turned, key=KEY, search="crops")
+    assert not missed.detected
+    assert missed.hypotheses <= GEOMETRY_LIMITS["crops"] * _HYPOTHESES_PER_GEOMETRY
+
+
 # ---- synchronisation internals: each fast path against its plain definition
 
 

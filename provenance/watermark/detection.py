@@ -46,6 +46,7 @@ __all__ = [
     "LATTICE_WINDOW",
     "SCHEME",
     "SEARCH_MODES",
+    "GEOMETRY_LIMITS",
     "WatermarkResult",
     "check_search",
     "detect",
@@ -77,9 +78,13 @@ COMB_GATE = 3.5
 #: folds) works on, for windows larger than it (the canonical frame is smaller).
 LATTICE_WINDOW = 640
 #: ``full`` (the unchanged grid of the size-normalised frame, then the tile lattice of cropped,
-#: resized and rotated copies); ``quick`` tries only the unchanged grid (whole-image resizes,
-#: re-encodes, flips and tone changes are still found): one geometry per frame in the bound.
-SEARCH_MODES = ("full", "quick")
+#: resized, rotated and photographed copies); ``crops`` (the unchanged grid, then only the scale
+#: sweep's lattices: crops that change the long side, such as a feed's square or 4:5 crop);
+#: ``quick`` tries only the unchanged grid (whole-image resizes, re-encodes, flips and tone
+#: changes are still found): one geometry per frame in the bound.
+SEARCH_MODES = ("full", "crops", "quick")
+#: Geometries tried at most per frame in each search mode.
+GEOMETRY_LIMITS = {"full": MAX_GEOMETRIES, "crops": 1 + SCALE_PROPOSALS, "quick": 1}
 _HYPOTHESES_PER_GEOMETRY = DIHEDRAL * TILE * TILE
 
 
@@ -191,9 +196,10 @@ def detect(image: np.ndarray, *, key: bytes | str, search: str = "full") -> Wate
         Possibly resized, cropped, rotated, flipped, re-encoded. Channels last.
     key : bytes or str
         The key used at embedding.
-    search : {"full", "quick"}
+    search : {"full", "crops", "quick"}
         ``"quick"`` skips the lattice search for cropped-and-resized and rotated copies:
-        unmarked images cost less, whole-image resizes are still found.
+        unmarked images cost less, whole-image resizes are still found. ``"crops"`` searches
+        the lattices of crops only (:data:`SEARCH_MODES`).
 
     Returns
     -------
@@ -226,7 +232,7 @@ def detect_keys(
         As for :func:`detect`.
     keys : sequence of bytes or str
         The keys to try, in order.
-    search : {"full", "quick"}
+    search : {"full", "crops", "quick"}
         As for :func:`detect`.
 
     Returns
@@ -254,8 +260,8 @@ def detect_keys(
             f"The image is {w}x{h}; watermark detection needs at least {MIN_DETECT_SIDE} pixels per side."
         )
     patterns = [keyed_pattern(normalise_key(key)) for key in keys]
-    max_geometries = MAX_GEOMETRIES if search == "full" else 1
-    frames = [_Frame(image, name) for name in detection_frames(h, w)]
+    max_geometries = GEOMETRY_LIMITS[search]
+    frames = [_Frame(image, name, crops_only=search == "crops") for name in detection_frames(h, w)]
     best: tuple[int, WatermarkResult] | None = None
     for index, pattern in enumerate(patterns):
         tally = _Tally()
@@ -306,8 +312,9 @@ class _Frame:
     dihedral spectra: all a key adds is its shift search and, rarely, a decode.
     """
 
-    def __init__(self, image: np.ndarray, name: str) -> None:
+    def __init__(self, image: np.ndarray, name: str, *, crops_only: bool = False) -> None:
         self.name = name
+        self._crops_only = crops_only
         self._image: np.ndarray | None = image
         self._yw: np.ndarray | None = None
         self._lattices: list[tuple[tuple[int, int], np.ndarray, np.ndarray]] | None = None
@@ -330,7 +337,8 @@ class _Frame:
                 basis, band = np.eye(2) * TILE, tile_band(fold_identity(self.yw))
             else:
                 if self._lattices is None:
-                    self._lattices = _lattices(_window(self.yw, LATTICE_WINDOW), MAX_GEOMETRIES - 1)
+                    self._lattices = _lattices(_window(self.yw, LATTICE_WINDOW), MAX_GEOMETRIES - 1,
+                                               crops_only=self._crops_only)
                 if g - 1 >= len(self._lattices):
                     return None
                 shape, spec, basis = self._lattices[g - 1]
@@ -365,7 +373,9 @@ def _search_frame(
 _DISTINCT = 0.01
 
 
-def _lattices(yl: np.ndarray, limit: int) -> list[tuple[tuple[int, int], np.ndarray, np.ndarray]]:
+def _lattices(
+    yl: np.ndarray, limit: int, *, crops_only: bool = False
+) -> list[tuple[tuple[int, int], np.ndarray, np.ndarray]]:
     """The lattices to try after the unchanged grid, in order, each with its window's shape and spectrum.
 
     On the whole window: the comb sweeps' proposals (axis-aligned: crops; turned by up to 6
@@ -376,10 +386,14 @@ def _lattices(yl: np.ndarray, limit: int) -> list[tuple[tuple[int, int], np.ndar
     shows their comb (:func:`.scales.comb_strength`), those under :data:`COMB_GATE` left out:
     an unmarked image rarely pays for a shift search beyond the grid, and a turned lattice
     that the autocorrelation ranks tenth (its peaks drowned by a texture's) is tried first.
+    With `crops_only`, the scale sweep's proposals alone (the ``crops`` search).
     """
     identity = np.eye(2) * TILE
     spec = spectrum(yl)
     power = whitened_power(spec, yl.shape)
+    if crops_only:
+        swept = [(z, b) for b, z in scale_candidates(power, yl.shape, limit=SCALE_PROPOSALS) if not _is_identity(b)]
+        return [(yl.shape, spec, b) for z, b in sorted(swept, key=lambda r: -r[0]) if z >= COMB_GATE][:limit]
     swept = [b for b, _ in scale_candidates(power, yl.shape, limit=SCALE_PROPOSALS)]
     swept += [b for b, _ in turn_candidates(power, yl.shape, limit=TURN_PROPOSALS)]
     acf = [b for b, _ in scored_lattices(yl, limit=ACF_PROPOSALS, spec=spec, prior=identity, power=power)]
