@@ -120,6 +120,34 @@ def test_turn_sweep_finds_the_turn_and_scale_of_a_straightened_copy(marked_3x2):
     assert z > 5
 
 
+def _plant_turned_comb(power: np.ndarray, k: np.ndarray, scale: float, degrees: float, value: float) -> None:
+    h = power.shape[0]
+    t = np.radians(degrees)
+    c, sn = np.cos(t) / (TILE * scale), np.sin(t) / (TILE * scale)
+    iy = np.rint((c * k[:, 0] + sn * k[:, 1]) * h).astype(int)
+    ix = np.rint((c * k[:, 1] - sn * k[:, 0]) * h).astype(int)
+    iy, ix = np.where(ix < 0, -iy, iy) % h, np.abs(ix)
+    power[iy, ix] += value
+
+
+def test_turn_sweep_refines_a_turned_comb_that_ranks_low_in_the_coarse_sweep():
+    # The coarse sweep reads every sixth outer point only: three decoys planted on exactly those
+    # points outrank the real comb there, but refine (every other band point) far below it.
+    from provenance.watermark.scales import turn_candidates
+
+    power = np.random.default_rng(8).exponential(1.0, (640, 321)).astype(np.float32)
+    k, _ = band_points()
+    radius = np.hypot(k[:, 0], k[:, 1])
+    coarse = k[(radius >= 30) & (radius <= 40.5)][::6]
+    _plant_turned_comb(power, k, 1.05, 2.0, 0.8)
+    for scale, degrees in ((1.0, -4.0), (1.15, 5.0), (0.99, -1.2)):
+        _plant_turned_comb(power, coarse, scale, degrees, 3.0)
+    (basis, z), = turn_candidates(power, (640, 640), limit=1)
+    assert np.degrees(np.arctan2(-basis[0, 1], basis[0, 0])) == pytest.approx(2.0, abs=0.1)  # R(theta) rows
+    assert np.hypot(*basis[0]) / TILE == pytest.approx(1.05, rel=0.003)
+    assert z > 10
+
+
 def test_turn_sweep_on_noise_returns_at_most_the_limit():
     from provenance.watermark.scales import TURN_RANGE, turn_candidates
 
