@@ -19,6 +19,7 @@ from scipy.special import log_ndtr
 from ..errors import InvalidImageError, InvalidInputError
 from ..images import check_image_array
 from .coding import CODED_BITS, CRC_BITS, decode_payload
+from .field import KeyedField, keyed_field
 from .frame import canonical_luma, canonical_shape, uses_canonical_frame
 from .masking import luminance
 from .patterns import TILE, keyed_pattern, normalise_key
@@ -105,6 +106,9 @@ class WatermarkResult:
         ``"canonical"`` (the size-normalised grid) or ``"native"`` (the image's own pixels).
     scheme : str
         The watermark scheme looked for (:data:`SCHEME`).
+    layer : str or None
+        ``"periodic"`` (layer A, the tile) or ``"field"`` (layer B, :mod:`.field`, read at the
+        unchanged canonical grid once A failed there), or None when nothing was found.
     """
 
     detected: bool
@@ -117,6 +121,7 @@ class WatermarkResult:
     mirrored: bool | None = None
     frame: str | None = None
     scheme: str = SCHEME
+    layer: str | None = None
 
     @property
     def payload_hex(self) -> str | None:
@@ -136,6 +141,7 @@ class WatermarkResult:
             "mirrored": self.mirrored,
             "frame": self.frame,
             "scheme": self.scheme,
+            "layer": self.layer,
         }
 
 
@@ -212,18 +218,23 @@ def detect(image: np.ndarray, *, key: bytes | str, search: str = "full") -> Wate
         raise InvalidImageError(
             f"The image is {w}x{h}; watermark detection needs at least {MIN_DETECT_SIDE} pixels per side."
         )
-    pattern = keyed_pattern(normalise_key(key))
+    secret = normalise_key(key)
+    pattern = keyed_pattern(secret)
     max_geometries = MAX_GEOMETRIES if search == "full" else 1
     frames = detection_frames(h, w)
     tally = _Tally()
     for frame in frames:
+        field = None
         if frame == "canonical":
             y = canonical_luma(image, canonical_shape(h, w))
+            field = keyed_field(secret, y.shape)
         else:
             y = luminance(_window(image))
-        found = _search_frame(y, pattern, max_geometries, tally)
+        found = _search_frame(y, pattern, max_geometries, tally, field)
         if found is not None:
             payload, peak, basis = found
+            if peak is None:
+                return _found_field(payload, frame, tally)
             return _found(payload, peak, basis, frame, tally)
     hyp = max(tally.geometries, 1) * _HYPOTHESES_PER_GEOMETRY
     score = tally.best_score
@@ -256,9 +267,13 @@ class _Tally:
 
 
 def _search_frame(
-    y: np.ndarray, pattern, max_geometries: int, tally: _Tally
-) -> tuple[bytes, ShiftPeak, np.ndarray] | None:
-    """Try the unchanged grid, then lattice candidates, on luminance `y` of one frame."""
+    y: np.ndarray, pattern, max_geometries: int, tally: _Tally, field: KeyedField | None = None
+) -> tuple[bytes, ShiftPeak | None, np.ndarray] | None:
+    """Try the unchanged grid, then lattice candidates, on luminance `y` of one frame.
+
+    With `field` (the canonical frame), layer B is decoded at the unchanged grid once layer A
+    has failed (its peak is then None).
+    """
     identity = np.eye(2) * TILE
     yw = whiten(_window(y))
     # The lattices to try, each with the window (shape, spectrum) it is folded in, made once.
@@ -283,6 +298,13 @@ def _search_frame(
         payload = decode_payload(payload_soft_bits(spectra, peak, pattern, CODED_BITS), pattern.salt)
         if payload is not None:
             return payload, peak, basis
+    if field is not None:
+        # Layer B sits at the grid's own origin: the window is the centred crop of the grid.
+        origin = ((y.shape[0] - yw.shape[0]) // 2, (y.shape[1] - yw.shape[1]) // 2)
+        tally.decodes += 1
+        payload = decode_payload(field.soft_bits(yw, origin), pattern.salt)
+        if payload is not None:
+            return payload, None, identity
     return None
 
 
@@ -348,6 +370,24 @@ def _found(payload: bytes, peak: ShiftPeak, basis: np.ndarray, frame: str, tally
         rotation_degrees=rot,
         mirrored=mirrored,
         frame=frame,
+        layer="periodic",
+    )
+
+
+def _found_field(payload: bytes, frame: str, tally: _Tally) -> WatermarkResult:
+    # The decision is the CRC; the pilot score only enters the bound (as for layer A).
+    hyp = tally.geometries * _HYPOTHESES_PER_GEOMETRY
+    return WatermarkResult(
+        detected=True,
+        payload=payload,
+        p_value=false_positive_bound(tally.best_score, hyp, tally.decodes),
+        score=tally.best_score,
+        hypotheses=hyp,
+        scale=1.0,
+        rotation_degrees=0.0,
+        mirrored=False,
+        frame=frame,
+        layer="field",
     )
 
 
