@@ -227,7 +227,7 @@ def detect(image: np.ndarray, *, key: bytes | str, search: str = "full") -> Wate
         field = None
         if frame == "canonical":
             y = canonical_luma(image, canonical_shape(h, w))
-            field = keyed_field(secret, y.shape)
+            field = keyed_field(secret)
         else:
             y = luminance(_window(image))
         found = _search_frame(y, pattern, max_geometries, tally, field)

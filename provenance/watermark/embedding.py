@@ -146,7 +146,7 @@ def _origin(secret: bytes, payload: bytes) -> tuple[int, int]:
 
 def _field_pattern(secret: bytes, symbols: np.ndarray, frame_shape: tuple[int, int], share: float) -> np.ndarray:
     """Layer B on the canonical grid at its share of the power (float32 (hc, wc))."""
-    return keyed_field(secret, frame_shape).pattern(symbols) * np.float32(math.sqrt(share))
+    return keyed_field(secret).pattern(symbols, frame_shape) * np.float32(math.sqrt(share))
 
 
 def _canonical_delta(
