@@ -111,14 +111,18 @@ def keyed_field(key: bytes) -> KeyedField:
     fx = np.fft.rfftfreq(side).astype(np.float32)[None, :]
     radius = np.hypot(fy, fx)
     lo, hi = BAND_CYCLES_PER_PIXEL
-    values = sfft.irfft2(sfft.rfft2(noise) * ((radius >= lo) & (radius <= hi)), s=(side, side)).astype(np.float32)
+    band = sfft.rfft2(noise) * ((radius >= lo) & (radius <= hi))
+    values = sfft.irfft2(band, s=(side, side)).astype(np.float32)
     values /= np.float32(np.sqrt(np.mean(np.square(values, dtype=np.float64))))
+    # The detector correlates with the field weighted by frequency: whitened image content still
+    # has more power at the band's low end, and this tilt is free (it is in the template).
+    template = sfft.irfft2(band * radius, s=(side, side)).astype(np.float32)
     # Every coded bit gets the same number of blocks (to within one), spread in keyed order.
     blocks = side // FIELD_BLOCK
     block_bits = (rng.permutation(blocks * blocks) % CODED_BITS).astype(np.int16).reshape(blocks, blocks)
     bits = np.ascontiguousarray(np.repeat(np.repeat(block_bits, FIELD_BLOCK, axis=0), FIELD_BLOCK, axis=1))
     weights = sp.csr_matrix(
-        (values.ravel(), (bits.ravel().astype(np.int64), np.arange(bits.size))), shape=(CODED_BITS, bits.size)
+        (template.ravel(), (bits.ravel().astype(np.int64), np.arange(bits.size))), shape=(CODED_BITS, bits.size)
     )
     values.flags.writeable = False
     bits.flags.writeable = False
