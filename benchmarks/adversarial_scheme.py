@@ -97,10 +97,15 @@ def outputs(count: int) -> list[np.ndarray]:
     return out
 
 
+#: The issue-13 target: no keyless attack removes the mark while keeping at least this PSNR.
+TARGET_PSNR = 36.0
+
+
 def _row(name: str, rows: list[tuple[bool, float]]) -> str:
     ok = sum(d for d, _ in rows)
     ps = [p for _, p in rows]
-    return f"| {name} | {ok}/{len(rows)} | {np.mean(ps):.1f} | {min(ps):.1f} |"
+    removed = sum(not d and p >= TARGET_PSNR for d, p in rows)
+    return f"| {name} | {ok}/{len(rows)} | {np.mean(ps):.1f} | {min(ps):.1f} | {removed}/{len(rows)} |"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,7 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(1)
     images = outputs(n_stamps + n_test)
     pool, held_out = images[:n_stamps], images[n_stamps:]
-    lines = ["| attack | still detected (exact ID) | PSNR vs stamped, mean dB | min dB |", "|---|---:|---:|---:|"]
+    lines = [
+        f"| attack | still detected (exact ID) | PSNR vs stamped, mean dB | min dB | removed at >= {TARGET_PSNR:.0f} dB |",
+        "|---|---:|---:|---:|---:|",
+    ]
 
     stamped = [(im, watermark.embed(im, pl, key=KEY, **embed_options), pl) for im, pl in ((im, rng.bytes(8)) for im in held_out)]
     # Fold-and-subtract on each held-out stamp, with its own fold.
