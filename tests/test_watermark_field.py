@@ -124,3 +124,23 @@ def test_field_pattern_and_soft_bits_agree_and_check_shapes():
 def test_bad_field_share_is_refused(output, share):
     with pytest.raises(InvalidImageError, match="field_share"):
         watermark.embed(output, PAYLOAD, key=KEY, field_share=share)
+
+
+def test_stamper_adds_layer_b_when_the_setting_turns_it_on(shared_dir, tmp_path):
+    from provenance.images import decode_image
+    from provenance.settings import Settings
+    from provenance.stamp import Stamper
+
+    photo = shared_dir / "samples" / "kodim03.png"
+    found = {}
+    for percent in (0.0, 40.0):
+        settings = Settings.from_env({"PROVENANCE_INSTANCE_PATH": str(tmp_path / f"inst{percent:.0f}"),
+                                      "PROVENANCE_WATERMARK_FIELD_PERCENT": str(percent)})
+        with Stamper(settings) as stamper:
+            result = stamper.stamp_image(photo.read_bytes(), generator="test-diffusion 1.0")
+            pixels = decode_image(result.data)
+            secret = stamper.keyring.active.secret
+        found[percent] = (result.stamp_id, _field_payload(pixels, secret))
+    assert found[0.0][1] is None  # off by default: layer A only
+    stamp_id, payload = found[40.0]
+    assert payload is not None and payload.hex() == stamp_id
