@@ -19,7 +19,7 @@ from scipy.special import log_ndtr
 from ..errors import InvalidImageError, InvalidInputError
 from ..images import check_image_array
 from .coding import CODED_BITS, CRC_BITS, decode_payload
-from .field import KeyedField, keyed_field
+from .field import FIELD_SIDE, KeyedField, keyed_field
 from .frame import canonical_luma, canonical_shape, uses_canonical_frame
 from .masking import luminance
 from .patterns import TILE, keyed_pattern, normalise_key
@@ -227,7 +227,8 @@ def detect(image: np.ndarray, *, key: bytes | str, search: str = "full") -> Wate
         field = None
         if frame == "canonical":
             y = canonical_luma(image, canonical_shape(h, w))
-            field = keyed_field(secret)
+            # (The grid's long side is FIELD_SIDE unless a design comparison changed CANONICAL_SIDE.)
+            field = keyed_field(secret) if max(y.shape) <= FIELD_SIDE else None
         else:
             y = luminance(_window(image))
         found = _search_frame(y, pattern, max_geometries, tally, field)

@@ -22,25 +22,27 @@ from .coding import CODED_BITS
 from .frame import CANONICAL_SIDE
 from .patterns import BAND_CYCLES_PER_PIXEL
 
-__all__ = ["FIELD_BLOCK", "KeyedField", "keyed_field"]
+__all__ = ["FIELD_BLOCK", "FIELD_SIDE", "KeyedField", "keyed_field"]
 
 #: Side of the canonical-grid blocks that each carry one coded bit.
 FIELD_BLOCK = 8
+#: Side of the square field; a canonical grid (long side ``CANONICAL_SIDE``) uses its corner.
+FIELD_SIDE = CANONICAL_SIDE
 _DOMAIN = b"provenance.watermark.field.v1\0"
 
 
 @dataclass(frozen=True, eq=False)
 class KeyedField:
-    """Layer B's field and bit layout for one key, on a ``CANONICAL_SIDE`` square.
+    """Layer B's field and bit layout for one key, on a ``FIELD_SIDE`` square.
 
     A canonical grid of any shape uses the square's top-left corner, so one field serves every
     aspect ratio.
 
     Attributes
     ----------
-    values : (CANONICAL_SIDE, CANONICAL_SIDE) float32 ndarray
+    values : (FIELD_SIDE, FIELD_SIDE) float32 ndarray
         The band-limited field, unit RMS.
-    bits : (CANONICAL_SIDE, CANONICAL_SIDE) int16 ndarray
+    bits : (FIELD_SIDE, FIELD_SIDE) int16 ndarray
         The coded bit each pixel carries (constant over each 8x8 block).
     """
 
@@ -88,22 +90,22 @@ class KeyedField:
         _check_shape((y0 + h, x0 + w))
         # One sparse product over the square (the region zero-padded into it): a tenth of the
         # time of a weighted bincount over the region's pixels.
-        plane = np.zeros((CANONICAL_SIDE, CANONICAL_SIDE), dtype=np.float32)
+        plane = np.zeros((FIELD_SIDE, FIELD_SIDE), dtype=np.float32)
         plane[y0 : y0 + h, x0 : x0 + w] = whitened
         return (self._weights @ plane.ravel()).astype(np.float64)
 
 
 def _check_shape(shape: tuple[int, int]) -> tuple[int, int]:
     hc, wc = shape
-    if not (0 < hc <= CANONICAL_SIDE and 0 < wc <= CANONICAL_SIDE):
-        raise ValueError(f"shape must fit in {CANONICAL_SIDE}x{CANONICAL_SIDE} (the canonical grid); got {shape}.")
+    if not (0 < hc <= FIELD_SIDE and 0 < wc <= FIELD_SIDE):
+        raise ValueError(f"shape must fit in {FIELD_SIDE}x{FIELD_SIDE} (the canonical grid); got {shape}.")
     return hc, wc
 
 
 @lru_cache(maxsize=8)
 def keyed_field(key: bytes) -> KeyedField:
     """Derive layer B's field and block-to-bit layout for `key` (cached)."""
-    side = CANONICAL_SIDE
+    side = FIELD_SIDE
     digest = hashlib.sha256(_DOMAIN + key).digest()
     rng = np.random.Generator(np.random.PCG64(int.from_bytes(digest[:16], "big")))
     noise = rng.standard_normal((side, side), dtype=np.float32)
@@ -129,4 +131,4 @@ def keyed_field(key: bytes) -> KeyedField:
     return KeyedField(values=values, bits=bits, _weights=weights)
 
 
-assert CANONICAL_SIDE % FIELD_BLOCK == 0
+assert FIELD_SIDE % FIELD_BLOCK == 0
