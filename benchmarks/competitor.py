@@ -55,7 +55,7 @@ class Engine:
 # --- ours ------------------------------------------------------------------------------------
 
 
-def _load_ours() -> Engine:
+def _load_ours(search: str = "full") -> Engine:
     from provenance import watermark
 
     if not (hasattr(watermark, "embed") and hasattr(watermark, "detect")):
@@ -68,10 +68,10 @@ def _load_ours() -> Engine:
         return watermark.embed(image, payload, key=key)
 
     def detect(image: np.ndarray, key: str) -> Detection:
-        r = watermark.detect(image, key=key)
+        r = watermark.detect(image, key=key, search=search)
         return Detection(bool(r.detected), r.payload, float(r.score), float(r.p_value))
 
-    return Engine("ours", embed, detect)
+    return Engine("ours" if search == "full" else f"ours-{search}", embed, detect)
 
 
 # --- invisible-watermark dwtDct --------------------------------------------------------------
@@ -134,7 +134,14 @@ def _load_null() -> Engine:
     return Engine("null", embed, detect)
 
 
-ENGINES: dict[str, Callable[[], Engine]] = {"ours": _load_ours, "dwtdct": _load_dwtdct, "null": _load_null}
+ENGINES: dict[str, Callable[[], Engine]] = {
+    "ours": _load_ours,
+    # The same watermark with a cheaper search mode (what a platform setting PROVENANCE_WATERMARK_SEARCH gets).
+    "ours-crops": lambda: _load_ours("crops"),
+    "ours-quick": lambda: _load_ours("quick"),
+    "dwtdct": _load_dwtdct,
+    "null": _load_null,
+}
 
 
 def load_engine(name: str) -> Engine:

@@ -6,7 +6,7 @@ webapp/gunicorn_conf.py``, ``--workers`` sync workers) on a free loopback port w
 instance folder, warms it up, drives ``--connections`` closed-loop connections with wrk for
 ``--duration`` seconds, and reports requests/s, p50/p90/p99 latency, errors (socket errors and
 non-200 answers) and the workers' RSS at the start and the end of the run. With ``--repeat N``
-the bodies take turns N times (stamped, unmarked, unmarked quick, stamped, ...), so a machine
+the bodies take turns N times (stamped, unmarked, unmarked crops, unmarked quick, stamped, ...), so a machine
 whose speed drifts shows it as spread, and a summary gives each body's median and range.
 
 The images are Kodak photographs from ``../shared/samples`` resized to 1024x1024 and saved as
@@ -19,7 +19,7 @@ Usage::
     python benchmarks/load.py                   # 2 minutes per body, 2 workers
     python benchmarks/load.py --duration 30     # shorter
     python benchmarks/load.py --workers 3 --connections 4 --no-write
-    python benchmarks/load.py --no-quick        # skip the unmarked run with PROVENANCE_WATERMARK_SEARCH=quick
+    python benchmarks/load.py --no-quick        # skip the unmarked runs with PROVENANCE_WATERMARK_SEARCH=crops, quick
     python benchmarks/load.py --repeat 3        # every body three times, interleaved; medians and ranges
     python benchmarks/load.py --workers 4 --bank-hashes 10000000 --bank-index both --only unmarked --no-quick
 
@@ -250,7 +250,7 @@ def run_one(wrk: str, name: str, body: Path, args: argparse.Namespace, folder: P
         raise SystemExit(f"wrk printed no result:\n{out}")
     r = {k: int(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
     return {
-        "name": name if search == "full" else f"{name}, search=quick", "size_kib": body.stat().st_size / 1024, "requests": r["requests"],
+        "name": name if search == "full" else f"{name}, search={search}", "size_kib": body.stat().st_size / 1024, "requests": r["requests"],
         "rps": r["requests"] / (r["duration_us"] / 1e6), "p50": r["p50"] / 1e3, "p90": r["p90"] / 1e3,
         "p99": r["p99"] / 1e3, "max": r["max"] / 1e3, "errors": r["socket_errors"] + r["status_errors"],
         "rss_start": rss_start, "rss_end": rss_end, "pss_end": pss_end, "load": (load_before, load_after),
@@ -281,6 +281,17 @@ def _summary(rows: list[dict]) -> list[str]:
     return lines
 
 
+def _search_ratios(rows: list[dict]) -> list[str]:
+    """Markdown lines: unmarked req/s of each search mode as a share of search=quick's, from the medians of one run."""
+    rps = {r["name"]: statistics.median(x["rps"] for x in rows if x["name"] == r["name"]) for r in rows}
+    quick = rps.get("unmarked, search=quick")
+    if not quick:
+        return []
+    shares = [f"{label} {100 * rps[name] / quick:.0f}%" for label, name in
+              (("full", "unmarked"), ("crops", "unmarked, search=crops")) if name in rps]
+    return [f"Unmarked uploads, req/s as a share of search=quick's (medians, same run): {'; '.join(shares)}.", ""]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=120, help="seconds of load per body (default 120)")
@@ -288,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=None, help="concurrent connections (default: workers)")
     parser.add_argument("--only", choices=("stamped", "unmarked"), help="run one body only")
     parser.add_argument("--no-quick", action="store_true",
-                        help="skip the extra unmarked run with PROVENANCE_WATERMARK_SEARCH=quick")
+                        help="skip the extra unmarked runs with PROVENANCE_WATERMARK_SEARCH=crops and =quick")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run every body this many times, interleaved, and summarise medians (default 1)")
     parser.add_argument("--no-write", action="store_true", help="leave RESULTS.md alone")
@@ -314,11 +325,11 @@ def main(argv: list[str] | None = None) -> int:
             fill_note = _fill(instance, args.bank_hashes)
         runs = [(name, body, "full") for name, body in bodies.items() if not args.only or name == args.only]
         if not args.no_quick and any(name == "unmarked" for name, _, _ in runs):
-            runs.append(("unmarked", bodies["unmarked"], "quick"))
+            runs += [("unmarked", bodies["unmarked"], "crops"), ("unmarked", bodies["unmarked"], "quick")]
         for round_ in range(1, args.repeat + 1):
             for name, body, search in runs:
                 for mode in modes if args.bank_hashes else ("shared",):
-                    label = name if search == "full" else f"{name}, search=quick"
+                    label = name if search == "full" else f"{name}, search={search}"
                     label += f", {mode} bank index" if args.bank_hashes else ""
                     turn = f" (run {round_} of {args.repeat})" if args.repeat > 1 else ""
                     print(f"{label}: {args.duration} s of load{turn} ...", file=sys.stderr, flush=True)
@@ -334,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     if args.repeat > 1:
-        lines += _summary(rows) + ["", "Every run, in the order they ran:", ""]
+        lines += _summary(rows) + [""] + _search_ratios(rows) + ["Every run, in the order they ran:", ""]
     lines += [
         "| body | run | size KiB | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | worker RSS start MiB "
         "| end MiB | load avg before/after | target met |",
@@ -351,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
         "Target on 2 cores: >= 40 verify requests/s, p99 <= 250 ms, zero errors, flat memory. The load average "
         "(1 min) shows how much else the machine was running: above ~2.5 the figures understate the server. "
         "`search=quick` is the server run with PROVENANCE_WATERMARK_SEARCH=quick (unchanged grid only; whole-image "
-        "resizes are found, rotations and crops that change the long side are not looked for); the other rows use the default full search.",
+        "resizes are found, rotations and crops that change the long side are not looked for); `search=crops` adds the "
+        "lattices of crops (not rotations or perspective); the other rows use the default full search.",
     ]
     report = "\n".join(lines)
     print(report)

@@ -75,7 +75,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Version of the JSON layout of :meth:`VerificationReport.to_dict` (``schemas/verification-report.v1.json``).
-SCHEMA_VERSION = "1.2"  # 1.1: hash-match details (banks), watermark.search; 1.2: registry.image_check, near_copies
+SCHEMA_VERSION = "1.3"  # 1.1: hash-match details (banks), watermark.search; 1.2: registry.image_check, near_copies; 1.3: search "crops"
 
 #: Verdict codes, strongest signal first, with what each means.
 VERDICT_CODES: dict[str, str] = {
@@ -490,6 +490,16 @@ def _name_notes(name: str | None, mime: str) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- verifier
 
 
+#: What a search that found nothing did not look for, by search mode.
+_NOT_FOUND = {
+    "full": "The image may never have been stamped, or was changed too much.",
+    "crops": "A crops search was made (search=crops): whole-image resizes and crops are covered, but rotations "
+             "and perspective are not looked for.",
+    "quick": "Only a quick search was made (search=quick): whole-image resizes are covered, but crops that change "
+             "the long side, rotations and perspective are not looked for.",
+}
+
+
 class Verifier:
     """Holds what verification needs (keys, trust, registry), built once and reused.
 
@@ -594,36 +604,29 @@ class Verifier:
                 f"The image is {w}x{h} pixels, too small to carry a watermark (needs "
                 f"{MIN_DETECT_SIDE} pixels a side); no search was made.",
             )
-        best = None
-        for n, key in enumerate(self.keyring, start=1):
-            result = watermark.detect(pixels, key=key.secret, search=search)
-            if result.detected:
-                p = min(1.0, result.p_value * len(self.keyring))
-                payload = result.payload or b""
-                stamp_id = payload.hex() if len(payload) == _STAMP_ID_BYTES else None
-                return WatermarkSection(
-                    "detected",
-                    f"Our invisible watermark was found with key {key.key_id} ({evidence_strength(p)}: "
-                    f"an unmarked image gives a result this strong with probability below {p:.1e}).",
-                    keys_tried=n, key_id=key.key_id, stamp_id=stamp_id, payload=payload.hex(), p_value=p,
-                    score=result.score, strength=evidence_strength(p), scale=result.scale,
-                    rotation_degrees=result.rotation_degrees, mirrored=result.mirrored, frame=result.frame,
-                    search=search,
-                )
-            if best is None or result.score > best.score:
-                best = result
+        index, best = watermark.detect_keys(pixels, [key.secret for key in self.keyring], search=search)
+        if best.detected:
+            key = self.keyring.keys[index]
+            p = min(1.0, best.p_value * len(self.keyring))
+            payload = best.payload or b""
+            stamp_id = payload.hex() if len(payload) == _STAMP_ID_BYTES else None
+            return WatermarkSection(
+                "detected",
+                f"Our invisible watermark was found with key {key.key_id} ({evidence_strength(p)}: "
+                f"an unmarked image gives a result this strong with probability below {p:.1e}).",
+                keys_tried=index + 1, key_id=key.key_id, stamp_id=stamp_id, payload=payload.hex(), p_value=p,
+                score=best.score, strength=evidence_strength(p), scale=best.scale,
+                rotation_degrees=best.rotation_degrees, mirrored=best.mirrored, frame=best.frame,
+                search=search,
+            )
         keys = len(self.keyring)
-        quick = search == "quick"
         return WatermarkSection(
             "not_detected",
             f"No watermark of ours was found (searched with {keys} key{'s' if keys > 1 else ''}). "
-            + ("The image may never have been stamped, or was changed too much."
-               if not quick else
-               "Only a quick search was made (search=quick): whole-image resizes are covered, but crops that change "
-               "the long side, rotations and perspective are not looked for."),
+            + _NOT_FOUND[search],
             keys_tried=keys,
-            p_value=None if best is None else min(1.0, best.p_value * keys),
-            score=None if best is None else best.score,
+            p_value=min(1.0, best.p_value * keys),
+            score=best.score,
             strength="no evidence",
             search=search,
         )
@@ -893,7 +896,7 @@ class Verifier:
             An image, or any file C2PA can carry credentials in (PDF, MP4, WAV, ...).
         name : str, optional
             The file name to report (default: the path's name).
-        search : {"full", "quick"}, optional
+        search : {"full", "crops", "quick"}, optional
             The watermark search for this file (default ``PROVENANCE_WATERMARK_SEARCH``):
             ``quick`` skips the search for crops that change the long side, rotations and perspective.
 
@@ -1001,7 +1004,7 @@ def verify(
         A reusable verifier (keys, trust and registry loaded once).
     name : str, optional
         File name to report.
-    search : {"full", "quick"}, optional
+    search : {"full", "crops", "quick"}, optional
         The watermark search (default ``PROVENANCE_WATERMARK_SEARCH``).
 
     Raises

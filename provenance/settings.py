@@ -148,10 +148,11 @@ def _percent(env: Mapping[str, str], name: str, default: float) -> float:
 
 def _watermark_search(env: Mapping[str, str]) -> str:
     value = (env.get("PROVENANCE_WATERMARK_SEARCH") or DEFAULT_WATERMARK_SEARCH).strip().lower()
-    if value not in ("full", "quick"):
+    if value not in ("full", "crops", "quick"):
         raise ConfigError(
-            f"PROVENANCE_WATERMARK_SEARCH must be 'full' (finds resized and rotated copies) or 'quick' "
-            f"(unchanged grid only, faster on unmarked images); got {value!r}."
+            f"PROVENANCE_WATERMARK_SEARCH must be 'full' (finds resized, cropped, rotated and photographed "
+            f"copies), 'crops' (resized and cropped copies; faster on unmarked images) or 'quick' (resized "
+            f"copies only; fastest); got {value!r}."
         )
     return value
 

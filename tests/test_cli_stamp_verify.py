@@ -66,7 +66,7 @@ def test_stamp_then_verify_json(runner: CliRunner, env: dict, photo: Path, tmp_p
     assert quick.exit_code == EXIT_OK, quick.output
     assert _lines(quick.stdout)[0]["report"]["watermark"]["search"] == "quick"
     bad = runner.invoke(main, ["verify", str(out), "--search", "fast"], env=env)
-    assert bad.exit_code == EXIT_USAGE and "'fast' is not one of 'full', 'quick'" in bad.stderr
+    assert bad.exit_code == EXIT_USAGE and "'fast' is not one of 'full', 'crops', 'quick'" in bad.stderr
 
 
 def test_verify_folder_text_output_and_partial_failure(

@@ -279,7 +279,7 @@ def test_stripped_copy_is_recovered_from_postgresql(pg_url: str, shared_dir: Pat
 
 def test_verify_convenience_builds_its_own_verifier(settings: Settings, stamped) -> None:
     report = verify(stamped.data, settings=settings)
-    assert report.verdict.code == "ai_generated_trusted" and report.schema_version == "1.2"
+    assert report.verdict.code == "ai_generated_trusted" and report.schema_version == "1.3"
 
 
 @pytest.mark.parametrize(
@@ -372,5 +372,5 @@ def test_quick_watermark_search_is_set_by_settings_and_reported(settings: Settin
         assert quick.verify(resized, name="resized.jpg", search="full").watermark.detected
     with Verifier(settings, use_registry=False) as full:
         assert full.verify(resized, name="resized.jpg", search="quick").watermark.search == "quick"
-        with pytest.raises(InvalidInputError, match="full, quick"):
+        with pytest.raises(InvalidInputError, match="full, crops, quick"):
             full.verify(resized, search="fast")

@@ -170,6 +170,7 @@ def test_bad_web_values(name: str, value: str, message: str) -> None:
 def test_watermark_search_setting() -> None:
     assert Settings.from_env({}).watermark_search == "full"
     assert Settings.from_env({"PROVENANCE_WATERMARK_SEARCH": " Quick "}).watermark_search == "quick"
+    assert Settings.from_env({"PROVENANCE_WATERMARK_SEARCH": "crops"}).watermark_search == "crops"
     with pytest.raises(ConfigError, match="PROVENANCE_WATERMARK_SEARCH"):
         Settings.from_env({"PROVENANCE_WATERMARK_SEARCH": "fast"})
 

@@ -269,6 +269,22 @@ def test_quick_search_skips_the_lattice_and_rejects_unknown_modes() -> None:
         watermark.detect(marked, key="q", search="fast")
 
 
+@pytest.mark.parametrize("fraction", [0.8, 0.71])
+def test_crops_search_finds_crops_but_not_turns_and_counts_its_geometries(marked_photo, fraction):
+    from provenance.watermark.detection import _HYPOTHESES_PER_GEOMETRY, GEOMETRY_LIMITS
+
+    cropped = attacks.jpeg(attacks.crop_center(marked_photo, fraction), 85)
+    crops = watermark.detect(cropped, key=KEY, search="crops")
+    assert crops.payload == PAYLOAD
+    assert crops.scale == pytest.approx(1 / fraction, rel=0.01) and crops.rotation_degrees == pytest.approx(0, abs=0.1)
+    assert crops.hypotheses <= GEOMETRY_LIMITS["crops"] * _HYPOTHESES_PER_GEOMETRY
+    turned = attacks.rotate(marked_photo, 5)
+    assert watermark.detect(turned, key=KEY).payload == PAYLOAD
+    missed = watermark.detect(turned, key=KEY, search="crops")
+    assert not missed.detected
+    assert missed.hypotheses <= GEOMETRY_LIMITS["crops"] * _HYPOTHESES_PER_GEOMETRY
+
+
 # ---- synchronisation internals: each fast path against its plain definition
 
 
@@ -397,3 +413,34 @@ def test_stamps_of_one_key_start_at_their_own_origin():
     b = watermark.embed(image, b"\x02" * 8, key=KEY).astype(np.int16) - image
     # Different payloads give different tile origins: the two marks are nearly uncorrelated.
     assert abs(np.corrcoef(a[..., 0].ravel(), b[..., 0].ravel())[0, 1]) < 0.2
+
+
+@pytest.mark.parametrize("attack", ["none", "crop71", "rotate5"])
+def test_a_key_ring_gives_what_each_key_in_turn_gives(marked_photo, attack):
+    # detect_keys shares the keyless work between keys; its answer must be the per-key loop's.
+    received = attacks.ATTACKS[attack](marked_photo)
+    ring = [b"another-key-1", KEY, b"another-key-2"]
+    index, result = watermark.detect_keys(received, ring)
+    loop = [watermark.detect(received, key=k) for k in ring[:2]]
+    assert index == 1
+    assert result == loop[1]
+    assert result.payload == PAYLOAD
+    assert not loop[0].detected
+
+
+def test_a_key_ring_on_an_unmarked_image_reports_its_best_key(photo):
+    ring = [b"ring-a", b"ring-b", b"ring-c"]
+    for search in watermark.SEARCH_MODES:
+        index, result = watermark.detect_keys(photo, ring, search=search)
+        each = [watermark.detect(photo, key=k, search=search) for k in ring]
+        assert not result.detected
+        assert result == each[index]
+        assert result.score == max(r.score for r in each)
+        assert result.hypotheses == each[0].hypotheses
+
+
+def test_a_key_ring_must_not_be_empty(photo):
+    with pytest.raises(InvalidInputError, match="at least one key"):
+        watermark.detect_keys(photo, [])
+    with pytest.raises(InvalidInputError):
+        watermark.detect_keys(photo, [KEY, b""])

@@ -55,6 +55,15 @@ def test_layer_b_survives_fold_and_subtract_of_layer_a(marked):
     assert result.p_value < 1e-6
 
 
+def test_a_key_ring_reads_layer_b_under_its_own_key(marked):
+    attacked = keyless_attacks.remove_mark(marked, gain=1.0)
+    index, result = watermark.detect_keys(attacked, [OTHER_KEY, KEY], search="quick")
+    assert index == 1 and result.payload == PAYLOAD and result.layer == "field"
+    # Each key's bound counts its own decodes: layer A's unchanged grid found nothing, then layer B.
+    assert result.hypotheses == 8 * 128 * 128
+    assert result.p_value <= 2 * 2.0**-32
+
+
 def test_a_mark_without_layer_b_is_removed_by_the_same_attack(output):
     # What layer B is for: the periodic layer alone does not survive its own fold subtracted.
     plain = watermark.embed(output, PAYLOAD, key=KEY, field_share=0.0)

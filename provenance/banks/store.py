@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any, Iterable, Sequence
 
@@ -42,6 +43,10 @@ from .records import (
 __all__ = ["Banks", "audit_detail"]
 
 logger = logging.getLogger(__name__)
+
+#: Banks at least this large are re-indexed in the background after a withdrawal (about 0.4 s of
+#: work inline at this size, 38 s at 10M hashes: docs/scale.md).
+BACKGROUND_REBUILD_FROM = 100_000
 
 _LOOKUP_CHUNK = 5_000  # values per IN list when looking for entries already in a bank (SQLite)
 
@@ -88,13 +93,18 @@ class Banks(VideoBanks):
         Largest import accepted.
     owns_registry : bool
         Close `registry` in :meth:`close`.
+    background_rebuild_from : int
+        After a withdrawal, a loaded bank of at least this many hashes keeps serving its old
+        index (matches are checked against the database, so a withdrawn hash never matches)
+        while a new one is built in a background thread; a smaller one is rebuilt at once.
     video_query_percent, video_compared_percent : float, optional
         vPDQ's two shares a video match needs (default ``PROVENANCE_VIDEO_BANK_*_PERCENT``).
     """
 
     def __init__(self, registry: Registry, *, max_import_rows: int = DEFAULT_MAX_IMPORT_ROWS,
                  owns_registry: bool = False, index_dir: str | os.PathLike | None = None,
-                 video_query_percent: float | None = None, video_compared_percent: float | None = None) -> None:
+                 video_query_percent: float | None = None, video_compared_percent: float | None = None,
+                 background_rebuild_from: int = BACKGROUND_REBUILD_FROM) -> None:
         if not isinstance(registry, Registry):
             raise InvalidInputError(f"Banks needs a Registry; got {type(registry).__name__}.")
         if index_dir is None or video_query_percent is None or video_compared_percent is None:
@@ -115,6 +125,9 @@ class Banks(VideoBanks):
         self._loaded: dict[int, LoadedBank] = {}  # replaced whole, never changed in place
         self._videos_loaded = {}  # the same, for video entries (.video_store)
         self._lock = threading.Lock()
+        self.background_rebuild_from = int(background_rebuild_from)
+        self._rebuild_lock = threading.Lock()
+        self._rebuilding: dict[int, threading.Thread] = {}  # bank id -> its background rebuild
 
     @classmethod
     def open(cls, settings: Any = None) -> "Banks":
@@ -127,7 +140,8 @@ class Banks(VideoBanks):
                    video_compared_percent=settings.video_bank_compared_percent)
 
     def close(self) -> None:
-        """Drop loaded hashes; close the registry if this object opened it. Idempotent."""
+        """Drop loaded hashes (after any background rebuild); close the registry if this object opened it. Idempotent."""
+        self.wait_for_rebuilds()
         self._loaded = {}
         self._videos_loaded = {}
         if self._owns_registry:
@@ -413,14 +427,64 @@ class Banks(VideoBanks):
                 if have is not None and have.version == r.version:
                     fresh[bank_id] = have
                     continue
-                if have is not None and have.withdrawals == r.withdrawals:
-                    have = append_entries(conn, have)
-                if have is None or have.withdrawals != r.withdrawals or have.size != r.pdq_count:
-                    have = load_bank(conn, bank_id, r, index_file=None if self.index_dir is None else
-                                     index_path(self.index_dir, self.registry.url, bank_id))
-                fresh[bank_id] = have.with_settings(r)
+                if have is None:
+                    fresh[bank_id] = self._load(conn, bank_id, r)
+                    continue
+                have = append_entries(conn, have)
+                if (have.withdrawals != r.withdrawals or have.size != r.pdq_count) and (
+                        have.size < self.background_rebuild_from):
+                    fresh[bank_id] = self._load(conn, bank_id, r)
+                elif have.withdrawals != r.withdrawals or have.size != r.pdq_count:
+                    # A withdrawal from a large bank: the snapshot still holds the withdrawn hashes,
+                    # but a match is read back from the database (_search_bank), where they no
+                    # longer are, so it stays right. The fresh index (38 s at 10M hashes) is built
+                    # in the background rather than in this request; the snapshot keeps the
+                    # withdrawal count it was built at, so it is known to be stale until then.
+                    self._rebuild_later(bank_id)
+                    fresh[bank_id] = replace(have.with_settings(r), withdrawals=have.withdrawals)
+                else:
+                    fresh[bank_id] = have.with_settings(r)
             self._loaded = fresh
         return list(fresh.values()), any(r.entry_count > r.pdq_count for r in enabled.values())
+
+    def _load(self, conn: Connection, bank_id: int, row: Any) -> LoadedBank:
+        index_file = None if self.index_dir is None else index_path(self.index_dir, self.registry.url, bank_id)
+        return load_bank(conn, bank_id, row, index_file=index_file).with_settings(row)
+
+    def _rebuild_later(self, bank_id: int) -> None:
+        """Build bank `bank_id`'s index afresh in a background thread and swap it in (once at a time per bank)."""
+        with self._rebuild_lock:
+            if bank_id in self._rebuilding:
+                return
+            thread = threading.Thread(target=self._rebuild, args=(bank_id,), name=f"bank-{bank_id}-rebuild", daemon=True)
+            self._rebuilding[bank_id] = thread
+        thread.start()
+
+    def _rebuild(self, bank_id: int) -> None:
+        try:
+            with self._tx("bank rebuild", write=False) as conn:
+                row = conn.execute(_REFRESH.where(hash_banks.c.bank_id == bank_id)).first()
+                built = None if row is None or not row.enabled else self._load(conn, bank_id, row)
+            if built is not None:
+                with self._lock:
+                    # Swapped in whole, like a refresh; later refreshes append what was added since.
+                    if bank_id in self._loaded:
+                        self._loaded = {**self._loaded, bank_id: built}
+                logger.info("rebuilt the index of bank %d (%d hashes) after a withdrawal", bank_id, built.size)
+        except Exception:  # the stale snapshot stays in use (still right, only larger); the next change retries
+            logger.exception("rebuilding the index of bank %d failed", bank_id)
+        finally:
+            with self._rebuild_lock:
+                self._rebuilding.pop(bank_id, None)
+
+    def wait_for_rebuilds(self, timeout: float | None = None) -> bool:
+        """Wait for background index rebuilds (after withdrawals) to finish; False if some still run after `timeout` s."""
+        with self._rebuild_lock:
+            threads = list(self._rebuilding.values())
+        for thread in threads:
+            thread.join(timeout)
+        with self._rebuild_lock:
+            return not self._rebuilding
 
     def warm(self) -> int:
         """Load every enabled bank's PDQ index now; returns how many hashes they hold.

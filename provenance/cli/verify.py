@@ -50,8 +50,9 @@ def describe_report(report: VerificationReport) -> list[str]:
 @click.option("--offline-registry", "no_registry", is_flag=True,
               help="Do not use the registry (no recovery of stripped credentials, no audit log).")
 @click.option("--search", type=click.Choice(SEARCH_MODES), default=None,
-              help="Watermark search: full also finds resized and rotated copies; quick is several times "
-                   "faster on unmarked images. Default: PROVENANCE_WATERMARK_SEARCH, else full.")
+              help="Watermark search: full finds resized, cropped, rotated and photographed copies; crops finds "
+                   "resized and cropped copies at close to quick's cost; quick finds resized copies and is the "
+                   "fastest on unmarked images. Default: PROVENANCE_WATERMARK_SEARCH, else full.")
 @json_option
 @progress_option
 @reports_errors

@@ -162,17 +162,10 @@ def _detect_file(
     if not path.exists():
         raise FileNotFoundError(2, "no such file")
     image = decode_image(path, max_pixels=max_pixels)
-    best: tuple[watermark.WatermarkResult, WatermarkKey] | None = None
-    for key in keys:
-        start = time.perf_counter()
-        result = watermark.detect(image, key=key.secret)
-        logger.debug("%s key %s: %s in %.0f ms", path, key.key_id, result, (time.perf_counter() - start) * 1000)
-        if result.detected:
-            return result, key
-        if best is None or result.score > best[0].score:
-            best = (result, key)
-    assert best is not None
-    return best
+    start = time.perf_counter()
+    index, result = watermark.detect_keys(image, [key.secret for key in keys])
+    logger.debug("%s, %d keys: %s in %.0f ms", path, len(keys), result, (time.perf_counter() - start) * 1000)
+    return result, keys[index]
 
 
 def _key_label(key: WatermarkKey) -> str:

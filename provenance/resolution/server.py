@@ -278,15 +278,13 @@ def find_by_content(data: bytes, *, registry: Registry, banks: Banks | None, key
     hashes = pdq_dihedral_hashes(decoded.pixels, shrunk=decoded.shrunk)
     out: list[ResolutionMatch] = []
     if WATERMARK_ALG in algs:
-        for key in keyring:
-            try:
-                result = watermark.detect(decoded.pixels, key=key.secret, search=search)
-            except InvalidImageError:  # too small to carry a watermark: no match, not an error
-                break
-            if result.detected and result.payload and len(result.payload) == 8:
-                found = find_by_binding(registry, banks, WATERMARK_ALG, result.payload, max_results=max_results)
-                out.extend(_checked(found, registry, data, hashes, decoded.pixels, result))
-                break
+        try:
+            _, result = watermark.detect_keys(decoded.pixels, [key.secret for key in keyring], search=search)
+        except InvalidImageError:  # too small to carry a watermark: no match, not an error
+            result = None
+        if result is not None and result.detected and result.payload and len(result.payload) == 8:
+            found = find_by_binding(registry, banks, WATERMARK_ALG, result.payload, max_results=max_results)
+            out.extend(_checked(found, registry, data, hashes, decoded.pixels, result))
     if PDQ_ALG in algs and banks is not None and len(out) < max_results:
         have = {m.manifest_id for m in out}
         out.extend(m for m in _pdq_matches(registry, banks, hashes, max_results) if m.manifest_id not in have)

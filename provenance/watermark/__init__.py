@@ -5,6 +5,7 @@
     from provenance import watermark
     marked = watermark.embed(image, payload, key=key)   # (H, W, 3) uint8, <= 8-byte payload
     result = watermark.detect(image, key=key)           # WatermarkResult
+    index, result = watermark.detect_keys(image, keys)  # a key ring: keyless work done once
     result.detected, result.payload, result.p_value
 
 Modules: :mod:`.coding` (payload + CRC + convolutional code), :mod:`.patterns`
@@ -17,7 +18,7 @@ optional non-periodic field (``embed(..., field_share=)``) that folding cannot e
 from __future__ import annotations
 
 from .coding import MAX_PAYLOAD_BYTES
-from .detection import SCHEME, SCORE_THRESHOLD, SEARCH_MODES, WatermarkResult, check_search, detect, false_positive_bound
+from .detection import SCHEME, SCORE_THRESHOLD, SEARCH_MODES, WatermarkResult, check_search, detect, detect_keys, false_positive_bound
 from .frame import CANONICAL_SIDE
 from .embedding import DEFAULT_PSNR, MIN_EMBED_SIDE, embed
 from .frames import FramesResult, detect_frames, embed_luma, pattern_plane  # video: many frames of one clip
@@ -37,6 +38,7 @@ __all__ = [
     "WatermarkResult",
     "check_search",
     "detect",
+    "detect_keys",
     "embed",
     "false_positive_bound",
 ]

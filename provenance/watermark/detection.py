@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 from scipy.special import log_ndtr
@@ -19,7 +20,7 @@ from scipy.special import log_ndtr
 from ..errors import InvalidImageError, InvalidInputError
 from ..images import check_image_array
 from .coding import CODED_BITS, CRC_BITS, decode_payload
-from .field import FIELD_SIDE, KeyedField, keyed_field
+from .field import FIELD_SIDE, keyed_field
 from .frame import canonical_luma, canonical_shape, uses_canonical_frame
 from .masking import luminance
 from .patterns import TILE, keyed_pattern, normalise_key
@@ -46,9 +47,11 @@ __all__ = [
     "LATTICE_WINDOW",
     "SCHEME",
     "SEARCH_MODES",
+    "GEOMETRY_LIMITS",
     "WatermarkResult",
     "check_search",
     "detect",
+    "detect_keys",
     "detection_frames",
     "false_positive_bound",
 ]
@@ -76,9 +79,13 @@ COMB_GATE = 3.5
 #: folds) works on, for windows larger than it (the canonical frame is smaller).
 LATTICE_WINDOW = 640
 #: ``full`` (the unchanged grid of the size-normalised frame, then the tile lattice of cropped,
-#: resized and rotated copies); ``quick`` tries only the unchanged grid (whole-image resizes,
-#: re-encodes, flips and tone changes are still found): one geometry per frame in the bound.
-SEARCH_MODES = ("full", "quick")
+#: resized, rotated and photographed copies); ``crops`` (the unchanged grid, then only the scale
+#: sweep's lattices: crops that change the long side, such as a feed's square or 4:5 crop);
+#: ``quick`` tries only the unchanged grid (whole-image resizes, re-encodes, flips and tone
+#: changes are still found): one geometry per frame in the bound.
+SEARCH_MODES = ("full", "crops", "quick")
+#: Geometries tried at most per frame in each search mode.
+GEOMETRY_LIMITS = {"full": MAX_GEOMETRIES, "crops": 1 + SCALE_PROPOSALS, "quick": 1}
 _HYPOTHESES_PER_GEOMETRY = DIHEDRAL * TILE * TILE
 
 
@@ -195,9 +202,10 @@ def detect(image: np.ndarray, *, key: bytes | str, search: str = "full") -> Wate
         Possibly resized, cropped, rotated, flipped, re-encoded. Channels last.
     key : bytes or str
         The key used at embedding.
-    search : {"full", "quick"}
+    search : {"full", "crops", "quick"}
         ``"quick"`` skips the lattice search for cropped-and-resized and rotated copies:
-        unmarked images cost less, whole-image resizes are still found.
+        unmarked images cost less, whole-image resizes are still found. ``"crops"`` searches
+        the lattices of crops only (:data:`SEARCH_MODES`).
 
     Returns
     -------
@@ -211,37 +219,77 @@ def detect(image: np.ndarray, *, key: bytes | str, search: str = "full") -> Wate
     InvalidInputError
         If the key is empty.
     """
+    return detect_keys(image, [key], search=search)[1]
+
+
+def detect_keys(
+    image: np.ndarray, keys: Sequence[bytes | str], *, search: str = "full"
+) -> tuple[int, WatermarkResult]:
+    """Look for a watermark made with any of `keys` (a key ring), doing the keyless work once.
+
+    The result is that of calling :func:`detect` with each key in turn and stopping at the
+    first detection, but the size-normalised grid, its whitening, the lattice proposals and
+    the folded spectra are made once and shared by every key: a further key costs only its
+    shift searches (benchmarks/RESULTS.md, "Key rings").
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 ndarray, or (H, W) grayscale, or (H, W, 4) RGBA
+        As for :func:`detect`.
+    keys : sequence of bytes or str
+        The keys to try, in order.
+    search : {"full", "crops", "quick"}
+        As for :func:`detect`.
+
+    Returns
+    -------
+    (int, WatermarkResult)
+        The index in `keys` of the first key that detected a watermark and its result, or, if
+        none did, of the key whose best pilot score was highest and its (undetected) result.
+        Each result's bound counts that key's hypotheses; over the ring, multiply its
+        ``p_value`` by ``len(keys)`` (a union bound).
+
+    Raises
+    ------
+    InvalidImageError
+        If the array is not uint8 (H, W[, 3|4]) or a side is under 96 pixels.
+    InvalidInputError
+        If `keys` is empty or a key is empty.
+    """
     check_image_array(image)
     check_search(search)
+    if not keys:
+        raise InvalidInputError("No watermark key was given: pass at least one key.")
     h, w = image.shape[:2]
     if min(h, w) < MIN_DETECT_SIDE:
         raise InvalidImageError(
             f"The image is {w}x{h}; watermark detection needs at least {MIN_DETECT_SIDE} pixels per side."
         )
-    secret = normalise_key(key)
-    pattern = keyed_pattern(secret)
-    max_geometries = MAX_GEOMETRIES if search == "full" else 1
-    frames = detection_frames(h, w)
-    tally = _Tally()
-    for frame in frames:
-        field = None
-        if frame == "canonical":
-            y = canonical_luma(image, canonical_shape(h, w))
-            # (The grid's long side is FIELD_SIDE unless a design comparison changed CANONICAL_SIDE.)
-            field = keyed_field(secret) if max(y.shape) <= FIELD_SIDE else None
-        else:
-            y = luminance(_window(image))
-        found = _search_frame(y, pattern, max_geometries, tally, field)
-        if found is not None:
-            payload, peak, basis = found
-            if peak is None:
-                return _found_field(payload, frame, tally)
-            return _found(payload, peak, basis, frame, tally)
-    hyp = max(tally.geometries, 1) * _HYPOTHESES_PER_GEOMETRY
-    score = tally.best_score
-    return WatermarkResult(
-        detected=False, payload=None, p_value=false_positive_bound(score, hyp), score=score, hypotheses=hyp
-    )
+    secrets = [normalise_key(key) for key in keys]
+    patterns = [keyed_pattern(secret) for secret in secrets]
+    max_geometries = GEOMETRY_LIMITS[search]
+    frames = [_Frame(image, name, crops_only=search == "crops") for name in detection_frames(h, w)]
+    best: tuple[int, WatermarkResult] | None = None
+    for index, pattern in enumerate(patterns):
+        tally = _Tally()
+        for frame in frames:
+            found = _search_frame(frame, pattern, max_geometries, tally)
+            if found is None and frame.name == "canonical":
+                found = _search_field(frame, canonical_shape(h, w), secrets[index], pattern, tally)
+            if found is not None:
+                payload, peak, basis = found
+                if peak is None:
+                    return index, _found_field(payload, frame.name, tally)
+                return index, _found(payload, peak, basis, frame.name, tally)
+        hyp = max(tally.geometries, 1) * _HYPOTHESES_PER_GEOMETRY
+        score = tally.best_score
+        result = WatermarkResult(
+            detected=False, payload=None, p_value=false_positive_bound(score, hyp), score=score, hypotheses=hyp
+        )
+        if best is None or result.score > best[1].score:
+            best = (index, result)
+    assert best is not None
+    return best
 
 
 def detection_frames(height: int, width: int) -> tuple[str, ...]:
@@ -267,30 +315,59 @@ class _Tally:
         self.best_score = 0.0
 
 
-def _search_frame(
-    y: np.ndarray, pattern, max_geometries: int, tally: _Tally, field: KeyedField | None = None
-) -> tuple[bytes, ShiftPeak | None, np.ndarray] | None:
-    """Try the unchanged grid, then lattice candidates, on luminance `y` of one frame.
+class _Frame:
+    """The keyless analysis of one frame of the received image, made on first use and shared by every key.
 
-    With `field` (the canonical frame), layer B is decoded at the unchanged grid once layer A
-    has failed (its peak is then None).
+    The whitened window, then for each geometry tried (the unchanged grid, then the lattices of
+    :func:`_lattices`, made once with the full search's limit) its basis and the folded band's
+    dihedral spectra: all a key adds is its shift search and, rarely, a decode.
     """
-    identity = np.eye(2) * TILE
-    yw = whiten(_window(y))
-    # The lattices to try, each with the window (shape, spectrum) it is folded in, made once.
-    lattices: list[tuple[tuple[int, int], np.ndarray, np.ndarray]] | None = None
+
+    def __init__(self, image: np.ndarray, name: str, *, crops_only: bool = False) -> None:
+        self.name = name
+        self._crops_only = crops_only
+        self._image: np.ndarray | None = image
+        self._yw: np.ndarray | None = None
+        self._lattices: list[tuple[tuple[int, int], np.ndarray, np.ndarray]] | None = None
+        self._geometries: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    @property
+    def yw(self) -> np.ndarray:
+        if self._yw is None:
+            image, self._image = self._image, None  # the frame keeps its window, not the image
+            assert image is not None
+            h, w = image.shape[:2]
+            y = canonical_luma(image, canonical_shape(h, w)) if self.name == "canonical" else luminance(_window(image))
+            self._yw = whiten(_window(y))
+        return self._yw
+
+    def geometry(self, g: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Basis and dihedral spectra of geometry `g` (0: the unchanged grid), or None past the last lattice."""
+        if g not in self._geometries:
+            if g == 0:
+                basis, band = np.eye(2) * TILE, tile_band(fold_identity(self.yw))
+            else:
+                if self._lattices is None:
+                    self._lattices = _lattices(_window(self.yw, LATTICE_WINDOW), MAX_GEOMETRIES - 1,
+                                               crops_only=self._crops_only)
+                if g - 1 >= len(self._lattices):
+                    return None
+                shape, spec, basis = self._lattices[g - 1]
+                band = fold_spectral(spec, shape, np.linalg.inv(basis.T / TILE))
+            self._geometries[g] = (basis, dihedral_spectra(band))
+        return self._geometries[g]
+
+
+def _search_frame(
+    frame: _Frame, pattern, max_geometries: int, tally: _Tally
+) -> tuple[bytes, ShiftPeak, np.ndarray] | None:
+    """Try the unchanged grid, then lattice candidates, of one frame with one key's pattern."""
     for g in range(max_geometries):
-        if g == 0:
-            basis, band = identity, tile_band(fold_identity(yw))
-        else:
-            if lattices is None:
-                lattices = _lattices(_window(yw, LATTICE_WINDOW), max_geometries - 1)
-            if g - 1 >= len(lattices):
-                break
-            shape, spec, basis = lattices[g - 1]
-            band = fold_spectral(spec, shape, np.linalg.inv(basis.T / TILE))
+        geometry = frame.geometry(g)
+        if geometry is None:
+            break
+        basis, spectra = geometry
         tally.geometries += 1
-        spectra = dihedral_spectra(band)
         peak = search_shifts(spectra, pattern)[0]
         tally.best_score = max(tally.best_score, peak.score)
         if peak.score < SCORE_THRESHOLD:
@@ -299,14 +376,24 @@ def _search_frame(
         payload = decode_payload(payload_soft_bits(spectra, peak, pattern, CODED_BITS), pattern.salt)
         if payload is not None:
             return payload, peak, basis
-    if field is not None:
-        # Layer B sits at the grid's own origin: the window is the centred crop of the grid.
-        origin = ((y.shape[0] - yw.shape[0]) // 2, (y.shape[1] - yw.shape[1]) // 2)
-        tally.decodes += 1
-        payload = decode_payload(field.soft_bits(yw, origin), pattern.salt)
-        if payload is not None:
-            return payload, None, identity
     return None
+
+
+def _search_field(
+    frame: _Frame, grid_shape: tuple[int, int], secret: bytes, pattern, tally: _Tally
+) -> tuple[bytes, None, np.ndarray] | None:
+    """Decode layer B (:mod:`.field`) at the unchanged canonical grid, from the frame's whitened window.
+
+    One decode, counted in `tally`; the peak is None (layer B has no pilot).
+    """
+    if max(grid_shape) > FIELD_SIDE:  # only when a design comparison changed CANONICAL_SIDE
+        return None
+    yw = frame.yw
+    # Layer B sits at the grid's own origin; the whitened window is the grid's centred crop.
+    origin = ((grid_shape[0] - yw.shape[0]) // 2, (grid_shape[1] - yw.shape[1]) // 2)
+    tally.decodes += 1
+    payload = decode_payload(keyed_field(secret).soft_bits(yw, origin), pattern.salt)
+    return None if payload is None else (payload, None, np.eye(2) * TILE)
 
 
 # Two proposals are tried separately unless they agree within 1% of a period: a 2-degree turn
@@ -314,7 +401,9 @@ def _search_frame(
 _DISTINCT = 0.01
 
 
-def _lattices(yl: np.ndarray, limit: int) -> list[tuple[tuple[int, int], np.ndarray, np.ndarray]]:
+def _lattices(
+    yl: np.ndarray, limit: int, *, crops_only: bool = False
+) -> list[tuple[tuple[int, int], np.ndarray, np.ndarray]]:
     """The lattices to try after the unchanged grid, in order, each with its window's shape and spectrum.
 
     On the whole window: the comb sweeps' proposals (axis-aligned: crops; turned by up to 6
@@ -325,10 +414,14 @@ def _lattices(yl: np.ndarray, limit: int) -> list[tuple[tuple[int, int], np.ndar
     shows their comb (:func:`.scales.comb_strength`), those under :data:`COMB_GATE` left out:
     an unmarked image rarely pays for a shift search beyond the grid, and a turned lattice
     that the autocorrelation ranks tenth (its peaks drowned by a texture's) is tried first.
+    With `crops_only`, the scale sweep's proposals alone (the ``crops`` search).
     """
     identity = np.eye(2) * TILE
     spec = spectrum(yl)
     power = whitened_power(spec, yl.shape)
+    if crops_only:
+        swept = [(z, b) for b, z in scale_candidates(power, yl.shape, limit=SCALE_PROPOSALS) if not _is_identity(b)]
+        return [(yl.shape, spec, b) for z, b in sorted(swept, key=lambda r: -r[0]) if z >= COMB_GATE][:limit]
     swept = [b for b, _ in scale_candidates(power, yl.shape, limit=SCALE_PROPOSALS)]
     swept += [b for b, _ in turn_candidates(power, yl.shape, limit=TURN_PROPOSALS)]
     acf = [b for b, _ in scored_lattices(yl, limit=ACF_PROPOSALS, spec=spec, prior=identity, power=power)]

@@ -26,7 +26,8 @@ def test_two_banks_objects_share_one_mapped_file(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'r.db'}"
     values = _random_hex(40_000, 1)  # above MIN_INDEXED: the multi-index tables are in the file too
     with Registry(url) as reg_a, Registry(url) as reg_b:
-        a, b = Banks(reg_a, index_dir=tmp_path / "idx"), Banks(reg_b, index_dir=tmp_path / "idx")
+        a = Banks(reg_a, index_dir=tmp_path / "idx", background_rebuild_from=0)
+        b = Banks(reg_b, index_dir=tmp_path / "idx", background_rebuild_from=0)
         a.create("csam", label="test")
         a.add("csam", values)
         probe = PerceptualHash.from_hex(values[123])
@@ -44,10 +45,39 @@ def test_two_banks_objects_share_one_mapped_file(tmp_path: Path) -> None:
         assert [m.distance for m in b.match(PerceptualHash.from_hex(new))] == [0]
         assert Path(loaded_a.index.codes.filename).stat().st_mtime_ns == built
 
-        a.withdraw("csam", [values[123]])  # a withdrawal rebuilds the file once, for everyone
+        a.withdraw("csam", [values[123]])  # right at once; the file is rebuilt once, in the background
         assert b.match(probe) == () and a.match(probe) == ()
+        assert [m.distance for m in b.match(PerceptualHash.from_hex(values[124]))] == [0]
+        assert a.wait_for_rebuilds(60) and b.wait_for_rebuilds(60)
         shared = open_index(Path(loaded_a.index.codes.filename))
         assert shared is not None and len(shared.index) == 40_000 and shared.withdrawals == 1
+        assert b.match(probe) == () and [m.distance for m in a.match(PerceptualHash.from_hex(new))] == [0]
+        (rebuilt,) = [x for x in a._loaded.values() if x.name == "csam"]
+        assert rebuilt.withdrawals == 1 and len(rebuilt.index) == 40_000
+        a.close()
+        b.close()
+
+
+def test_a_withdrawal_is_right_before_the_background_rebuild_and_after(tmp_path: Path) -> None:
+    # The snapshot loaded before a withdrawal still holds the withdrawn hash until the rebuild
+    # swaps in; a match is read back from the database, so the withdrawn hash never matches,
+    # and a banked hash 1 bit from it still does.
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    values = _random_hex(20_000, 5)
+    near = PerceptualHash.from_hex(values[7]).to_hex()
+    near = f"{int(near[0], 16) ^ 1:x}" + near[1:]
+    with Registry(url) as reg, Banks(reg, background_rebuild_from=10_000) as banks:
+        banks.create("ncii", label="test")
+        banks.add("ncii", values + [near])
+        probe = PerceptualHash.from_hex(values[7])
+        assert sorted(m.distance for m in banks.match(probe)) == [0, 1]
+        banks.withdraw("ncii", [values[7]])
+        for _ in range(2):  # before the rebuild has swapped in (or while it runs), then after it
+            found = banks.match(probe)
+            assert [(m.value, m.distance) for m in found] == [(near, 1)]
+            assert banks.wait_for_rebuilds(60)
+        (loaded,) = [x for x in banks._loaded.values() if x.name == "ncii"]
+        assert loaded.size == 20_000 and loaded.withdrawals == 1
 
 
 _CHILD = textwrap.dedent("""

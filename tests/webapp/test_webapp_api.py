@@ -69,8 +69,11 @@ def test_verify_search_mode_per_request(client, media) -> None:
     assert "quick search" in quick["watermark"]["explanation"]
     as_field = client.post("/api/v1/verify", **form({"file": (io.BytesIO(resized), "r.jpg"), "search": "quick"}))
     assert as_field.get_json()["watermark"]["search"] == "quick"
+    crops = client.post("/api/v1/verify?search=crops", data=resized, content_type="image/jpeg").get_json()
+    assert crops["watermark"]["status"] == "detected" and crops["watermark"]["search"] == "crops"
+    assert crops["watermark"]["payload"] == full["watermark"]["payload"]
     bad = client.post("/api/v1/verify?search=fast", data=resized, content_type="image/jpeg")
-    assert error_of(bad) == (400, "invalid_input") and "'full' or 'quick'" in bad.get_json()["error"]["message"]
+    assert error_of(bad) == (400, "invalid_input") and "'full' or 'crops' or 'quick'" in bad.get_json()["error"]["message"]
 
 
 def test_verify_reads_non_image_formats(client, shared_dir: Path) -> None:
@@ -388,7 +391,7 @@ def test_verify_copied_watermark_is_its_own_verdict(client, media, shared_dir) -
     assert r.status_code == 200
     report = r.get_json()
     jsonschema.validate(report, SCHEMA)
-    assert report["schema_version"] == "1.2"
+    assert report["schema_version"] == "1.3"
     assert report["verdict"]["code"] == "watermark_copied"
     assert report["watermark"]["stamp_id"] == media.stamp_id
     assert report["registry"]["image_check"]["status"] == "mismatch"
