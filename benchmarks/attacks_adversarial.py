@@ -81,7 +81,7 @@ def _png(image: np.ndarray) -> bytes:
 
 
 def run(items: list[corpus.CorpusImage], *, quiet: bool = False, only: range | None = None,
-        targets: list[corpus.CorpusImage] | None = None) -> dict:
+        targets: list[corpus.CorpusImage] | None = None, field_percent: float = 0.0) -> dict:
     """Stamp `items[only]`, attack and verify; return the tallies.
 
     The copy attack's target for photo ``i`` is ``targets[(i + 1) % len(targets)]`` (default `items`).
@@ -92,7 +92,7 @@ def run(items: list[corpus.CorpusImage], *, quiet: bool = False, only: range | N
                    "copy_psnr": defaultdict(list), "removal_psnr": [], "removal_pdq": [], "verify_ms": [],
                    "copy_vouching": [], "removal_untied": []}
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings.from_env({}).with_instance(tmp)
+        settings = Settings.from_env({"PROVENANCE_WATERMARK_FIELD_PERCENT": str(field_percent)}).with_instance(tmp)
         with Stamper(settings) as stamper, Verifier(settings, registry=stamper.registry) as verifier:
             pictures = {i: corpus.load_corpus_image(items[i]) for i in only}
             stamps = {}
@@ -150,9 +150,9 @@ def run(items: list[corpus.CorpusImage], *, quiet: bool = False, only: range | N
     return tally
 
 
-def _worker(args: tuple[list[corpus.CorpusImage], range]) -> dict:
-    items, only = args
-    tally = run(items, only=only)
+def _worker(args: tuple[list[corpus.CorpusImage], range, float]) -> dict:
+    items, only, field_percent = args
+    tally = run(items, only=only, field_percent=field_percent)
     return {k: (dict(v) if isinstance(v, defaultdict) else v) for k, v in tally.items()}
 
 
@@ -237,18 +237,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, help="put every photo at this shorter side (default: a mix)")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes, each with its own registry")
     parser.add_argument("--no-write", action="store_true", help="leave RESULTS.md alone")
+    parser.add_argument("--field-percent", type=float, default=0.0,
+                        help="PROVENANCE_WATERMARK_FIELD_PERCENT of the stamps (layer B's share; RESULTS.md untouched unless 0)")
     args = parser.parse_args(argv)
     limit = 3 if args.quick else args.limit
     items = corpus.corpus_images(short_side=args.size, limit=limit)
     if args.jobs > 1:
-        chunks = [(items, range(j, len(items), args.jobs)) for j in range(args.jobs)]
+        chunks = [(items, range(j, len(items), args.jobs), args.field_percent) for j in range(args.jobs)]
         with mp.get_context("spawn").Pool(args.jobs) as pool:
             tally = _merge(pool.map(_worker, chunks))
     else:
-        tally = run(items)
+        tally = run(items, field_percent=args.field_percent)
     text = format_report(tally, items, "python benchmarks/attacks_adversarial.py " + " ".join(argv or sys.argv[1:]))
     print(text)
-    if not (args.quick or args.no_write):
+    if not (args.quick or args.no_write or args.field_percent):
         _results.update_section("attacks-adversarial", text)
     return 0
 

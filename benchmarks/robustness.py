@@ -159,7 +159,7 @@ def _bit_errors(a: bytes, b: bytes) -> int:
 _ENGINE: competitor.Engine | None = None
 
 
-def _init_worker(engine_name: str, canonical_side: int | None = None) -> None:
+def _init_worker(engine_name: str, canonical_side: int | None = None, field_share: float | None = None) -> None:
     global _ENGINE
     if canonical_side is not None:
         # Design comparison only: the canonical grid's long side is a module constant.
@@ -167,6 +167,14 @@ def _init_worker(engine_name: str, canonical_side: int | None = None) -> None:
 
         frame.CANONICAL_SIDE = canonical_side
     _ENGINE = competitor.load_engine(engine_name)
+    if field_share is not None and engine_name == "ours":
+        # Design comparison only: layer B's share of the power (embed's field_share).
+        from provenance import watermark
+
+        def embed(image: np.ndarray, payload: bytes, key: str) -> np.ndarray:
+            return watermark.embed(image, payload, key=key, field_share=field_share)
+
+        _ENGINE = competitor.Engine(_ENGINE.name, embed, _ENGINE.detect, _ENGINE.keyed)
 
 
 def evaluate_image(task: tuple[int, corpus.CorpusImage, int, tuple[str, ...]]) -> ImageRecord:
@@ -332,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--platform", action="store_true", help="generator-sized outputs and platform pipelines")
     parser.add_argument("--per-size", type=int, default=8, help="photos per output size with --platform (default 8)")
     parser.add_argument("--canonical-side", type=int, help="override the canonical grid's long side (design comparison)")
+    parser.add_argument("--field-share", type=float, help="layer B's share of the power (design comparison)")
     write = parser.add_mutually_exclusive_group()
     write.add_argument("--write", action="store_true", help="update RESULTS.md even for --quick/null runs")
     write.add_argument("--no-write", action="store_true", help="leave RESULTS.md alone")
@@ -353,13 +362,13 @@ def main(argv: list[str] | None = None) -> int:
     records: list[ImageRecord] = []
     progress = tqdm(total=len(tasks), desc=f"robustness [{args.engine}]", unit="img", file=sys.stderr)
     if args.jobs <= 1:
-        _init_worker(args.engine, args.canonical_side)
+        _init_worker(args.engine, args.canonical_side, args.field_share)
         for task in tasks:
             records.append(evaluate_image(task))
             progress.update()
     else:
         ctx = mp.get_context("spawn")
-        with ctx.Pool(args.jobs, initializer=_init_worker, initargs=(args.engine, args.canonical_side)) as pool:
+        with ctx.Pool(args.jobs, initializer=_init_worker, initargs=(args.engine, args.canonical_side, args.field_share)) as pool:
             for rec in pool.imap_unordered(evaluate_image, tasks):
                 records.append(rec)
                 progress.update()
@@ -371,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     print(report)
 
     command = "python benchmarks/robustness.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    should_write = args.write or not (args.no_write or args.quick or args.engine == "null" or args.canonical_side)
+    comparison = args.canonical_side or args.field_share is not None
+    should_write = args.write or not (args.no_write or args.quick or args.engine == "null" or comparison)
     if should_write:
         section = "robustness" if args.engine == "ours" else f"robustness-{args.engine}"
         title = "Robustness" if args.engine == "ours" else f"Robustness: baseline `{args.engine}`"

@@ -17,6 +17,8 @@ variable                           meaning                                      
 ``PROVENANCE_MAX_DECODE_MB``       memory one image decode may take, in MiB     1024
 ``PROVENANCE_WATERMARK_SEARCH``   ``full`` (resized/rotated copies too) or ``quick`` ``full``
 ``PROVENANCE_FFT_WORKERS``         threads per FFT in watermark detection       -1 (every core); 1 under gunicorn
+``PROVENANCE_WATERMARK_FIELD_PERCENT`` share of a stamp's mark given to layer B  0 (off: layer A only)
+                                   (non-periodic, against fold-and-subtract), 0-90
 ``PROVENANCE_BANK_MAX_IMPORT_ROWS`` most rows one hash-list import accepts       20,000,000
 ``PROVENANCE_BANK_INDEX_DIR``      shared memory-mapped bank indexes (per host)  off; ``<instance>/bank-index`` under gunicorn
 ``PROVENANCE_MAX_UPLOAD_MB``       web upload limit in MiB                      50
@@ -82,6 +84,7 @@ __all__ = [
     "DEFAULT_INSTANCE_PATH",
     "DEFAULT_SIGNING_ALG",
     "DEFAULT_WATERMARK_SEARCH",
+    "DEFAULT_WATERMARK_FIELD_PERCENT",
     "DEFAULT_RATE_LIMIT_STORAGE",
     "DEFAULT_HOST",
     "fft_workers_from_env",
@@ -105,6 +108,8 @@ DEFAULT_INSTANCE_PATH = Path("instance")
 DEFAULT_SIGNING_ALG = "es256"
 #: Default watermark search (``full`` also finds resized and rotated copies).
 DEFAULT_WATERMARK_SEARCH = "full"
+#: Default share of the mark's power in layer B, in percent (off: the figures in docs/watermark.md).
+DEFAULT_WATERMARK_FIELD_PERCENT = 0.0
 #: Default rate-limit storage: counters in each worker's memory.
 DEFAULT_RATE_LIMIT_STORAGE = "memory://"
 #: Default address the production server binds (loopback: put a proxy in front).
@@ -149,6 +154,14 @@ def _watermark_search(env: Mapping[str, str]) -> str:
             f"copies), 'crops' (resized and cropped copies; faster on unmarked images) or 'quick' (resized "
             f"copies only; fastest); got {value!r}."
         )
+    return value
+
+
+def _watermark_field_percent(env: Mapping[str, str]) -> float:
+    name = "PROVENANCE_WATERMARK_FIELD_PERCENT"
+    value = _percent(env, name, DEFAULT_WATERMARK_FIELD_PERCENT)
+    if value > 90:
+        raise ConfigError(f"{name} must be at most 90 (layer A, the periodic tile, keeps the rest); got {value}.")
     return value
 
 
@@ -277,6 +290,7 @@ class Settings:
     bank_max_import_rows: int = DEFAULT_BANK_MAX_IMPORT_ROWS
     bank_index_dir: Path | None = None
     watermark_search: str = DEFAULT_WATERMARK_SEARCH
+    watermark_field_percent: float = DEFAULT_WATERMARK_FIELD_PERCENT
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     request_timeout_s: int = DEFAULT_REQUEST_TIMEOUT_S
     rate_limit: str = DEFAULT_RATE_LIMIT
@@ -342,6 +356,7 @@ class Settings:
             bank_max_import_rows=_int(env, "PROVENANCE_BANK_MAX_IMPORT_ROWS", DEFAULT_BANK_MAX_IMPORT_ROWS),
             bank_index_dir=_path(env, "PROVENANCE_BANK_INDEX_DIR"),
             watermark_search=_watermark_search(env),
+            watermark_field_percent=_watermark_field_percent(env),
             max_upload_bytes=_int(env, "PROVENANCE_MAX_UPLOAD_BYTES", max_upload_mb * _MIB),
             request_timeout_s=_int(env, "PROVENANCE_REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT_S),
             rate_limit=_rate_limit(env),

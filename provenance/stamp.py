@@ -321,7 +321,9 @@ class Stamper:
             )
         key = self.keyring.active
         stamp_id = new_stamp_id()
-        marked = watermark.embed(image, bytes.fromhex(stamp_id), key=key.secret)
+        marked = watermark.embed(
+            image, bytes.fromhex(stamp_id), key=key.secret, field_share=self.settings.watermark_field_percent / 100
+        )
         unsigned = encode_image(marked, fmt, quality=OUTPUT_QUALITY)
         manifest = ai_generated_manifest(
             generator=generator, watermark_id=stamp_id, prompt_hash=prompt_hash, title=title

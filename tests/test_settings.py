@@ -175,6 +175,14 @@ def test_watermark_search_setting() -> None:
         Settings.from_env({"PROVENANCE_WATERMARK_SEARCH": "fast"})
 
 
+def test_watermark_field_percent_setting() -> None:
+    assert Settings.from_env({}).watermark_field_percent == 0.0
+    assert Settings.from_env({"PROVENANCE_WATERMARK_FIELD_PERCENT": " 25 "}).watermark_field_percent == 25.0
+    for bad, message in (("95", "at most 90"), ("-5", "0 to 100"), ("a lot", "0 to 100")):
+        with pytest.raises(ConfigError, match=message):
+            Settings.from_env({"PROVENANCE_WATERMARK_FIELD_PERCENT": bad})
+
+
 def test_hostile_input_and_cli_variables_are_read_here(tmp_path: Path) -> None:
     s = Settings.from_env({
         "PROVENANCE_MAX_DECODE_MB": "256",

@@ -11,7 +11,8 @@
 Modules: :mod:`.coding` (payload + CRC + convolutional code), :mod:`.patterns`
 (keyed tile), :mod:`.masking` (perceptual strength), :mod:`.frame` (the size-normalised grid the
 tile lives on), :mod:`.sync` (lattice,
-folding, shift search), :mod:`.embedding` and :mod:`.detection`.
+folding, shift search), :mod:`.embedding` and :mod:`.detection`; :mod:`.field` is layer B, the
+optional non-periodic field (``embed(..., field_share=)``) that folding cannot estimate.
 """
 
 from __future__ import annotations

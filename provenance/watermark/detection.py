@@ -20,6 +20,7 @@ from scipy.special import log_ndtr
 from ..errors import InvalidImageError, InvalidInputError
 from ..images import check_image_array
 from .coding import CODED_BITS, CRC_BITS, decode_payload
+from .field import FIELD_SIDE, keyed_field
 from .frame import canonical_luma, canonical_shape, uses_canonical_frame
 from .masking import luminance
 from .patterns import TILE, keyed_pattern, normalise_key
@@ -112,6 +113,9 @@ class WatermarkResult:
         ``"canonical"`` (the size-normalised grid) or ``"native"`` (the image's own pixels).
     scheme : str
         The watermark scheme looked for (:data:`SCHEME`).
+    layer : str or None
+        ``"periodic"`` (layer A, the tile) or ``"field"`` (layer B, :mod:`.field`, read at the
+        unchanged canonical grid once A failed there), or None when nothing was found.
     """
 
     detected: bool
@@ -124,6 +128,7 @@ class WatermarkResult:
     mirrored: bool | None = None
     frame: str | None = None
     scheme: str = SCHEME
+    layer: str | None = None
 
     @property
     def payload_hex(self) -> str | None:
@@ -143,6 +148,7 @@ class WatermarkResult:
             "mirrored": self.mirrored,
             "frame": self.frame,
             "scheme": self.scheme,
+            "layer": self.layer,
         }
 
 
@@ -259,7 +265,8 @@ def detect_keys(
         raise InvalidImageError(
             f"The image is {w}x{h}; watermark detection needs at least {MIN_DETECT_SIDE} pixels per side."
         )
-    patterns = [keyed_pattern(normalise_key(key)) for key in keys]
+    secrets = [normalise_key(key) for key in keys]
+    patterns = [keyed_pattern(secret) for secret in secrets]
     max_geometries = GEOMETRY_LIMITS[search]
     frames = [_Frame(image, name, crops_only=search == "crops") for name in detection_frames(h, w)]
     best: tuple[int, WatermarkResult] | None = None
@@ -267,8 +274,12 @@ def detect_keys(
         tally = _Tally()
         for frame in frames:
             found = _search_frame(frame, pattern, max_geometries, tally)
+            if found is None and frame.name == "canonical":
+                found = _search_field(frame, canonical_shape(h, w), secrets[index], pattern, tally)
             if found is not None:
                 payload, peak, basis = found
+                if peak is None:
+                    return index, _found_field(payload, frame.name, tally)
                 return index, _found(payload, peak, basis, frame.name, tally)
         hyp = max(tally.geometries, 1) * _HYPOTHESES_PER_GEOMETRY
         score = tally.best_score
@@ -368,6 +379,23 @@ def _search_frame(
     return None
 
 
+def _search_field(
+    frame: _Frame, grid_shape: tuple[int, int], secret: bytes, pattern, tally: _Tally
+) -> tuple[bytes, None, np.ndarray] | None:
+    """Decode layer B (:mod:`.field`) at the unchanged canonical grid, from the frame's whitened window.
+
+    One decode, counted in `tally`; the peak is None (layer B has no pilot).
+    """
+    if max(grid_shape) > FIELD_SIDE:  # only when a design comparison changed CANONICAL_SIDE
+        return None
+    yw = frame.yw
+    # Layer B sits at the grid's own origin; the whitened window is the grid's centred crop.
+    origin = ((grid_shape[0] - yw.shape[0]) // 2, (grid_shape[1] - yw.shape[1]) // 2)
+    tally.decodes += 1
+    payload = decode_payload(keyed_field(secret).soft_bits(yw, origin), pattern.salt)
+    return None if payload is None else (payload, None, np.eye(2) * TILE)
+
+
 # Two proposals are tried separately unless they agree within 1% of a period: a 2-degree turn
 # moves a period by 3.5%, and the axis-aligned sweep's lattice would then shadow the rotated one.
 _DISTINCT = 0.01
@@ -436,6 +464,24 @@ def _found(payload: bytes, peak: ShiftPeak, basis: np.ndarray, frame: str, tally
         rotation_degrees=rot,
         mirrored=mirrored,
         frame=frame,
+        layer="periodic",
+    )
+
+
+def _found_field(payload: bytes, frame: str, tally: _Tally) -> WatermarkResult:
+    # The decision is the CRC; the pilot score only enters the bound (as for layer A).
+    hyp = tally.geometries * _HYPOTHESES_PER_GEOMETRY
+    return WatermarkResult(
+        detected=True,
+        payload=payload,
+        p_value=false_positive_bound(tally.best_score, hyp, tally.decodes),
+        score=tally.best_score,
+        hypotheses=hyp,
+        scale=1.0,
+        rotation_degrees=0.0,
+        mirrored=False,
+        frame=frame,
+        layer="field",
     )
 
 

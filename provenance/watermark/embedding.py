@@ -15,14 +15,17 @@ import numpy as np
 from ..errors import InvalidImageError
 from ..images import check_image_array
 from .coding import encode_payload
+from .field import keyed_field
 from .frame import canonical_luma, canonical_shape, resampling_matrix, uses_canonical_frame
 from .masking import BLOCK, block_activity, luminance, mask_from_activity, upsample_mask
 from .patterns import TILE, keyed_pattern, normalise_key
 
-__all__ = ["DEFAULT_PSNR", "MIN_EMBED_SIDE", "embed"]
+__all__ = ["DEFAULT_FIELD_SHARE", "DEFAULT_PSNR", "MIN_EMBED_SIDE", "embed"]
 
 #: Target peak signal-to-noise ratio of the marked image, in dB.
 DEFAULT_PSNR = 42.0
+#: Share of the mark's power in layer B, the non-periodic field (:mod:`.field`), on the canonical grid.
+DEFAULT_FIELD_SHARE = 0.0
 #: Smallest side that can carry a watermark (two tiles).
 MIN_EMBED_SIDE = 2 * TILE
 #: Largest pattern RMS in the flattest areas, in grey levels (keeps flat areas clean).
@@ -30,7 +33,14 @@ _FLAT_AMPLITUDE_CAP = 1.2
 _STRIPE_ROWS = 4 * TILE
 
 
-def embed(image: np.ndarray, payload: bytes, *, key: bytes | str, psnr: float = DEFAULT_PSNR) -> np.ndarray:
+def embed(
+    image: np.ndarray,
+    payload: bytes,
+    *,
+    key: bytes | str,
+    psnr: float = DEFAULT_PSNR,
+    field_share: float = DEFAULT_FIELD_SHARE,
+) -> np.ndarray:
     """Embed `payload` invisibly in `image` under `key`.
 
     Parameters
@@ -44,6 +54,9 @@ def embed(image: np.ndarray, payload: bytes, *, key: bytes | str, psnr: float = 
     psnr : float
         Target fidelity in dB (higher is fainter and less robust). Flat images
         get less than this would allow, so that flat areas stay clean.
+    field_share : float
+        Share of the power given to layer B (:mod:`.field`), in [0, 0.9]; layer A, the
+        periodic tile, gets the rest. Images marked on their own pixels carry layer A only.
 
     Returns
     -------
@@ -53,7 +66,8 @@ def embed(image: np.ndarray, payload: bytes, *, key: bytes | str, psnr: float = 
     Raises
     ------
     InvalidImageError
-        If the image is not uint8 (H, W[, 3|4]) or smaller than 256 x 256.
+        If the image is not uint8 (H, W[, 3|4]) or smaller than 256 x 256, or `psnr` or
+        `field_share` is out of range.
     InvalidInputError
         If the payload is not 1 to 8 bytes or the key is empty.
     """
@@ -66,6 +80,8 @@ def embed(image: np.ndarray, payload: bytes, *, key: bytes | str, psnr: float = 
         )
     if not 20.0 <= psnr <= 60.0:
         raise InvalidImageError(f"psnr must be between 20 and 60 dB; got {psnr}.")
+    if not 0.0 <= field_share <= 0.9:
+        raise InvalidImageError(f"field_share must be between 0 and 0.9; got {field_share}.")
     secret = normalise_key(key)
     pattern = keyed_pattern(secret)
     symbols = encode_payload(payload, pattern.salt)
@@ -88,7 +104,8 @@ def embed(image: np.ndarray, payload: bytes, *, key: bytes | str, psnr: float = 
     target_rms = math.sqrt(max(255.0**2 / 10 ** (psnr / 10.0) - 1.0 / 12.0, 1e-6))
     alpha = target_rms / float(np.sqrt(np.mean(block_mask.astype(np.float64) ** 2)))
     alpha = min(alpha, _FLAT_AMPLITUDE_CAP / float(block_mask.min()))
-    delta_c = _canonical_delta(tile, block_mask, frame_shape, alpha) if canonical else None
+    field = _field_pattern(secret, symbols, frame_shape, field_share) if canonical and field_share > 0 else None
+    delta_c = _canonical_delta(tile, block_mask, frame_shape, alpha, field, field_share) if canonical else None
     rows_up = resampling_matrix(h, frame_shape[0]) if canonical else None
     cols_up = resampling_matrix(w, frame_shape[1]).T.tocsr() if canonical else None
     if canonical:
@@ -127,10 +144,28 @@ def _origin(secret: bytes, payload: bytes) -> tuple[int, int]:
     return int.from_bytes(digest[:2], "big") % TILE, int.from_bytes(digest[2:4], "big") % TILE
 
 
-def _canonical_delta(tile: np.ndarray, block_mask: np.ndarray, frame_shape: tuple[int, int], alpha: float) -> np.ndarray:
-    """The masked pattern on the canonical grid (float32 (hc, wc)), before resampling to the image."""
+def _field_pattern(secret: bytes, symbols: np.ndarray, frame_shape: tuple[int, int], share: float) -> np.ndarray:
+    """Layer B on the canonical grid at its share of the power (float32 (hc, wc))."""
+    return keyed_field(secret).pattern(symbols, frame_shape) * np.float32(math.sqrt(share))
+
+
+def _canonical_delta(
+    tile: np.ndarray,
+    block_mask: np.ndarray,
+    frame_shape: tuple[int, int],
+    alpha: float,
+    field: np.ndarray | None = None,
+    field_share: float = 0.0,
+) -> np.ndarray:
+    """The masked pattern on the canonical grid (float32 (hc, wc)), before resampling to the image.
+
+    Both layers have unit RMS and are independent, so ``sqrt(1 - share) * A + sqrt(share) * B``
+    keeps unit RMS: the PSNR target and the flat-area cap hold for the sum as they did for A.
+    """
     hc, wc = frame_shape
     grid = np.tile(tile, (-(-hc // TILE), -(-wc // TILE)))[:hc, :wc]
+    if field is not None:
+        grid = grid * np.float32(math.sqrt(1.0 - field_share)) + field
     return (grid * upsample_mask(block_mask, 0, hc, wc) * np.float32(alpha)).astype(np.float32)
 
 
