@@ -10,7 +10,12 @@ frame whose long side is ``watermark.CANONICAL_SIDE``. The attacks work on that 
   averaged over all 100 high-passed frames, subtracted from each of 8 held-out stamps. Done
   twice: stamps that all carry one payload (the pattern is then the same in every stamp, as
   it was for every stamp of a key in scheme v1) and stamps with their own IDs (the real case:
-  each stamp's tile starts at its own keyed origin).
+  each stamp's tile starts at its own keyed origin);
+* **aligned average of 100 stamps** (own IDs): each stamp's fold cyclically shifted onto the
+  running average by cross-correlation before averaging (the keyed origin is only a shift), the
+  average aligned to the target's own fold and scaled to it; and the same plus, per 8x8 block of
+  the canonical frame, the target's projection on the first principal component of the 100
+  stamps' residuals there (an estimate of a field fixed per key, as layer B is).
 
 For each attack and gain: the detection rate (exact payload) and the PSNR of the attacked
 image against the stamped one. The target: no keyless attack removes the mark while keeping
@@ -78,6 +83,49 @@ def subtract(image: np.ndarray, tile: np.ndarray, gain: float) -> np.ndarray:
     return np.clip(image.astype(np.float32) - gain * est[..., None] + 0.5, 0, 255).astype(np.uint8)
 
 
+def _align(tile: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """`tile` cyclically shifted to best match `reference` (cross-correlation by FFT)."""
+    c = np.fft.irfft2(np.fft.rfft2(tile) * np.conj(np.fft.rfft2(reference)), s=tile.shape)
+    dy, dx = np.unravel_index(int(np.argmax(c)), c.shape)
+    return np.roll(tile, (-dy, -dx), axis=(0, 1))
+
+
+def aligned_average(folds: list[np.ndarray], rounds: int = 3) -> np.ndarray:
+    """The average of many stamps' folds, each aligned to the running average first."""
+    est = folds[0]
+    for _ in range(rounds):
+        est = np.mean([_align(f, est) for f in folds], axis=0)
+    return est
+
+
+def block_components(frames: list[np.ndarray]) -> np.ndarray:
+    """Per 8x8 block of the canonical frame, the unit first principal component of the stamps' residuals."""
+    h, w = frames[0].shape[0] // 8 * 8, frames[0].shape[1] // 8 * 8
+    stack = np.stack([f[:h, :w] for f in frames])
+    blocks = stack.reshape(len(frames), h // 8, 8, w // 8, 8).transpose(1, 3, 0, 2, 4).reshape(h // 8, w // 8, len(frames), 64)
+    blocks = blocks / (np.linalg.norm(blocks, axis=-1, keepdims=True) + 1e-6)  # each stamp's block counts once
+    _, vecs = np.linalg.eigh(np.einsum("abni,abnj->abij", blocks, blocks))
+    return vecs[..., -1]
+
+
+def subtract_estimate(image: np.ndarray, tile: np.ndarray, field: np.ndarray | None, gain: float) -> np.ndarray:
+    """Subtract `gain` times the aligned tile (and the field's per-block projection) from a stamp."""
+    frame = highpass_frame(image)
+    own = fold(frame)
+    est_tile = _align(tile, own)
+    est_tile *= float((est_tile * own).sum() / max(float((est_tile * est_tile).sum()), 1e-9))  # its amplitude here
+    hc, wc = frame.shape
+    est = np.tile(est_tile, (-(-hc // TILE), -(-wc // TILE)))[:hc, :wc]
+    if field is not None:
+        hb, wb = field.shape[:2]
+        b = frame[: hb * 8, : wb * 8].reshape(hb, 8, wb, 8).transpose(0, 2, 1, 3).reshape(hb, wb, 64)
+        proj = np.einsum("abi,abi->ab", b, field)[..., None] * field
+        est[: hb * 8, : wb * 8] += proj.reshape(hb, wb, 8, 8).transpose(0, 2, 1, 3).reshape(hb * 8, wb * 8)
+    h, w = image.shape[:2]
+    full = _resize(est, (h, w))
+    return np.clip(image.astype(np.float32) - gain * full[..., None] + 0.5, 0, 255).astype(np.uint8)
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a.astype(np.float64) - b) ** 2))
     return 10 * math.log10(255**2 / mse) if mse > 0 else math.inf
@@ -136,12 +184,16 @@ def main(argv: list[str] | None = None) -> int:
         print(lines[-1], file=sys.stderr)
 
     # Averaging many stamps of one key: one shared payload, then each stamp its own.
+    frames: list[np.ndarray] = []  # the own-ID stamps' high-passed canonical frames, for the aligned attacks
     for label, same in (("one payload", True), ("own IDs", False)):
         shared = rng.bytes(8)
         acc = None
         for im in pool:
             marked = watermark.embed(im, shared if same else rng.bytes(8), key=KEY, **embed_options)
-            f = fold(highpass_frame(marked))
+            frame = highpass_frame(marked)
+            if not same:
+                frames.append(frame)
+            f = fold(frame)
             acc = f if acc is None else acc + f
         est = acc / len(pool)
         targets = [(watermark.embed(im, shared, key=KEY, **embed_options), shared) for im, _, _ in stamped] if same else [
@@ -153,6 +205,22 @@ def main(argv: list[str] | None = None) -> int:
                 attacked = subtract(marked, est, gain)
                 rows.append((watermark.detect(attacked, key=KEY).payload == pl, psnr(attacked, marked)))
             lines.append(_row(f"average of {len(pool)} stamps ({label}), gain {gain}", rows))
+            print(lines[-1], file=sys.stderr)
+
+    # The same stamps, attacked by someone who aligns them first: each stamp's tile is the one keyed
+    # pattern cyclically shifted (its keyed origin), so folds line up under cross-correlation and
+    # their average is the common pilot. Then, per 8x8 block of the canonical frame, the first
+    # principal component of the stamps' residuals estimates a field fixed per key (layer B's
+    # signs change with the payload, its field does not).
+    aligned = aligned_average([fold(f) for f in frames])
+    field = block_components(frames)
+    for name, with_field in (("aligned average", False), ("aligned average + per-block component", True)):
+        for gain in GAINS:
+            rows = []
+            for _, marked, pl in stamped:
+                attacked = subtract_estimate(marked, aligned, field if with_field else None, gain)
+                rows.append((watermark.detect(attacked, key=KEY).payload == pl, psnr(attacked, marked)))
+            lines.append(_row(f"{name} of {len(pool)} stamps (own IDs), gain {gain}", rows))
             print(lines[-1], file=sys.stderr)
 
     report = "\n".join(lines) + (
