@@ -9,11 +9,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from ..settings import Settings
 from ..watermark import DEFAULT_PSNR, FramesResult, detect_frames, embed_luma, pattern_plane
-from .io import VideoInfo, probe, rewrite_luma, sample_frames
+from .io import VideoInfo, iter_sampled_frames, probe, rewrite_luma
 
 __all__ = ["DETECT_FRAMES", "DETECT_MAX_SIDE", "embed_video", "detect_video"]
 
@@ -56,6 +57,11 @@ def detect_video(
     search: str = "full",
     settings: Settings | None = None,
 ) -> FramesResult:
-    """Sample up to `frames` frames spread over the clip and look for the watermark in them together."""
-    sampled = sample_frames(path, frames, settings=settings, max_side=DETECT_MAX_SIDE)
-    return detect_frames([f.rgb for f in sampled], key=key, search=search)
+    """Sample up to `frames` frames spread over the clip and look for the watermark in them together.
+
+    Frames are decoded as detection reads them: a clip whose payload decodes from its first
+    frames is not decoded further (``frames`` of the result counts the frames read).
+    """
+    sampled = iter_sampled_frames(path, frames, settings=settings, max_side=DETECT_MAX_SIDE)
+    with contextlib.closing(sampled):
+        return detect_frames((f.rgb for f in sampled), key=key, search=search)

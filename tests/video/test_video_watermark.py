@@ -29,7 +29,8 @@ def test_embed_detect_reencode_and_frame_grab(tmp_path):
     rewrite_luma(marked, again, lambda y, i: y, crf=28, tune=None)
     result = detect_video(again, key=KEY, frames=16)
     assert result.watermark.detected and result.watermark.payload == PAYLOAD
-    assert result.frames == 16 and result.frames_with_evidence >= 4
+    # Read only as far as a checkpoint (4, 8 or 16 frames) where the clip's vote decodes.
+    assert result.frames in (4, 8, 16) and result.frames_with_evidence >= min(4, result.frames)
     assert result.watermark.p_value < 1e-6
     # One frame shared as JPEG 80 verifies as an image.
     buf = io.BytesIO()
