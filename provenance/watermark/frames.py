@@ -82,7 +82,12 @@ _DISTINCT = 0.01
 _IDENTITY_TOLERANCE = 0.6 / TILE
 #: The keyed scale sweep: frames it reads, its log-scale step (the band's outer points move at
 #: most a third of a tile bin between steps), and the scales it hands on.
-_SWEEP_FRAMES = 2
+_SWEEP_FRAMES = 1
+#: Frames spread over the clip (the first included) whose own spectra propose lattices, and that
+#: a lattice must show the pilot in (best score at least :data:`_LATTICE_Z`; their best over the
+#: 131,072 hypotheses a frame is 4.4-5.4 on noise) before every frame is folded on it.
+_PROPOSING_FRAMES = 8
+_LATTICE_Z = 5.5
 _SWEEP_STEP = 0.016
 _SWEEP_KEEP = 2
 
@@ -234,6 +239,11 @@ class _ClipLattice:
     spectra: tuple[np.ndarray, ...]
 
 
+def _spread(n: int, k: int) -> list[int]:
+    """At most `k` indices spread evenly over ``range(n)``, the first included."""
+    return sorted(set(np.linspace(0, n - 1, min(k, n)).round().astype(int).tolist()))
+
+
 def _clip_lattices(planes: Sequence[np.ndarray], limit: int) -> list[_ClipLattice]:
     """The lattices the clip's frames share, strongest comb first, each over :data:`COMB_GATE`.
 
@@ -253,7 +263,8 @@ def _clip_lattices(planes: Sequence[np.ndarray], limit: int) -> list[_ClipLattic
     total = sum(powers)
     proposals = [b for b, _ in scale_candidates(total, shape, limit=SCALE_PROPOSALS)]
     proposals += [b for b, _ in turn_candidates(total, shape, limit=TURN_PROPOSALS)]
-    for power in powers:
+    proposing = _spread(len(planes), _PROPOSING_FRAMES)
+    for power in (powers[i] for i in proposing):
         proposals += [b for b, _ in scale_candidates(power, shape, limit=SCALE_PROPOSALS)]
         proposals += [b for b, _ in turn_candidates(power, shape, limit=TURN_PROPOSALS)]
     proposals += [b for b, _ in scored_lattices(windows[0], limit=ACF_PROPOSALS, spec=specs[0], prior=identity, power=total)]
@@ -263,9 +274,9 @@ def _clip_lattices(planes: Sequence[np.ndarray], limit: int) -> list[_ClipLattic
             whole.append(b)
     ranked = []
     if whole:
-        combs = np.max([comb_strength(p, shape, whole) for p in [total, *powers]], axis=0)
+        combs = np.max([comb_strength(p, shape, whole) for p in [total, *(powers[i] for i in proposing)]], axis=0)
         ranked = [_ClipLattice(float(z), b, shape, tuple(specs)) for z, b in zip(combs, whole)]
-    by_band = list(zip(*(_middle_bands(yl) for yl in windows)))  # [(band of frame 0, of frame 1, ...), ...]
+    by_band = list(zip(*(_middle_bands(windows[i]) for i in proposing)))  # [(band of each proposing frame), ...]
     for bands in by_band:
         band_specs = [spectrum(b) for b in bands]
         band_power = sum(whitened_power(s, bands[0].shape) for s in band_specs)
@@ -284,8 +295,7 @@ def _keyed_scales(specs: Sequence[np.ndarray], shape: tuple[int, int], pattern) 
     frames' best scores added; the strongest local maxima are refined to a quarter step.
     Proposes only (the clip's vote decides). Returns the bases and the folds searched.
     """
-    picks = sorted(set(np.linspace(0, len(specs) - 1, min(_SWEEP_FRAMES + 1, len(specs))).round().astype(int)[:-1].tolist()))
-    picks = picks or [0]
+    picks = _spread(len(specs), _SWEEP_FRAMES)
 
     def scores(scales: np.ndarray) -> np.ndarray:
         out = np.zeros(len(scales))
@@ -454,10 +464,17 @@ def detect_frames(frames: Iterable[np.ndarray], *, key: bytes | str, search: str
 
 
 def _search_lattices(lattices: list[_ClipLattice], pattern, tally: _Tally, n: int, grid: str) -> FramesResult | None:
-    """Fold every frame on each lattice, search its shifts, and decode the clip's vote."""
+    """Fold every frame on each lattice the proposing frames show the pilot on, and decode the clip's vote."""
     for lattice in lattices:
         inverse = np.linalg.inv(lattice.basis.T / TILE)
-        peaks = [tally.search(dihedral_spectra(fold_spectral(spec, lattice.shape, inverse)), pattern) for spec in lattice.spectra]
+        first = _spread(len(lattice.spectra), _PROPOSING_FRAMES)
+        peaks = {i: tally.search(dihedral_spectra(fold_spectral(lattice.spectra[i], lattice.shape, inverse)), pattern) for i in first}
+        if max(p.score for _, p in peaks.values()) < _LATTICE_Z:
+            continue
+        for i, spec in enumerate(lattice.spectra):
+            if i not in peaks:
+                peaks[i] = tally.search(dihedral_spectra(fold_spectral(spec, lattice.shape, inverse)), pattern)
+        peaks = [peaks[i] for i in range(len(lattice.spectra))]
         for soft in _vote(peaks, pattern):
             payload = tally.decode(soft, pattern)
             if payload is not None:
