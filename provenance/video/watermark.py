@@ -13,7 +13,8 @@ import contextlib
 import os
 
 from ..settings import Settings
-from ..watermark import DEFAULT_PSNR, FramesResult, detect_frames, embed_luma, pattern_plane
+from ..watermark import CANONICAL_SIDE, DEFAULT_PSNR, FramesResult, detect_frames, embed_luma, pattern_plane
+from ..watermark.frame import uses_canonical_frame
 from .io import VideoInfo, iter_sampled_frames, probe, rewrite_luma
 
 __all__ = ["DETECT_FRAMES", "DETECT_MAX_SIDE", "VIDEO_PSNR", "embed_video", "detect_video"]
@@ -25,8 +26,9 @@ VIDEO_PSNR = DEFAULT_PSNR + 0.5
 
 #: Frames sampled over a clip for detection.
 DETECT_FRAMES = 32
-#: Detection reads frames shrunk to this long side at most (the mark lives on a 640 px grid).
-DETECT_MAX_SIDE = 960
+#: Detection reads frames shrunk (in FFmpeg's scaler) to the canonical grid's long side, where
+#: the mark lives: larger frames would be resampled to it anyway.
+DETECT_MAX_SIDE = CANONICAL_SIDE
 
 
 def embed_video(
@@ -67,6 +69,9 @@ def detect_video(
     Frames are decoded as detection reads them: a clip whose payload decodes from its first
     frames is not decoded further (``frames`` of the result counts the frames read).
     """
-    sampled = iter_sampled_frames(path, frames, settings=settings, max_side=DETECT_MAX_SIDE)
+    info = probe(path, settings=settings)
+    # A frame marked on its own pixels (a banner, a small clip) is read at its own size.
+    max_side = DETECT_MAX_SIDE if uses_canonical_frame(info.height, info.width) else None
+    sampled = iter_sampled_frames(path, frames, settings=settings, max_side=max_side)
     with contextlib.closing(sampled):
         return detect_frames((f.rgb for f in sampled), key=key, search=search)

@@ -5,8 +5,10 @@ the same size-normalised grid, each frame masked by its own texture. So a single
 screenshot, a frame grab shared as JPEG) verifies with :func:`provenance.watermark.detect`.
 Detection over a clip searches each sampled frame's pilot and adds the payload evidence of
 the frames that show one, each at its own shift (a codec's motion compensation drags the
-pattern along with the picture), before one decode; every decode is counted in the bound
-derived in ``docs/watermark.md``, section "Video".
+pattern along with the picture), before one decode; it stops reading frames once that
+decodes. Crops, letterboxes and rescales are found once for the whole clip (the frames' power
+spectra, which ignore shifts, and a keyed scale sweep), every frame then folded on the lattice
+found. Every decode is counted in the bound derived in ``docs/watermark.md``, section "Video".
 
 Embedding does the expensive part once per clip (:func:`pattern_plane`: the tile laid out on
 the canonical grid and resampled to the frame size); per frame it is a mask from the frame's
@@ -80,14 +82,15 @@ _CLIP_LATTICES = MAX_GEOMETRIES - 1
 #: Proposals closer than this (in periods) are one lattice; the unchanged grid is within 0.6 px.
 _DISTINCT = 0.01
 _IDENTITY_TOLERANCE = 0.6 / TILE
-#: The keyed scale sweep: frames it reads, its log-scale step (the band's outer points move at
-#: most a third of a tile bin between steps), and the scales it hands on.
-_SWEEP_FRAMES = 1
 #: Frames spread over the clip (the first included) whose own spectra propose lattices, and that
 #: a lattice must show the pilot in (best score at least :data:`_LATTICE_Z`; their best over the
 #: 131,072 hypotheses a frame is 4.4-5.4 on noise) before every frame is folded on it.
 _PROPOSING_FRAMES = 8
 _LATTICE_Z = 5.5
+#: The keyed scale sweep: frames it reads (the first: a clip starts on a keyframe, where the mark
+#: is strongest), its log-scale step (the band's outer points move at most a third of a tile bin
+#: between steps), and the scales it hands on.
+_SWEEP_FRAMES = 1
 _SWEEP_STEP = 0.016
 _SWEEP_KEEP = 2
 
@@ -244,7 +247,7 @@ def _spread(n: int, k: int) -> list[int]:
     return sorted(set(np.linspace(0, n - 1, min(k, n)).round().astype(int).tolist()))
 
 
-def _clip_lattices(planes: Sequence[np.ndarray], limit: int) -> list[_ClipLattice]:
+def _clip_lattices(planes: Sequence[np.ndarray], limit: int) -> tuple[list[_ClipLattice], tuple[np.ndarray, ...]]:
     """The lattices the clip's frames share, strongest comb first, each over :data:`COMB_GATE`.
 
     The whitened power spectrum ignores where the tile sits, so the frames' powers add even
@@ -253,12 +256,12 @@ def _clip_lattices(planes: Sequence[np.ndarray], limit: int) -> list[_ClipLattic
     The sum does not average a pan's content away (its power is as shift-invariant as the
     tile's) while the tile fades in predicted frames, so each frame's own crop and turn
     sweeps propose too, and a lattice ranks by its comb on the sum or in its strongest frame.
-    The unchanged grid is left out.
+    The unchanged grid is left out. Returns the lattices and every frame's window spectrum.
     """
     identity = np.eye(2) * TILE
     windows = [_window(p, LATTICE_WINDOW) for p in planes]
     shape = windows[0].shape
-    specs = [spectrum(yl) for yl in windows]
+    specs = tuple(spectrum(yl) for yl in windows)
     powers = [whitened_power(s, shape) for s in specs]
     total = sum(powers)
     proposals = [b for b, _ in scale_candidates(total, shape, limit=SCALE_PROPOSALS)]
@@ -275,7 +278,7 @@ def _clip_lattices(planes: Sequence[np.ndarray], limit: int) -> list[_ClipLattic
     ranked = []
     if whole:
         combs = np.max([comb_strength(p, shape, whole) for p in [total, *(powers[i] for i in proposing)]], axis=0)
-        ranked = [_ClipLattice(float(z), b, shape, tuple(specs)) for z, b in zip(combs, whole)]
+        ranked = [_ClipLattice(float(z), b, shape, specs) for z, b in zip(combs, whole)]
     by_band = list(zip(*(_middle_bands(windows[i]) for i in proposing)))  # [(band of each proposing frame), ...]
     for bands in by_band:
         band_specs = [spectrum(b) for b in bands]
@@ -283,16 +286,17 @@ def _clip_lattices(planes: Sequence[np.ndarray], limit: int) -> list[_ClipLattic
         for b, z in stretch_candidates(band_power, bands[0].shape, limit=1):
             ranked.append(_ClipLattice(z, b, bands[0].shape, tuple(band_specs)))
     ranked = sorted((r for r in ranked if r.comb >= COMB_GATE), key=lambda r: -r.comb)
-    return ranked[:limit]
+    return ranked[:limit], specs
 
 
 def _keyed_scales(specs: Sequence[np.ndarray], shape: tuple[int, int], pattern) -> tuple[list[np.ndarray], int]:
     """Axis-aligned lattices (crops, letterboxed or rescaled copies) the pilot itself finds.
 
     The keyless comb misses a tile drowned by a textured picture that the keyed pilot
-    still sees: on a few frames spread over the clip, the pilot is searched at every scale
-    of :data:`~provenance.watermark.scales.SCALE_RANGE` (log step :data:`_SWEEP_STEP`), the
-    frames' best scores added; the strongest local maxima are refined to a quarter step.
+    still sees: on the first :data:`_SWEEP_FRAMES` frames spread over the clip, the pilot is
+    searched at every scale of :data:`~provenance.watermark.scales.SCALE_RANGE` (log step
+    :data:`_SWEEP_STEP`), the frames' best scores added; the strongest local maxima are
+    refined to a quarter step.
     Proposes only (the clip's vote decides). Returns the bases and the folds searched.
     """
     picks = _spread(len(specs), _SWEEP_FRAMES)
@@ -443,13 +447,11 @@ def detect_frames(frames: Iterable[np.ndarray], *, key: bytes | str, search: str
     if search == "full":
         # (3) The clip's lattices: first those the power spectra show, then the keyed sweep's.
         for grid in grids:
-            lattices = _clip_lattices(planes[grid], _CLIP_LATTICES)
+            lattices, specs = _clip_lattices(planes[grid], _CLIP_LATTICES)
             found = _search_lattices(lattices, pattern, tally, n, grid)
             if found is not None:
                 return found
-            windows = [_window(p, LATTICE_WINDOW) for p in planes[grid]]
-            shape = windows[0].shape
-            specs = tuple(spectrum(yl) for yl in windows)
+            shape = _window(planes[grid][0], LATTICE_WINDOW).shape
             swept, folds = _keyed_scales(specs, shape, pattern)
             tally.hypotheses += folds * _HYPOTHESES_PER_GEOMETRY
             swept = [b for b in swept if not any(same_lattice(b, lat.basis, _DISTINCT) for lat in lattices if lat.shape == shape)]
