@@ -451,6 +451,8 @@ def detect_frames(frames: Iterable[np.ndarray], *, key: bytes | str, search: str
             found = _search_lattices(lattices, pattern, tally, n, grid)
             if found is not None:
                 return found
+            if grid != "canonical":
+                continue  # on a frame's own pixels a crop is only a shift: the unchanged grid's search has it
             shape = _window(planes[grid][0], LATTICE_WINDOW).shape
             swept, folds = _keyed_scales(specs, shape, pattern)
             tally.hypotheses += folds * _HYPOTHESES_PER_GEOMETRY
