@@ -277,8 +277,12 @@ def unmarked_clip(i: int, photos: list[np.ndarray], fixtures: list[list[np.ndarr
     return kind, w, h, frames
 
 
-def unmarked_false_positives(n_clips: int, tmp: Path) -> list[str]:
-    """Detection on `n_clips` unmarked clips under two keys each; resumes from :data:`UNMARKED_CACHE`."""
+def unmarked_false_positives(n_clips: int, tmp: Path, shard: tuple[int, int] = (0, 1)) -> list[str] | None:
+    """Detection on `n_clips` unmarked clips under two keys each; resumes from :data:`UNMARKED_CACHE`.
+
+    With ``shard=(k, n)`` only clips ``i % n == k`` are checked (processes on other shards append
+    to the same cache) and None is returned; ``(0, 1)`` checks the rest and reports.
+    """
     photos = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(SAMPLES.glob("*.png"))]
     fixtures = []
     for name in ("rs_video1.mp4", "gen_c.mov"):  # rs_dashinit.mp4 holds no decodable frame
@@ -291,7 +295,7 @@ def unmarked_false_positives(n_clips: int, tmp: Path) -> list[str]:
             done[row["i"]] = row
     with open(UNMARKED_CACHE, "a") as cache:
         for i in range(n_clips):
-            if i in done:
+            if i in done or i % shard[1] != shard[0]:
                 continue
             kind, w, h, frames = unmarked_clip(i, photos, fixtures)
             p = tmp / f"unmarked_{i}.mp4"
@@ -311,6 +315,8 @@ def unmarked_false_positives(n_clips: int, tmp: Path) -> list[str]:
             done[i] = row
             if i % 25 == 0:
                 print(f"unmarked {i}/{n_clips} {kind} {w}x{h}: {[round(c['score'], 2) for c in row['checks']]}", file=sys.stderr)
+    if shard[1] > 1:
+        return None
     rows = [done[i] for i in range(n_clips)]
     checks = [c for r in rows for c in r["checks"]]
     hits = sum(c["detected"] for c in checks)
@@ -371,10 +377,16 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--unmarked", type=int, default=500, help="unmarked clips for the false-positive check")
     ap.add_argument("--unmarked-only", action="store_true", help="run only the false-positive check on unmarked clips")
+    ap.add_argument("--shard", default="0/1", metavar="K/N",
+                    help="with --unmarked-only: check only clips i %% N == K, in parallel with other shards "
+                         "(the cache is shared; a final run with the default 0/1 checks the rest and reports)")
     args = ap.parse_args(argv)
     if args.unmarked_only:
+        k, n = (int(x) for x in args.shard.split("/"))
         with tempfile.TemporaryDirectory() as d:
-            body = unmarked_false_positives(args.unmarked, Path(d))
+            body = unmarked_false_positives(args.unmarked, Path(d), (k, n))
+        if body is None:
+            return 0
         lines = ["## Video watermark: false positives on unmarked clips", "",
                  _results.run_header(f"python benchmarks/video.py --unmarked-only --unmarked {args.unmarked}"), "", *body]
         _results.update_section("video-unmarked", "\n".join(lines))
