@@ -371,6 +371,57 @@ def speed(tmp: Path, runs: int) -> list[str]:
     return rows
 
 
+_AB_CHILD = r"""
+import json, sys, time
+from provenance.video.watermark import detect_video, embed_video
+key, payload = bytes.fromhex(sys.argv[1]), bytes.fromhex(sys.argv[2])
+task, path = sys.argv[3], sys.argv[4]
+t = time.perf_counter()
+if task == "stamp":
+    embed_video(path, sys.argv[5], payload, key=key)
+    ok = True
+else:
+    ok = detect_video(path, key=key).watermark.payload == payload
+print(json.dumps({"seconds": time.perf_counter() - t, "found": ok}))
+"""
+
+
+def speed_ab(other: str, rounds: int, tmp: Path) -> list[str]:
+    """Stamping and detection times of this checkout and another interpreter's, in alternating processes."""
+    import subprocess
+
+    photo = sorted(SAMPLES.glob("*.png"))[0]
+    short, long_ = tmp / "ab_720p_3s.mp4", tmp / "ab_720p_10s.mp4"
+    write_frames(short, pan(photo, n=90, step=3, size=(1280, 720)), fps=30, crf=20)
+    write_frames(long_, pan(photo, n=300, step=1, size=(1280, 720)), fps=30, crf=23)
+    pythons = {"this": sys.executable, "other": other}
+    marked = {}
+    for name, py in pythons.items():  # each checkout's own stamped 10 s clip
+        marked[name] = tmp / f"ab_marked_{name}.mp4"
+        subprocess.run([py, "-c", _AB_CHILD, KEY.hex(), PAYLOAD.hex(), "stamp", str(long_), str(marked[name])], check=True,
+                       capture_output=True)
+    tasks = {"stamp 720p 3 s": ("stamp", short), "detect 10 s 720p, marked by this checkout": ("detect", marked["this"]),
+             "detect 10 s 720p, marked by the other": ("detect", marked["other"]), "detect 10 s 720p, unmarked": ("detect", long_)}
+    times: dict[tuple[str, str], list[float]] = {}
+    found: dict[tuple[str, str], list[bool]] = {}
+    for r in range(rounds):
+        for label, (task, path) in tasks.items():
+            order = list(pythons.items()) if r % 2 == 0 else list(pythons.items())[::-1]
+            for name, py in order:
+                out = subprocess.run([py, "-c", _AB_CHILD, KEY.hex(), PAYLOAD.hex(), task, str(path), str(tmp / "ab_out.mp4")],
+                                     check=True, capture_output=True, text=True)
+                row = json.loads(out.stdout.splitlines()[-1])
+                times.setdefault((label, name), []).append(row["seconds"])
+                found.setdefault((label, name), []).append(row["found"])
+    lines = ["| task | this checkout (median s) | other (median s) | this / other | payload found (this, other) |", "|---|---:|---:|---:|---|"]
+    for label in tasks:
+        a, b = statistics.median(times[(label, "this")]), statistics.median(times[(label, "other")])
+        fa, fb = all(found[(label, "this")]), all(found[(label, "other")])
+        shown = "-" if label.startswith("stamp") else f"{'yes' if fa else 'no'}, {'yes' if fb else 'no'}"
+        lines.append(f"| {label} | {a:.2f} | {b:.2f} | {a / b:.2f} | {shown} |")
+    return lines
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
@@ -380,7 +431,21 @@ def main(argv=None) -> int:
     ap.add_argument("--shard", default="0/1", metavar="K/N",
                     help="with --unmarked-only: check only clips i %% N == K, in parallel with other shards "
                          "(the cache is shared; a final run with the default 0/1 checks the rest and reports)")
+    ap.add_argument("--speed-ab", metavar="PYTHON",
+                    help="only time stamping and detection against another checkout's interpreter, alternating processes")
     args = ap.parse_args(argv)
+    if args.speed_ab:
+        with tempfile.TemporaryDirectory() as d:
+            body = speed_ab(args.speed_ab, args.runs, Path(d))
+        lines = ["## Video watermark: speed against another checkout", "",
+                 _results.run_header(f"python benchmarks/video.py --speed-ab {args.speed_ab} --runs {args.runs}"), "",
+                 f"Each task in a fresh process per checkout, the two alternating, {args.runs} rounds; the machine is shared, "
+                 "so the ratio is what holds. Stamping: a 3 s 1280x720 30 fps pan, each checkout with its own defaults "
+                 "(mark strength, CRF). Detection: 32 sampled frames at most, full search, decode included; each "
+                 "checkout's stamped copy of a 10 s 720p pan, and the unmarked source.", "", *body]
+        _results.update_section("video-speed-ab", "\n".join(lines))
+        print("\n".join(lines))
+        return 0
     if args.unmarked_only:
         k, n = (int(x) for x in args.shard.split("/"))
         with tempfile.TemporaryDirectory() as d:
