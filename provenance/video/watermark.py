@@ -15,9 +15,10 @@ import os
 from ..settings import Settings
 from ..watermark import CANONICAL_SIDE, DEFAULT_PSNR, FramesResult, detect_frames, embed_luma, pattern_plane
 from ..watermark.frame import uses_canonical_frame
+from ..watermark.sync import MAX_WINDOW
 from .io import VideoInfo, iter_sampled_frames, probe, rewrite_luma
 
-__all__ = ["DETECT_FRAMES", "DETECT_MAX_SIDE", "VIDEO_PSNR", "embed_video", "detect_video"]
+__all__ = ["DETECT_FRAMES", "DETECT_MAX_SIDE", "VIDEO_PSNR", "detection_max_side", "embed_video", "detect_video"]
 
 #: Target fidelity of the mark itself in a video frame, dB. Half a dB fainter than an image's:
 #: the stamped clip's H.264 re-encode adds its own loss (42-45 dB at CRF 15 to 18 on textured
@@ -56,6 +57,18 @@ def embed_video(
     return rewrite_luma(src, dst, lambda y, _i: embed_luma(y[:h, :w], pattern, psnr=psnr), crf=crf, settings=settings)
 
 
+def detection_max_side(height: int, width: int) -> int | None:
+    """The long side detection reads frames of a `height` x `width` clip at (None: their own size).
+
+    :data:`DETECT_MAX_SIDE` for clips marked on the canonical grid; a clip marked on its own
+    pixels (a banner, a small clip) keeps them, up to twice the detection window (beyond it the
+    frames would be large to hold, and are shrunk as before).
+    """
+    if uses_canonical_frame(height, width) or max(height, width) > 2 * MAX_WINDOW:
+        return DETECT_MAX_SIDE
+    return None
+
+
 def detect_video(
     path: str | os.PathLike,
     *,
@@ -70,8 +83,6 @@ def detect_video(
     frames is not decoded further (``frames`` of the result counts the frames read).
     """
     info = probe(path, settings=settings)
-    # A frame marked on its own pixels (a banner, a small clip) is read at its own size.
-    max_side = DETECT_MAX_SIDE if uses_canonical_frame(info.height, info.width) else None
-    sampled = iter_sampled_frames(path, frames, settings=settings, max_side=max_side)
+    sampled = iter_sampled_frames(path, frames, settings=settings, max_side=detection_max_side(info.height, info.width))
     with contextlib.closing(sampled):
         return detect_frames((f.rgb for f in sampled), key=key, search=search)

@@ -7,7 +7,7 @@ from PIL import Image
 
 from provenance import watermark
 from provenance.video import iter_frames, probe, rewrite_luma, sample_frames, write_frames
-from provenance.video.watermark import detect_video, embed_video
+from provenance.video.watermark import DETECT_MAX_SIDE, detect_video, detection_max_side, embed_video
 
 from .conftest import pan_frames
 
@@ -81,3 +81,15 @@ def test_a_cropped_clip_is_found_by_the_clip_lattice_search(tmp_path):
     assert found.watermark.payload == PAYLOAD and found.watermark.p_value < 1e-6
     assert abs(found.watermark.scale - 1.25) < 0.01 and found.watermark.frame == "canonical"
     assert found.frames == 12 and found.frames_with_evidence >= 1
+
+
+def test_a_banner_clip_marked_on_its_own_pixels_is_read_at_its_own_size(tmp_path):
+    # 800x288: too wide for two tiles on the canonical grid, so marked on its own pixels; shrunk
+    # to 640 px for reading, that grid would be lost.
+    assert detection_max_side(288, 800) is None and detection_max_side(720, 1280) == DETECT_MAX_SIDE
+    src, marked = tmp_path / "src.mp4", tmp_path / "banner.mp4"
+    write_frames(src, pan_frames(size=(800, 288), n=8, step=4), fps=10)
+    embed_video(src, marked, PAYLOAD, key=KEY)
+    # On its own pixels the unchanged grid is enough (the quick search); at 640 px it would take a lattice search.
+    found = detect_video(marked, key=KEY, search="quick")
+    assert found.watermark.payload == PAYLOAD and found.watermark.frame == "native" and found.frames == 4
