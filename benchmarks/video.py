@@ -327,7 +327,7 @@ def unmarked_false_positives(n_clips: int, tmp: Path, shard: tuple[int, int] = (
         f"with `detect_video` (32 sampled frames, full search) under a random key of its own and the benchmark key: "
         f"**{hits} detections in {len(checks)} checks**. Best pilot score {best['score']:.2f} ({best_row['kind']} "
         f"{best_row['size']}): the maximum over every hypothesis searched (sampled frames x shifts x orientations, "
-        f"and the lattice search on 3 frames; median {statistics.median(c['hypotheses'] for c in checks):,.0f} "
+        f"and the clip lattice search: up to 8 lattices folded in the frames and a keyed scale sweep on the first; median {statistics.median(c['hypotheses'] for c in checks):,.0f} "
         f"hypotheses a check), so values above the single-hypothesis threshold {SCORE_THRESHOLD} are expected on "
         "unmarked clips; a detection also needs the decoded payload's CRC to pass, and its bound counts every "
         f"hypothesis and decode (lowest bound seen on these clips: p <= {min(c['p_value'] for c in checks):.2g}). "
