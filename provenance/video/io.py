@@ -10,7 +10,6 @@ re-encoding.
 from __future__ import annotations
 
 import contextlib
-
 import logging
 import os
 from dataclasses import dataclass, field
