@@ -1,7 +1,9 @@
 """Video watermark: robustness table (attack x clips), PSNR and flicker, unmarked clips, speed.
 
-Clips are made here: pans over the shared sample photographs and a still shot (640x360,
-15 fps, 3 s). Each is stamped with :func:`provenance.video.watermark.embed_video`, attacked
+Clips are made here (15 fps, 3 s): pans over the four shared sample photographs and a still
+shot at 640x360, zooms into two corpus photos (``benchmarks/corpus.py``) at 640x360, and pans,
+a zoom and a still over corpus photos at 1280x720. Each is stamped with
+:func:`provenance.video.watermark.embed_video`, attacked
 with PyAV (re-encodes, scaling, crops, excerpts, frame-rate change, mirror, brightness, a
 screen recording, a frame grab as JPEG), and detected with ``detect_video`` (frame grabs
 with the image detector). Unmarked clips: the sources, noise, flat colour, film grain and
@@ -67,6 +69,38 @@ def still(photo: Path, *, n: int = 45, size=SIZE) -> list[np.ndarray]:
     return [img] * n
 
 
+def zoom(photo: Path, *, n: int = 45, size=SIZE, end: float = 0.7) -> list[np.ndarray]:
+    """A slow zoom into the centre of `photo` (the crop shrinks to `end` of the frame-filling one)."""
+    w, h = size
+    img = Image.open(photo).convert("RGB")
+    fit = min(img.width / w, img.height / h)
+    frames = []
+    for i in range(n):
+        s = fit * (1 + (end - 1) * i / max(1, n - 1))
+        cw, ch = w * s, h * s
+        box = ((img.width - cw) / 2, (img.height - ch) / 2, (img.width + cw) / 2, (img.height + ch) / 2)
+        frames.append(np.asarray(img.resize(size, Image.Resampling.BILINEAR, box=box, reducing_gap=2.0)))
+    return frames
+
+
+def benchmark_clips() -> list[tuple[str, list[np.ndarray]]]:
+    """The robustness clips: (name, frames); 640x360 over the shared samples, more over corpus photos."""
+    import corpus
+
+    photos = sorted(SAMPLES.glob("*.png"))
+    clips = [("pan_" + p.stem, pan(p)) for p in photos] + [("still_" + photos[0].stem, still(photos[0]))]
+    packaged = {ph.name: ph.path for ph in corpus.list_photos()}
+    hd = (1280, 720)
+    for kind, name, size in (("zoom", "coffee", SIZE), ("zoom", "astronaut", SIZE), ("pan", "china", hd),
+                             ("pan", "rocket", hd), ("zoom", "flower", hd), ("still", "chelsea", hd)):
+        if name not in packaged:
+            print(f"corpus photo {name} missing (pip install -r benchmarks/requirements.txt); skipped", file=sys.stderr)
+            continue
+        make = {"pan": pan, "zoom": zoom, "still": still}[kind]
+        clips.append((f"{kind}_{name}_{size[1]}p", make(packaged[name], size=size)))
+    return clips
+
+
 def frames_of(path: Path) -> list[np.ndarray]:
     return [f.rgb for f in iter_frames(path)]
 
@@ -87,9 +121,9 @@ def attacks(marked: Path, tmp: Path):
         out[name] = p
 
     enc("h264_crf23", fr, crf=23)
-    # "480p" for clips above it; these 360p clips are downscaled to 0.75 (270p), a harder case.
+    # 480p for clips above it; 360p clips are downscaled to 0.75 (270p), a harder case.
     small = _resize(fr, round(w * 480 / h), 480) if h > 480 else _resize(fr, w * 3 // 4, h * 3 // 4)
-    enc("crf28_downscaled" if h <= 480 else "crf28_480p", small, crf=28)
+    enc("crf28_downscaled", small, crf=28)
     enc("h265_crf30", fr, codec="libx265", crf=30)
     enc("vp9_1mbit_webm", fr, codec="libvpx-vp9", bit_rate=1_000_000, suffix=".webm")
     ch, cw = int(h * 0.8) // 2 * 2, int(w * 0.8) // 2 * 2
@@ -243,8 +277,12 @@ def unmarked_clip(i: int, photos: list[np.ndarray], fixtures: list[list[np.ndarr
     return kind, w, h, frames
 
 
-def unmarked_false_positives(n_clips: int, tmp: Path) -> list[str]:
-    """Detection on `n_clips` unmarked clips under two keys each; resumes from :data:`UNMARKED_CACHE`."""
+def unmarked_false_positives(n_clips: int, tmp: Path, shard: tuple[int, int] = (0, 1)) -> list[str] | None:
+    """Detection on `n_clips` unmarked clips under two keys each; resumes from :data:`UNMARKED_CACHE`.
+
+    With ``shard=(k, n)`` only clips ``i % n == k`` are checked (processes on other shards append
+    to the same cache) and None is returned; ``(0, 1)`` checks the rest and reports.
+    """
     photos = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(SAMPLES.glob("*.png"))]
     fixtures = []
     for name in ("rs_video1.mp4", "gen_c.mov"):  # rs_dashinit.mp4 holds no decodable frame
@@ -257,7 +295,7 @@ def unmarked_false_positives(n_clips: int, tmp: Path) -> list[str]:
             done[row["i"]] = row
     with open(UNMARKED_CACHE, "a") as cache:
         for i in range(n_clips):
-            if i in done:
+            if i in done or i % shard[1] != shard[0]:
                 continue
             kind, w, h, frames = unmarked_clip(i, photos, fixtures)
             p = tmp / f"unmarked_{i}.mp4"
@@ -277,6 +315,8 @@ def unmarked_false_positives(n_clips: int, tmp: Path) -> list[str]:
             done[i] = row
             if i % 25 == 0:
                 print(f"unmarked {i}/{n_clips} {kind} {w}x{h}: {[round(c['score'], 2) for c in row['checks']]}", file=sys.stderr)
+    if shard[1] > 1:
+        return None
     rows = [done[i] for i in range(n_clips)]
     checks = [c for r in rows for c in r["checks"]]
     hits = sum(c["detected"] for c in checks)
@@ -287,7 +327,7 @@ def unmarked_false_positives(n_clips: int, tmp: Path) -> list[str]:
         f"with `detect_video` (32 sampled frames, full search) under a random key of its own and the benchmark key: "
         f"**{hits} detections in {len(checks)} checks**. Best pilot score {best['score']:.2f} ({best_row['kind']} "
         f"{best_row['size']}): the maximum over every hypothesis searched (sampled frames x shifts x orientations, "
-        f"and the lattice search on 3 frames; median {statistics.median(c['hypotheses'] for c in checks):,.0f} "
+        f"and the clip lattice search: up to 8 lattices folded in the frames and a keyed scale sweep on the first; median {statistics.median(c['hypotheses'] for c in checks):,.0f} "
         f"hypotheses a check), so values above the single-hypothesis threshold {SCORE_THRESHOLD} are expected on "
         "unmarked clips; a detection also needs the decoded payload's CRC to pass, and its bound counts every "
         f"hypothesis and decode (lowest bound seen on these clips: p <= {min(c['p_value'] for c in checks):.2g}). "
@@ -331,23 +371,93 @@ def speed(tmp: Path, runs: int) -> list[str]:
     return rows
 
 
+_AB_CHILD = r"""
+import json, sys, time
+from provenance.video.watermark import detect_video, embed_video
+key, payload = bytes.fromhex(sys.argv[1]), bytes.fromhex(sys.argv[2])
+task, path = sys.argv[3], sys.argv[4]
+t = time.perf_counter()
+if task == "stamp":
+    embed_video(path, sys.argv[5], payload, key=key)
+    ok = True
+else:
+    ok = detect_video(path, key=key).watermark.payload == payload
+print(json.dumps({"seconds": time.perf_counter() - t, "found": ok}))
+"""
+
+
+def speed_ab(other: str, rounds: int, tmp: Path) -> list[str]:
+    """Stamping and detection times of this checkout and another interpreter's, in alternating processes."""
+    import subprocess
+
+    photo = sorted(SAMPLES.glob("*.png"))[0]
+    short, long_ = tmp / "ab_720p_3s.mp4", tmp / "ab_720p_10s.mp4"
+    write_frames(short, pan(photo, n=90, step=3, size=(1280, 720)), fps=30, crf=20)
+    write_frames(long_, pan(photo, n=300, step=1, size=(1280, 720)), fps=30, crf=23)
+    pythons = {"this": sys.executable, "other": other}
+    marked = {}
+    for name, py in pythons.items():  # each checkout's own stamped 10 s clip
+        marked[name] = tmp / f"ab_marked_{name}.mp4"
+        subprocess.run([py, "-c", _AB_CHILD, KEY.hex(), PAYLOAD.hex(), "stamp", str(long_), str(marked[name])], check=True,
+                       capture_output=True)
+    tasks = {"stamp 720p 3 s": ("stamp", short), "detect 10 s 720p, marked by this checkout": ("detect", marked["this"]),
+             "detect 10 s 720p, marked by the other": ("detect", marked["other"]), "detect 10 s 720p, unmarked": ("detect", long_)}
+    times: dict[tuple[str, str], list[float]] = {}
+    found: dict[tuple[str, str], list[bool]] = {}
+    for r in range(rounds):
+        for label, (task, path) in tasks.items():
+            order = list(pythons.items()) if r % 2 == 0 else list(pythons.items())[::-1]
+            for name, py in order:
+                out = subprocess.run([py, "-c", _AB_CHILD, KEY.hex(), PAYLOAD.hex(), task, str(path), str(tmp / "ab_out.mp4")],
+                                     check=True, capture_output=True, text=True)
+                row = json.loads(out.stdout.splitlines()[-1])
+                times.setdefault((label, name), []).append(row["seconds"])
+                found.setdefault((label, name), []).append(row["found"])
+    lines = ["| task | this checkout (median s) | other (median s) | this / other | payload found (this, other) |", "|---|---:|---:|---:|---|"]
+    for label in tasks:
+        a, b = statistics.median(times[(label, "this")]), statistics.median(times[(label, "other")])
+        fa, fb = all(found[(label, "this")]), all(found[(label, "other")])
+        shown = "-" if label.startswith("stamp") else f"{'yes' if fa else 'no'}, {'yes' if fb else 'no'}"
+        lines.append(f"| {label} | {a:.2f} | {b:.2f} | {a / b:.2f} | {shown} |")
+    return lines
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--unmarked", type=int, default=500, help="unmarked clips for the false-positive check")
     ap.add_argument("--unmarked-only", action="store_true", help="run only the false-positive check on unmarked clips")
+    ap.add_argument("--shard", default="0/1", metavar="K/N",
+                    help="with --unmarked-only: check only clips i %% N == K, in parallel with other shards "
+                         "(the cache is shared; a final run with the default 0/1 checks the rest and reports)")
+    ap.add_argument("--speed-ab", metavar="PYTHON",
+                    help="only time stamping and detection against another checkout's interpreter, alternating processes")
     args = ap.parse_args(argv)
-    if args.unmarked_only:
+    if args.speed_ab:
         with tempfile.TemporaryDirectory() as d:
-            body = unmarked_false_positives(args.unmarked, Path(d))
+            body = speed_ab(args.speed_ab, args.runs, Path(d))
+        lines = ["## Video watermark: speed against another checkout", "",
+                 _results.run_header(f"python benchmarks/video.py --speed-ab {args.speed_ab} --runs {args.runs}"), "",
+                 f"Each task in a fresh process per checkout, the two alternating, {args.runs} rounds; the machine is shared, "
+                 "so the ratio is what holds. Stamping: a 3 s 1280x720 30 fps pan, each checkout with its own defaults "
+                 "(mark strength, CRF). Detection: 32 sampled frames at most, full search, decode included; each "
+                 "checkout's stamped copy of a 10 s 720p pan, and the unmarked source.", "", *body]
+        _results.update_section("video-speed-ab", "\n".join(lines))
+        print("\n".join(lines))
+        return 0
+    if args.unmarked_only:
+        k, n = (int(x) for x in args.shard.split("/"))
+        with tempfile.TemporaryDirectory() as d:
+            body = unmarked_false_positives(args.unmarked, Path(d), (k, n))
+        if body is None:
+            return 0
         lines = ["## Video watermark: false positives on unmarked clips", "",
                  _results.run_header(f"python benchmarks/video.py --unmarked-only --unmarked {args.unmarked}"), "", *body]
         _results.update_section("video-unmarked", "\n".join(lines))
         print("\n".join(lines))
         return 0
-    photos = sorted(SAMPLES.glob("*.png"))
-    clips = [("pan_" + p.stem, pan(p)) for p in photos] + [("still_" + photos[0].stem, still(photos[0]))]
+    clips = benchmark_clips()
     if args.quick:
         clips = clips[:2]
     table: dict[str, list[bool]] = {}
@@ -378,14 +488,17 @@ def main(argv=None) -> int:
         "",
         _results.run_header("python benchmarks/video.py" + (" --quick" if args.quick else "")),
         "",
-        f"Clips: {len(clips)} made here (pans over the shared sample photos and a still shot, 640x360, 15 fps, 3 s), "
-        "stamped, attacked with PyAV, detected over 32 sampled frames (`detect_video`).",
+        f"Clips: {len(clips)} made here (15 fps, 3 s; pans over the shared sample photos and a still shot at 640x360, "
+        "zooms into corpus photos at 640x360, pans, a zoom and a still over corpus photos at 1280x720), stamped with "
+        "the defaults (`VIDEO_PSNR`, `PROVENANCE_VIDEO_CRF`), attacked with PyAV, detected over up to 32 sampled frames "
+        "(`detect_video`). crf28_downscaled takes 720p clips to 480p and 360p clips to 270p.",
         "",
-        "| attack | exact payload |",
-        "|---|---:|",
+        "| attack | exact payload | clips missed |",
+        "|---|---:|---|",
     ]
     for attack, ok in table.items():
-        lines.append(f"| {attack} | {100 * sum(ok) / len(ok):.0f}% ({sum(ok)}/{len(ok)}) |")
+        missed = ", ".join(n for (n, _), hit in zip(clips, ok) if not hit) or "-"
+        lines.append(f"| {attack} | {100 * sum(ok) / len(ok):.0f}% ({sum(ok)}/{len(ok)}) | {missed} |")
     lines += ["", "| clip | PSNR dB (mean per frame) | flicker (RMS of frame-to-frame change of the added pattern / its RMS) |", "|---|---:|---:|"]
     lines += [f"| {n} | {p:.1f} | {f:.2f} |" for n, p, f in fidelity]
     lines += ["", f"Unmarked clips: {false_hits} detections in {checks} checks ({len(unmarked)} clips x 2 keys: noise, flat colour, "

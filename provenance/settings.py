@@ -27,7 +27,7 @@ variable                           meaning                                      
 ``PROVENANCE_VIDEO_MAX_PIXELS``    largest video frame (width x height)         8,847,360 (4096x2160)
 ``PROVENANCE_VIDEO_MAX_FRAMES``    most frames a video may have                 36,000
 ``PROVENANCE_VIDEO_MAX_UPLOAD_MB`` video upload limit in MiB                    500
-``PROVENANCE_VIDEO_CRF``           H.264 CRF of stamped video (lower = better)  18
+``PROVENANCE_VIDEO_CRF``           H.264 CRF of stamped video (lower = better)  15
 ``PROVENANCE_VIDEO_BANK_QUERY_PERCENT``    share of a video's frames that must     80
                                    match a banked video's (vPDQ query share)
 ``PROVENANCE_VIDEO_BANK_COMPARED_PERCENT`` share of the banked video's frames      0 (any)
@@ -317,7 +317,7 @@ class Settings:
     video_max_pixels: int = 4096 * 2160
     video_max_frames: int = 36_000
     video_max_upload_bytes: int = 500 * 1024 * 1024
-    video_crf: int = 18
+    video_crf: int = 15
     # Video bank matches (provenance.banks): vPDQ's two shares, in percent.
     video_bank_query_percent: float = 80.0
     video_bank_compared_percent: float = 0.0
@@ -382,7 +382,7 @@ class Settings:
             video_max_pixels=_int(env, "PROVENANCE_VIDEO_MAX_PIXELS", 4096 * 2160),
             video_max_frames=_int(env, "PROVENANCE_VIDEO_MAX_FRAMES", 36_000),
             video_max_upload_bytes=_int(env, "PROVENANCE_VIDEO_MAX_UPLOAD_MB", 500) * 1024 * 1024,
-            video_crf=_int(env, "PROVENANCE_VIDEO_CRF", 18),
+            video_crf=_int(env, "PROVENANCE_VIDEO_CRF", 15),
             video_bank_query_percent=_percent(env, "PROVENANCE_VIDEO_BANK_QUERY_PERCENT", 80.0),
             video_bank_compared_percent=_percent(env, "PROVENANCE_VIDEO_BANK_COMPARED_PERCENT", 0.0),
         )

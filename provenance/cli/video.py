@@ -74,9 +74,10 @@ def verify_video_path(verifier: Verifier, path: Path, *, search: str | None) -> 
     return verify_video(verifier, path, search=search)
 
 
-def embed_video_file(source: Path, target: Path, data: bytes, key: WatermarkKey, *, psnr: float) -> str:
+def embed_video_file(source: Path, target: Path, data: bytes, key: WatermarkKey, *, psnr: float | None) -> str:
     """``provenance watermark embed clip.mp4 out.mp4``; returns the line to print."""
-    info = embed_video(source, target, data, key=key.secret, psnr=psnr, settings=Settings.from_env())
+    kwargs = {} if psnr is None else {"psnr": psnr}  # None: the video default, VIDEO_PSNR
+    info = embed_video(source, target, data, key=key.secret, settings=Settings.from_env(), **kwargs)
     return (f"{target}: embedded payload {data.hex()} ({len(data) * 8} bits) into every frame of "
             f"{info.width}x{info.height} {source} ({info.frame_count} frames, {info.duration_s:.1f} s).")
 

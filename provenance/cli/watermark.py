@@ -13,6 +13,7 @@ from ..errors import InvalidInputError
 from ..images import decode_image, image_format, save_image
 from ..keys import WatermarkKey
 from ..settings import Settings
+from ..video.watermark import VIDEO_PSNR
 from .common import IMAGE_SUFFIXES
 from .common import (
     EXIT_CODES_HELP,
@@ -53,9 +54,9 @@ def watermark_group() -> None:
 @click.option(
     "--psnr",
     type=click.FloatRange(20.0, 60.0),
-    default=watermark.DEFAULT_PSNR,
-    show_default=True,
-    help="Target fidelity in dB: higher is fainter and less robust.",
+    default=None,
+    help=f"Target fidelity in dB: higher is fainter and less robust [default: {watermark.DEFAULT_PSNR:g} for images, "
+    f"{VIDEO_PSNR:g} for video].",
 )
 @click.option(
     "--quality",
@@ -71,7 +72,7 @@ def embed_command(
     payload: str,
     key_file: Path | None,
     key_hex: str | None,
-    psnr: float,
+    psnr: float | None,
     quality: int,
 ) -> None:
     """Hide PAYLOAD in image IN and write the result to OUT.
@@ -89,6 +90,7 @@ def embed_command(
     image_format(target)  # fail on a bad suffix before the work
     settings = Settings.from_env()
     image = decode_image(source, max_pixels=settings.max_pixels, keep_alpha=True)
+    psnr = watermark.DEFAULT_PSNR if psnr is None else psnr
     start = time.perf_counter()
     marked = watermark.embed(image, data, key=key.secret, psnr=psnr)
     elapsed = time.perf_counter() - start

@@ -4,13 +4,24 @@
 
 from __future__ import annotations
 
-from .io import VIDEO_EXTENSIONS, VideoFrame, VideoInfo, iter_frames, probe, rewrite_luma, sample_frames, write_frames
+from .io import (
+    VIDEO_EXTENSIONS,
+    VideoFrame,
+    VideoInfo,
+    iter_frames,
+    iter_sampled_frames,
+    probe,
+    rewrite_luma,
+    sample_frames,
+    write_frames,
+)
 
 __all__ = [
     "VIDEO_EXTENSIONS",
     "VideoFrame",
     "VideoInfo",
     "iter_frames",
+    "iter_sampled_frames",
     "probe",
     "rewrite_luma",
     "sample_frames",

@@ -9,6 +9,7 @@ re-encoding.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ __all__ = [
     "probe",
     "iter_frames",
     "sample_frames",
+    "iter_sampled_frames",
     "rewrite_luma",
     "write_frames",
 ]
@@ -299,7 +301,25 @@ def sample_frames(
     Clips up to 30 frames a sample are decoded straight through (every frame is decoded
     anyway between keyframes); longer ones seek to each sample point. `max_side` shrinks
     frames whose long side exceeds it (in FFmpeg's scaler, area-averaged), e.g. for detection,
-    which works on a 640-pixel grid.
+    which works on a 640-pixel grid. :func:`iter_sampled_frames` yields them as they decode.
+    """
+    with contextlib.closing(iter_sampled_frames(path, count, settings=settings, max_side=max_side)) as frames:
+        return list(frames)
+
+
+def iter_sampled_frames(
+    path: str | os.PathLike, count: int, *, settings: Settings | None = None, max_side: int | None = None
+) -> Iterator[VideoFrame]:
+    """:func:`sample_frames`, one frame at a time in time order: a caller that has seen enough stops decoding.
+
+    Close the iterator (``contextlib.closing``) if it is not run to the end.
+
+    Raises
+    ------
+    ValueError
+        If `count` is under 1.
+    InvalidVideoError, VideoTooLargeError
+        As :func:`probe`, or if no frame decodes.
     """
     if count < 1:
         raise ValueError(f"count must be at least 1; got {count}.")
@@ -307,7 +327,6 @@ def sample_frames(
     p = Path(path)
     n = info.frame_count
     wanted = sorted(set(np.linspace(0, max(n - 1, 0), min(count, max(n, 1))).round().astype(int).tolist()))
-    out: list[VideoFrame] = []
     with _open(p) as container:
         def rgb(frame) -> np.ndarray:
             return _rotate(_to_rgb(frame, max_side), info.rotation)
@@ -315,34 +334,37 @@ def sample_frames(
         if n <= 30 * count or info.duration_s <= 0:
             want = set(wanted)
             last = None
+            found = 0
             for i, frame in enumerate(_decoded(container, p)):
                 last = (i, frame)
                 if i in want:
-                    out.append(VideoFrame(i, _time(frame, i, info.fps), rgb(frame)))
-                    if len(out) == len(want):
+                    found += 1
+                    yield VideoFrame(i, _time(frame, i, info.fps), rgb(frame))
+                    if found == len(want):
                         break
-            if not out and last is not None:
+            if not found and last is not None:
                 i, frame = last
-                out.append(VideoFrame(i, _time(frame, i, info.fps), rgb(frame)))
-            return out
+                yield VideoFrame(i, _time(frame, i, info.fps), rgb(frame))
+            return
         vs = container.streams.video[0]
         vs.thread_type = "AUTO"
         import av
 
-        for k, idx in enumerate(wanted):
+        found = 0
+        for idx in wanted:
             target = idx / n * info.duration_s
             try:
                 container.seek(int(target / vs.time_base) + (vs.start_time or 0), stream=vs, backward=True)
                 for frame in container.decode(vs):
                     t = _time(frame, idx, info.fps)
                     if t + 0.5 / info.fps >= target:
-                        out.append(VideoFrame(idx, t, rgb(frame)))
+                        found += 1
+                        yield VideoFrame(idx, t, rgb(frame))
                         break
             except av.FFmpegError as exc:
                 log.warning("%s: sample at %.2f s failed: %s", p.name, target, exc)
-        if not out:
+        if not found:
             raise InvalidVideoError(f"{p.name}: no frame could be decoded; the file is corrupt or truncated.")
-    return out
 
 
 def rewrite_luma(

@@ -25,7 +25,7 @@ from ..report import Verifier, evidence_strength
 from ..watermark import FramesResult, detect_frames
 from .hashing import VideoHash, hash_video
 from .io import VideoInfo, probe, sample_frames
-from .watermark import DETECT_FRAMES, DETECT_MAX_SIDE
+from .watermark import DETECT_FRAMES, detection_max_side
 
 __all__ = ["REPORT_VERSION", "VideoReport", "verify_video", "container_signals"]
 
@@ -145,7 +145,7 @@ def verify_video(
     info = probe(p, settings=settings)
     anchors = (verifier.credentials.ca_pem,) if verifier.credentials.ca_pem else ()
     manifest = read_manifest(p, mime="video/mp4" if info.container == "mov" else None, settings=settings, extra_trust_anchors=anchors)
-    sampled = sample_frames(p, frames, settings=settings, max_side=DETECT_MAX_SIDE)
+    sampled = sample_frames(p, frames, settings=settings, max_side=detection_max_side(info.height, info.width))
     rgb = [f.rgb for f in sampled]
     mark, key_id = None, None
     if min(info.width, info.height) >= 96:

@@ -54,6 +54,7 @@ __all__ = [
     "detect_keys",
     "detection_frames",
     "false_positive_bound",
+    "lattice_geometry",
 ]
 
 #: The watermark scheme this module embeds and detects (a key records it: :mod:`provenance.keys`).
@@ -178,6 +179,14 @@ def _geometry(basis: np.ndarray, variant: int) -> tuple[float, float, bool]:
     rot = float(min((((a + 45) % 90) - 45 for a in angles), key=abs))
     mirrored = (variant >= 4) != (np.linalg.det(basis) < 0)
     return scale, rot, bool(mirrored)
+
+
+def lattice_geometry(basis: np.ndarray, variant: int) -> tuple[float, float, bool]:
+    """Scale, rotation (degrees) and mirroring of tile lattice `basis` seen in dihedral `variant`.
+
+    As :class:`WatermarkResult` reports them; for detectors built on this module's search.
+    """
+    return _geometry(basis, variant)
 
 
 def check_search(search: str) -> str:

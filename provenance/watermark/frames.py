@@ -5,8 +5,10 @@ the same size-normalised grid, each frame masked by its own texture. So a single
 screenshot, a frame grab shared as JPEG) verifies with :func:`provenance.watermark.detect`.
 Detection over a clip searches each sampled frame's pilot and adds the payload evidence of
 the frames that show one, each at its own shift (a codec's motion compensation drags the
-pattern along with the picture), before one decode; every decode is counted in the bound
-derived in ``docs/watermark.md``, section "Video".
+pattern along with the picture), before one decode; it stops reading frames once that
+decodes. Crops, letterboxes and rescales are found once for the whole clip (the frames' power
+spectra, which ignore shifts, and a keyed scale sweep), every frame then folded on the lattice
+found. Every decode is counted in the bound derived in ``docs/watermark.md``, section "Video".
 
 Embedding does the expensive part once per clip (:func:`pattern_plane`: the tile laid out on
 the canonical grid and resampled to the frame size); per frame it is a mask from the frame's
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -26,25 +28,35 @@ from PIL import Image
 from ..errors import InvalidImageError
 from .coding import CODED_BITS, decode_payload, encode_payload
 from .detection import (
+    ACF_PROPOSALS,
+    COMB_GATE,
+    LATTICE_WINDOW,
     MAX_GEOMETRIES,
     MIN_DETECT_SIDE,
+    SCALE_PROPOSALS,
+    TURN_PROPOSALS,
     SCORE_THRESHOLD,
     WatermarkResult,
     check_search,
     detection_frames,
     false_positive_bound,
+    lattice_geometry,
 )
 from .embedding import DEFAULT_PSNR, MIN_EMBED_SIDE
 from .frame import canonical_luma, canonical_shape, resampling_matrix, uses_canonical_frame
 from .masking import BLOCK, block_activity, luminance, mask_from_activity, upsample_mask
+from .lattice import same_lattice, scored_lattices, whitened_power
 from .patterns import TILE, keyed_pattern, normalise_key
+from .scales import SCALE_RANGE, comb_strength, scale_candidates, stretch_candidates, turn_candidates
 from .sync import (
     DIHEDRAL,
     MAX_WINDOW,
     dihedral_spectra,
     fold_identity,
+    fold_spectral,
     payload_soft_bits,
     search_shifts,
+    spectrum,
     tile_band,
     whiten,
 )
@@ -57,11 +69,30 @@ _FLAT_AMPLITUDE_CAP = 1.2
 #: Per-frame pilot score (one hypothesis: the clip's shift and orientation) that counts as evidence.
 _FRAME_EVIDENCE_Z = SCORE_THRESHOLD
 _HYPOTHESES_PER_GEOMETRY = DIHEDRAL * TILE * TILE
-#: Per-frame pilot score (over the frame's own shifts) that lets a frame add its payload evidence.
+#: Per-frame pilot score (over the frame's own shifts) that lets a frame add its payload evidence,
+#: and the score the second, sharper vote counts a frame's weight from.
 _VOTE_Z = 3.5
-#: Frames decoded on their own at most, and frames given the full lattice search.
+_SHARP_Z = 4.5
+#: Frames after which the unchanged grid's vote is tried before more frames are read.
+_CHECKPOINTS = (4, 8, 16)
+#: Frames decoded on their own at most on the unchanged grid.
 _SINGLE_DECODES = 4
-_LATTICE_FRAMES = 3
+#: Lattices beyond the unchanged grid searched over the whole clip (as for one image).
+_CLIP_LATTICES = MAX_GEOMETRIES - 1
+#: Proposals closer than this (in periods) are one lattice; the unchanged grid is within 0.6 px.
+_DISTINCT = 0.01
+_IDENTITY_TOLERANCE = 0.6 / TILE
+#: Frames spread over the clip (the first included) whose own spectra propose lattices, and that
+#: a lattice must show the pilot in (best score at least :data:`_LATTICE_Z`; their best over the
+#: 131,072 hypotheses a frame is 4.4-5.4 on noise) before every frame is folded on it.
+_PROPOSING_FRAMES = 8
+_LATTICE_Z = 5.5
+#: The keyed scale sweep: frames it reads (the first: a clip starts on a keyframe, where the mark
+#: is strongest), its log-scale step (the band's outer points move at most a third of a tile bin
+#: between steps), and the scales it hands on.
+_SWEEP_FRAMES = 1
+_SWEEP_STEP = 0.016
+_SWEEP_KEEP = 2
 
 
 @dataclass(frozen=True)
@@ -179,12 +210,6 @@ def _window(y: np.ndarray, size: int) -> np.ndarray:
     return np.ascontiguousarray(y[y0 : y0 + wh, x0 : x0 + ww])
 
 
-
-
-
-
-
-
 def _frame_plane(f: np.ndarray, grid: str) -> np.ndarray:
     h, w = f.shape[:2]
     if grid == "canonical":
@@ -194,21 +219,183 @@ def _frame_plane(f: np.ndarray, grid: str) -> np.ndarray:
     return whiten(_window(y, MAX_WINDOW))
 
 
-def detect_frames(frames: Sequence[np.ndarray], *, key: bytes | str, search: str = "full") -> FramesResult:
+def _middle_bands(yl: np.ndarray) -> list[np.ndarray]:
+    """The middle half of a window in rows and in columns, at least two tiles across (even sides)."""
+    h, w = yl.shape
+    bands = []
+    rows = min(h, max(h // 4 * 2, 2 * TILE)) // 2 * 2
+    if rows >= 2 * TILE:
+        bands.append(yl[(h - rows) // 2 : (h - rows) // 2 + rows])
+    cols = min(w, max(w // 4 * 2, 2 * TILE)) // 2 * 2
+    if cols >= 2 * TILE:
+        bands.append(yl[:, (w - cols) // 2 : (w - cols) // 2 + cols])
+    return [np.ascontiguousarray(b) for b in bands]
+
+
+@dataclass(frozen=True)
+class _ClipLattice:
+    """A lattice proposed for the whole clip, with each frame's window spectrum it is folded in."""
+
+    comb: float
+    basis: np.ndarray
+    shape: tuple[int, int]
+    spectra: tuple[np.ndarray, ...]
+
+
+def _spread(n: int, k: int) -> list[int]:
+    """At most `k` indices spread evenly over ``range(n)``, the first included."""
+    return sorted(set(np.linspace(0, n - 1, min(k, n)).round().astype(int).tolist()))
+
+
+def _clip_lattices(planes: Sequence[np.ndarray], limit: int) -> tuple[list[_ClipLattice], tuple[np.ndarray, ...]]:
+    """The lattices the clip's frames share, strongest comb first, each over :data:`COMB_GATE`.
+
+    The whitened power spectrum ignores where the tile sits, so the frames' powers add even
+    when a codec's motion compensation moved the pattern between frames: the comb sweeps
+    (crops, turns, and stretches in the middle bands) and the autocorrelation run on the sum.
+    The sum does not average a pan's content away (its power is as shift-invariant as the
+    tile's) while the tile fades in predicted frames, so each frame's own crop and turn
+    sweeps propose too, and a lattice ranks by its comb on the sum or in its strongest frame.
+    The unchanged grid is left out. Returns the lattices and every frame's window spectrum.
+    """
+    identity = np.eye(2) * TILE
+    windows = [_window(p, LATTICE_WINDOW) for p in planes]
+    shape = windows[0].shape
+    specs = tuple(spectrum(yl) for yl in windows)
+    powers = [whitened_power(s, shape) for s in specs]
+    total = sum(powers)
+    proposals = [b for b, _ in scale_candidates(total, shape, limit=SCALE_PROPOSALS)]
+    proposals += [b for b, _ in turn_candidates(total, shape, limit=TURN_PROPOSALS)]
+    proposing = _spread(len(planes), _PROPOSING_FRAMES)
+    for power in (powers[i] for i in proposing):
+        proposals += [b for b, _ in scale_candidates(power, shape, limit=SCALE_PROPOSALS)]
+        proposals += [b for b, _ in turn_candidates(power, shape, limit=TURN_PROPOSALS)]
+    proposals += [b for b, _ in scored_lattices(windows[0], limit=ACF_PROPOSALS, spec=specs[0], prior=identity, power=total)]
+    whole: list[np.ndarray] = []
+    for b in proposals:
+        if not same_lattice(b, identity, _IDENTITY_TOLERANCE) and not any(same_lattice(b, u, _DISTINCT) for u in whole):
+            whole.append(b)
+    ranked = []
+    if whole:
+        combs = np.max([comb_strength(p, shape, whole) for p in [total, *(powers[i] for i in proposing)]], axis=0)
+        ranked = [_ClipLattice(float(z), b, shape, specs) for z, b in zip(combs, whole)]
+    by_band = list(zip(*(_middle_bands(windows[i]) for i in proposing)))  # [(band of each proposing frame), ...]
+    for bands in by_band:
+        band_specs = [spectrum(b) for b in bands]
+        band_power = sum(whitened_power(s, bands[0].shape) for s in band_specs)
+        for b, z in stretch_candidates(band_power, bands[0].shape, limit=1):
+            ranked.append(_ClipLattice(z, b, bands[0].shape, tuple(band_specs)))
+    ranked = sorted((r for r in ranked if r.comb >= COMB_GATE), key=lambda r: -r.comb)
+    return ranked[:limit], specs
+
+
+def _keyed_scales(specs: Sequence[np.ndarray], shape: tuple[int, int], pattern) -> tuple[list[np.ndarray], int]:
+    """Axis-aligned lattices (crops, letterboxed or rescaled copies) the pilot itself finds.
+
+    The keyless comb misses a tile drowned by a textured picture that the keyed pilot
+    still sees: on the first :data:`_SWEEP_FRAMES` frames spread over the clip, the pilot is
+    searched at every scale of :data:`~provenance.watermark.scales.SCALE_RANGE` (log step
+    :data:`_SWEEP_STEP`), the frames' best scores added; the strongest local maxima are
+    refined to a quarter step.
+    Proposes only (the clip's vote decides). Returns the bases and the folds searched.
+    """
+    picks = _spread(len(specs), _SWEEP_FRAMES)
+
+    def scores(scales: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(scales))
+        for j, sc in enumerate(scales):
+            inverse = np.eye(2) / sc
+            out[j] = sum(search_shifts(dihedral_spectra(fold_spectral(specs[i], shape, inverse)), pattern)[0].score for i in picks)
+        return out
+
+    lo, hi = SCALE_RANGE
+    coarse = np.exp(np.arange(np.log(lo), np.log(hi), _SWEEP_STEP))
+    values = scores(coarse)
+    folds = len(coarse) * len(picks)
+    peaks = np.flatnonzero((values[1:-1] >= values[:-2]) & (values[1:-1] > values[2:])) + 1
+    bases = []
+    for i in peaks[np.argsort(-values[peaks])[:_SWEEP_KEEP]]:
+        fine = coarse[i] * np.exp(np.arange(-3, 4) * _SWEEP_STEP / 4)
+        fine_values = scores(fine)
+        folds += len(fine) * len(picks)
+        bases.append(np.eye(2) * TILE * fine[int(np.argmax(fine_values))])
+    return bases, folds
+
+
+def _vote(peaks: list, pattern, *, single: bool = True) -> list[np.ndarray]:
+    """Soft bits to decode: the voters' evidence summed (two weightings) and the strongest frame alone.
+
+    Every frame with a pilot score of at least :data:`_VOTE_Z` votes at its own shift and
+    orientation, weighted by its score; the second sum weights by the score's excess over
+    :data:`_SHARP_Z` (a frame's best over its 131,072 hypotheses is about 4.5 on noise, so
+    frames the codec emptied add little). At most three decodes.
+    """
+    voters = [(s, p) for s, p in peaks if p.score >= _VOTE_Z]
+    candidates = []
+    if len(voters) >= 2:
+        bits = [(payload_soft_bits(s, p, pattern, CODED_BITS), p.score) for s, p in voters]
+        candidates.append(sum(b * z for b, z in bits))
+        sharp = [(b, z - _SHARP_Z) for b, z in bits if z > _SHARP_Z]
+        if len(sharp) >= 2:
+            candidates.append(sum(b * z for b, z in sharp))
+    s, p = max(peaks, key=lambda x: x[1].score)
+    if single and p.score >= SCORE_THRESHOLD:
+        candidates.append(payload_soft_bits(s, p, pattern, CODED_BITS))
+    return candidates
+
+
+class _Tally:
+    """Hypotheses searched, payload decodes made and the best pilot score, over the whole clip."""
+
+    def __init__(self) -> None:
+        self.hypotheses = 0
+        self.decodes = 0
+        self.best = 0.0
+
+    def search(self, spectra: np.ndarray, pattern) -> tuple[np.ndarray, object]:
+        peak = search_shifts(spectra, pattern)[0]
+        self.hypotheses += _HYPOTHESES_PER_GEOMETRY
+        self.best = max(self.best, peak.score)
+        return spectra, peak
+
+    def decode(self, soft: np.ndarray, pattern) -> bytes | None:
+        self.decodes += 1
+        return decode_payload(soft, pattern.salt)
+
+
+def _found(payload: bytes, peaks: list, tally: _Tally, frames: int, grid: str, basis: np.ndarray | None = None) -> FramesResult:
+    top = max(peaks, key=lambda x: x[1].score)[1]
+    if basis is None:
+        scale, rotation, mirrored = 1.0, 0.0, top.variant >= 4
+    else:
+        scale, rotation, mirrored = lattice_geometry(basis, top.variant)
+    scores = tuple(p.score for _, p in peaks)
+    result = WatermarkResult(
+        detected=True, payload=payload, p_value=false_positive_bound(top.score, tally.hypotheses, tally.decodes),
+        score=top.score, hypotheses=tally.hypotheses, scale=scale, rotation_degrees=rotation,
+        mirrored=mirrored, frame=grid,
+    )
+    return FramesResult(result, frames, sum(x >= _FRAME_EVIDENCE_Z for x in scores), scores)
+
+
+def detect_frames(frames: Iterable[np.ndarray], *, key: bytes | str, search: str = "full") -> FramesResult:
     """Look for the watermark in a clip's sampled frames, their evidence combined.
 
     Three stages, each decode counted in the bound: (1) every frame's pilot is searched on
     the unchanged grid and the payload soft bits of the frames with pilot evidence are added
-    at each frame's own shift and orientation, then decoded once (a codec's motion
-    compensation drags the pattern along with the picture, so frames disagree on the
-    shift); (2) frames whose own pilot passes the image threshold are decoded alone; (3) in
-    ``"full"`` mode the best frames get the image detector's lattice search (crops, rotations).
+    at each frame's own shift and orientation, then decoded (a codec's motion compensation
+    drags the pattern along with the picture, so frames disagree on the shift); this is tried
+    after 4, 8 and 16 frames as well, and the frames still to come are not read once a payload
+    decodes; (2) the strongest frames are decoded alone; (3) in ``"full"`` mode the clip's
+    lattices (crops, rescaled and letterboxed copies, turns) are found once from the frames'
+    summed power spectra, each frame's own, and a keyed scale sweep on a few frames, and every
+    frame is folded on each of them and voted as in (1).
 
     Parameters
     ----------
-    frames : sequence of (H, W, 3) uint8 ndarray
-        Frames of one clip (same size), channels last, e.g. from
-        :func:`provenance.video.sample_frames`.
+    frames : iterable of (H, W, 3) uint8 ndarray
+        Frames of one clip (same size), channels last, in time order, e.g. from
+        :func:`provenance.video.iter_sampled_frames`; read only as far as needed.
     key : bytes or str
     search : {"full", "quick"}
 
@@ -217,61 +404,86 @@ def detect_frames(frames: Sequence[np.ndarray], *, key: bytes | str, search: str
     InvalidImageError
         If there are no frames, sizes differ, or a side is under 96 pixels.
     """
-    from .detection import detect  # the image detector, for stage 3
-
     check_search(search)
-    if not frames:
-        raise InvalidImageError("frames is empty; pass at least one decoded frame.")
-    h, w = frames[0].shape[:2]
-    if any(f.shape[:2] != (h, w) for f in frames):
-        raise InvalidImageError("frames differ in size; pass frames of one clip.")
-    if min(h, w) < MIN_DETECT_SIDE:
-        raise InvalidImageError(f"Frames are {w}x{h}; watermark detection needs at least {MIN_DETECT_SIDE} pixels per side.")
     pattern = keyed_pattern(normalise_key(key))
-    hyp = decodes = 0
-    best = 0.0
-    for grid in detection_frames(h, w):
-        peaks = []
-        for f in frames:
-            spectra = dihedral_spectra(tile_band(fold_identity(_frame_plane(f, grid))))
-            peaks.append((spectra, search_shifts(spectra, pattern)[0]))
-        hyp += len(frames) * _HYPOTHESES_PER_GEOMETRY
-        scores = tuple(p.score for _, p in peaks)
-        best = max(best, *scores)
-        # (1) Fold the payload evidence of every frame with pilot evidence, each at its own peak.
-        voters = [(s, p) for s, p in peaks if p.score >= _VOTE_Z]
-        candidates = []
-        if len(voters) >= 2:
-            candidates.append(sum(payload_soft_bits(s, p, pattern, CODED_BITS) * p.score for s, p in voters))
-        # (2) Strong frames on their own, strongest first.
-        candidates += [payload_soft_bits(s, p, pattern, CODED_BITS) for s, p in sorted(peaks, key=lambda x: -x[1].score)[:_SINGLE_DECODES] if p.score >= SCORE_THRESHOLD]
+    tally = _Tally()
+    grids: tuple[str, ...] = ()
+    planes: dict[str, list[np.ndarray]] = {}
+    peaks: dict[str, list] = {}
+    n = 0
+    for f in frames:
+        if n == 0:
+            h, w = f.shape[:2]
+            if min(h, w) < MIN_DETECT_SIDE:
+                raise InvalidImageError(f"Frames are {w}x{h}; watermark detection needs at least {MIN_DETECT_SIDE} pixels per side.")
+            grids = detection_frames(h, w)
+            planes = {g: [] for g in grids}
+            peaks = {g: [] for g in grids}
+        elif f.shape[:2] != (h, w):
+            raise InvalidImageError("frames differ in size; pass frames of one clip.")
+        n += 1
+        for grid in grids:
+            yw = _frame_plane(f, grid)
+            planes[grid].append(yw)
+            peaks[grid].append(tally.search(dihedral_spectra(tile_band(fold_identity(yw))), pattern))
+        if n in _CHECKPOINTS:
+            # (1) early: a clean copy is decided on its first frames; the rest are never decoded.
+            for grid in grids:
+                for soft in _vote(peaks[grid], pattern, single=False):
+                    payload = tally.decode(soft, pattern)
+                    if payload is not None:
+                        return _found(payload, peaks[grid], tally, n, grid)
+    if n == 0:
+        raise InvalidImageError("frames is empty; pass at least one decoded frame.")
+    for grid in grids:
+        # (1) every frame read, and (2) the strongest frames on their own.
+        candidates = _vote(peaks[grid], pattern, single=False) if n not in _CHECKPOINTS else []
+        ranked = sorted(peaks[grid], key=lambda x: -x[1].score)[:_SINGLE_DECODES]
+        candidates += [payload_soft_bits(s, p, pattern, CODED_BITS) for s, p in ranked if p.score >= SCORE_THRESHOLD]
         for soft in candidates:
-            decodes += 1
-            payload = decode_payload(soft, pattern.salt)
+            payload = tally.decode(soft, pattern)
             if payload is not None:
-                top = max(peaks, key=lambda x: x[1].score)[1]
-                result = WatermarkResult(
-                    detected=True, payload=payload, p_value=false_positive_bound(top.score, hyp, decodes),
-                    score=top.score, hypotheses=hyp, scale=1.0, rotation_degrees=0.0,
-                    mirrored=top.variant >= 4, frame=grid,
-                )
-                return FramesResult(result, len(frames), sum(x >= _FRAME_EVIDENCE_Z for x in scores), scores)
+                return _found(payload, peaks[grid], tally, n, grid)
     if search == "full":
-        # (3) The image detector's lattice search on a few frames spread over the clip.
-        for i in np.linspace(0, len(frames) - 1, min(_LATTICE_FRAMES, len(frames))).round().astype(int):
-            r = detect(frames[i], key=key, search="full")
-            hyp += r.hypotheses
-            decodes += MAX_GEOMETRIES * len(detection_frames(h, w))  # at most, per image
-            best = max(best, r.score)
-            if r.detected:
-                result = WatermarkResult(
-                    detected=True, payload=r.payload, p_value=false_positive_bound(r.score, hyp, decodes),
-                    score=r.score, hypotheses=hyp, scale=r.scale, rotation_degrees=r.rotation_degrees,
-                    mirrored=r.mirrored, frame=r.frame,
-                )
-                return FramesResult(result, len(frames), 1, ())
-    result = WatermarkResult(detected=False, payload=None, p_value=false_positive_bound(best, max(hyp, 1)), score=best, hypotheses=hyp)
-    return FramesResult(result, len(frames), 0, ())
+        # (3) The clip's lattices: first those the power spectra show, then the keyed sweep's.
+        for grid in grids:
+            lattices, specs = _clip_lattices(planes[grid], _CLIP_LATTICES)
+            found = _search_lattices(lattices, pattern, tally, n, grid)
+            if found is not None:
+                return found
+            if grid != "canonical":
+                continue  # on a frame's own pixels a crop is only a shift: the unchanged grid's search has it
+            shape = _window(planes[grid][0], LATTICE_WINDOW).shape
+            swept, folds = _keyed_scales(specs, shape, pattern)
+            tally.hypotheses += folds * _HYPOTHESES_PER_GEOMETRY
+            swept = [b for b in swept if not any(same_lattice(b, lat.basis, _DISTINCT) for lat in lattices if lat.shape == shape)]
+            found = _search_lattices([_ClipLattice(0.0, b, shape, specs) for b in swept], pattern, tally, n, grid)
+            if found is not None:
+                return found
+    result = WatermarkResult(
+        detected=False, payload=None, p_value=false_positive_bound(tally.best, max(tally.hypotheses, 1)),
+        score=tally.best, hypotheses=tally.hypotheses,
+    )
+    return FramesResult(result, n, 0, ())
+
+
+def _search_lattices(lattices: list[_ClipLattice], pattern, tally: _Tally, n: int, grid: str) -> FramesResult | None:
+    """Fold every frame on each lattice the proposing frames show the pilot on, and decode the clip's vote."""
+    for lattice in lattices:
+        inverse = np.linalg.inv(lattice.basis.T / TILE)
+        first = _spread(len(lattice.spectra), _PROPOSING_FRAMES)
+        peaks = {i: tally.search(dihedral_spectra(fold_spectral(lattice.spectra[i], lattice.shape, inverse)), pattern) for i in first}
+        if max(p.score for _, p in peaks.values()) < _LATTICE_Z:
+            continue
+        for i, spec in enumerate(lattice.spectra):
+            if i not in peaks:
+                peaks[i] = tally.search(dihedral_spectra(fold_spectral(spec, lattice.shape, inverse)), pattern)
+        peaks = [peaks[i] for i in range(len(lattice.spectra))]
+        for soft in _vote(peaks, pattern):
+            payload = tally.decode(soft, pattern)
+            if payload is not None:
+                return _found(payload, peaks, tally, n, grid, lattice.basis)
+    return None
 
 
 assert BLOCK == 8

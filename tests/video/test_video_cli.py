@@ -41,7 +41,9 @@ def test_stamp_verify_strip_and_recover(env, clip, tmp_path):
     r = runner.invoke(main, ["verify", "--json", str(out)], env=env)
     report = json.loads(r.output.splitlines()[-1])["report"]
     assert report["report_version"] == "video-1" and report["verdict"] == "ai_generated_stamped"
-    assert report["watermark"]["stamp_id"] == stamp["stamp_id"] and report["watermark"]["frames_with_evidence"] >= 5
+    # A clean copy is decided on its first 4 frames; the rest are not decoded.
+    mark = report["watermark"]
+    assert mark["stamp_id"] == stamp["stamp_id"] and mark["frames_with_evidence"] == mark["frames_sampled"] == 4
     assert report["registry"]["lookup"] == "watermark_id" and not report["registry"]["credentials_recovered"]
 
     # A platform re-encode drops the C2PA box: the watermark finds the stamp, the registry the credentials.
@@ -76,4 +78,4 @@ def test_watermark_embed_detect_video(env, clip, tmp_path):
     assert r.exit_code == EXIT_OK, r.output
     r = runner.invoke(main, ["watermark", "detect", "--json", str(out), "--key-hex", key], env=env)
     line = json.loads(r.output.splitlines()[-1])
-    assert line["watermark"]["payload"] == "0102" and line["watermark"]["frames_sampled"] == 15
+    assert line["watermark"]["payload"] == "0102" and line["watermark"]["frames_sampled"] == 4
