@@ -397,7 +397,9 @@ def detect_frames(frames: Iterable[np.ndarray], *, key: bytes | str, search: str
         Frames of one clip (same size), channels last, in time order, e.g. from
         :func:`provenance.video.iter_sampled_frames`; read only as far as needed.
     key : bytes or str
-    search : {"full", "quick"}
+    search : {"full", "crops", "quick"}
+        ``"quick"`` skips the clip's lattice search (stage 3); ``"crops"`` runs it as ``"full"``
+        does (one search per clip: the image mode's saving matters little here).
 
     Raises
     ------
@@ -444,7 +446,7 @@ def detect_frames(frames: Iterable[np.ndarray], *, key: bytes | str, search: str
             payload = tally.decode(soft, pattern)
             if payload is not None:
                 return _found(payload, peaks[grid], tally, n, grid)
-    if search == "full":
+    if search != "quick":
         # (3) The clip's lattices: first those the power spectra show, then the keyed sweep's.
         for grid in grids:
             lattices, specs = _clip_lattices(planes[grid], _CLIP_LATTICES)

@@ -80,6 +80,7 @@ def test_a_cropped_clip_is_found_by_the_clip_lattice_search(tmp_path):
     found = detect_video(crop, key=KEY)
     assert found.watermark.payload == PAYLOAD and found.watermark.p_value < 1e-6
     assert abs(found.watermark.scale - 1.25) < 0.01 and found.watermark.frame == "canonical"
+    assert detect_video(crop, key=KEY, search="crops").watermark.payload == PAYLOAD  # a clip's crops search is full
     assert found.frames == 12 and found.frames_with_evidence >= 1
 
 
