@@ -38,7 +38,7 @@ from .sync import (
     whiten,
 )
 from .lattice import same_lattice, scored_lattices, whitened_power
-from .scales import comb_strength, scale_candidates, stretch_candidates, turn_candidates
+from .scales import comb_strength, middle_bands, scale_candidates, stretch_candidates, turn_candidates
 
 __all__ = [
     "SCORE_THRESHOLD",
@@ -439,25 +439,12 @@ def _lattices(
         if not _is_identity(b) and not any(same_lattice(b, u, _DISTINCT) for u in whole):
             whole.append(b)
     ranked = [(float(z), yl.shape, spec, b) for z, b in zip(comb_strength(power, yl.shape, whole), whole)]
-    for band in _middle_bands(yl):
+    for band in middle_bands(yl):
         band_spec = spectrum(band)
         for b, z in stretch_candidates(whitened_power(band_spec, band.shape), band.shape, limit=1):
             ranked.append((z, band.shape, band_spec, b))
     ranked = sorted((r for r in ranked if r[0] >= COMB_GATE), key=lambda r: -r[0])
     return [(shape, spec_, b) for _, shape, spec_, b in ranked[:limit]]
-
-
-def _middle_bands(yl: np.ndarray) -> list[np.ndarray]:
-    """The middle half of the window in rows and in columns, at least two tiles across (even sides)."""
-    h, w = yl.shape
-    bands = []
-    rows = min(h, max(h // 4 * 2, 2 * TILE)) // 2 * 2
-    if rows >= 2 * TILE:
-        bands.append(yl[(h - rows) // 2 : (h - rows) // 2 + rows])
-    cols = min(w, max(w // 4 * 2, 2 * TILE)) // 2 * 2
-    if cols >= 2 * TILE:
-        bands.append(yl[:, (w - cols) // 2 : (w - cols) // 2 + cols])
-    return [np.ascontiguousarray(b) for b in bands]
 
 
 def _found(payload: bytes, peak: ShiftPeak, basis: np.ndarray, frame: str, tally: _Tally) -> WatermarkResult:

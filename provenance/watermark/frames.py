@@ -47,7 +47,7 @@ from .frame import canonical_luma, canonical_shape, resampling_matrix, uses_cano
 from .masking import BLOCK, block_activity, luminance, mask_from_activity, upsample_mask
 from .lattice import same_lattice, scored_lattices, whitened_power
 from .patterns import TILE, keyed_pattern, normalise_key
-from .scales import SCALE_RANGE, comb_strength, scale_candidates, stretch_candidates, turn_candidates
+from .scales import SCALE_RANGE, comb_strength, middle_bands, scale_candidates, stretch_candidates, turn_candidates
 from .sync import (
     DIHEDRAL,
     MAX_WINDOW,
@@ -219,19 +219,6 @@ def _frame_plane(f: np.ndarray, grid: str) -> np.ndarray:
     return whiten(_window(y, MAX_WINDOW))
 
 
-def _middle_bands(yl: np.ndarray) -> list[np.ndarray]:
-    """The middle half of a window in rows and in columns, at least two tiles across (even sides)."""
-    h, w = yl.shape
-    bands = []
-    rows = min(h, max(h // 4 * 2, 2 * TILE)) // 2 * 2
-    if rows >= 2 * TILE:
-        bands.append(yl[(h - rows) // 2 : (h - rows) // 2 + rows])
-    cols = min(w, max(w // 4 * 2, 2 * TILE)) // 2 * 2
-    if cols >= 2 * TILE:
-        bands.append(yl[:, (w - cols) // 2 : (w - cols) // 2 + cols])
-    return [np.ascontiguousarray(b) for b in bands]
-
-
 @dataclass(frozen=True)
 class _ClipLattice:
     """A lattice proposed for the whole clip, with each frame's window spectrum it is folded in."""
@@ -279,7 +266,7 @@ def _clip_lattices(planes: Sequence[np.ndarray], limit: int) -> tuple[list[_Clip
     if whole:
         combs = np.max([comb_strength(p, shape, whole) for p in [total, *(powers[i] for i in proposing)]], axis=0)
         ranked = [_ClipLattice(float(z), b, shape, specs) for z, b in zip(combs, whole)]
-    by_band = list(zip(*(_middle_bands(windows[i]) for i in proposing)))  # [(band of each proposing frame), ...]
+    by_band = list(zip(*(middle_bands(windows[i]) for i in proposing)))  # [(band of each proposing frame), ...]
     for bands in by_band:
         band_specs = [spectrum(b) for b in bands]
         band_power = sum(whitened_power(s, bands[0].shape) for s in band_specs)

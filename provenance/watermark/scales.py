@@ -32,6 +32,7 @@ __all__ = [
     "scale_candidates",
     "turn_candidates",
     "stretch_candidates",
+    "middle_bands",
 ]
 
 #: Scales swept (tile size on the canonical grid over ``TILE``): crops down to 40% of a side,
@@ -342,3 +343,20 @@ def stretch_candidates(power: np.ndarray, shape: tuple[int, int], *, limit: int 
         if len(out) == limit:
             break
     return out
+
+
+def middle_bands(window: np.ndarray) -> list[np.ndarray]:
+    """The middle half of a whitened window in rows and in columns, at least two tiles across (even sides).
+
+    Where :func:`stretch_candidates` looks: under perspective no one lattice fits a whole window,
+    but one fits its middle band.
+    """
+    h, w = window.shape
+    bands = []
+    rows = min(h, max(h // 4 * 2, 2 * TILE)) // 2 * 2
+    if rows >= 2 * TILE:
+        bands.append(window[(h - rows) // 2 : (h - rows) // 2 + rows])
+    cols = min(w, max(w // 4 * 2, 2 * TILE)) // 2 * 2
+    if cols >= 2 * TILE:
+        bands.append(window[:, (w - cols) // 2 : (w - cols) // 2 + cols])
+    return [np.ascontiguousarray(b) for b in bands]
