@@ -16,7 +16,7 @@ from ..stamp import Stamper
 from ..video import VIDEO_EXTENSIONS
 from ..video.stamp import stamp_video
 from ..video.verify import VideoReport, verify_video
-from ..video.watermark import detect_video, embed_video
+from ..video.watermark import detect_video_keys, embed_video
 from ..watermark import FramesResult
 from .common import echo_json
 
@@ -83,13 +83,6 @@ def embed_video_file(source: Path, target: Path, data: bytes, key: WatermarkKey,
 
 
 def detect_video_file(path: Path, keys: tuple[WatermarkKey, ...]) -> tuple[FramesResult, WatermarkKey]:
-    """The best of each key's multi-frame detection."""
-    best = None
-    for key in keys:
-        r = detect_video(path, key=key.secret, settings=Settings.from_env())
-        if r.watermark.detected:
-            return r, key
-        if best is None or r.watermark.score > best[0].watermark.score:
-            best = (r, key)
-    assert best is not None
-    return best
+    """The first key's detection that finds the mark, else the best-scoring key's (the clip decoded once)."""
+    index, result = detect_video_keys(path, [key.secret for key in keys], settings=Settings.from_env())
+    return result, keys[index]

@@ -22,7 +22,7 @@ from ..banks import REVIEW_NOTE, VideoMatchResult
 from ..manifest import ManifestSummary, read_manifest
 from ..registry import StampRecord
 from ..report import Verifier, evidence_strength
-from ..watermark import FramesResult, detect_frames
+from ..watermark import FramesResult, detect_frames_keys
 from .hashing import VideoHash, hash_video
 from .io import VideoInfo, probe, sample_frames
 from .watermark import DETECT_FRAMES, detection_max_side
@@ -149,12 +149,8 @@ def verify_video(
     rgb = [f.rgb for f in sampled]
     mark, key_id = None, None
     if min(info.width, info.height) >= 96:
-        for key in verifier.keyring:
-            result = detect_frames(rgb, key=key.secret, search=search)
-            if mark is None or result.watermark.detected or result.watermark.score > mark.watermark.score:
-                mark, key_id = result, key.key_id
-            if result.watermark.detected:
-                break
+        index, mark = detect_frames_keys(rgb, [key.secret for key in verifier.keyring], search=search)
+        key_id = verifier.keyring.keys[index].key_id
         if mark is not None and not mark.watermark.detected:
             key_id = None
     video_hash = hash_video(p, settings=settings)

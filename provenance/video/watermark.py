@@ -13,12 +13,13 @@ import contextlib
 import os
 
 from ..settings import Settings
-from ..watermark import CANONICAL_SIDE, DEFAULT_PSNR, FramesResult, detect_frames, embed_luma, pattern_plane
+from ..watermark import CANONICAL_SIDE, DEFAULT_PSNR, FramesResult, detect_frames, detect_frames_keys, embed_luma, pattern_plane
 from ..watermark.frame import uses_canonical_frame
 from ..watermark.sync import MAX_WINDOW
 from .io import VideoInfo, iter_sampled_frames, probe, rewrite_luma
 
-__all__ = ["DETECT_FRAMES", "DETECT_MAX_SIDE", "VIDEO_PSNR", "detection_max_side", "embed_video", "detect_video"]
+__all__ = ["DETECT_FRAMES", "DETECT_MAX_SIDE", "VIDEO_PSNR", "detection_max_side", "embed_video", "detect_video",
+           "detect_video_keys"]
 
 #: Target fidelity of the mark itself in a video frame, dB. Half a dB fainter than an image's:
 #: the stamped clip's H.264 re-encode adds its own loss (42-45 dB at CRF 15 to 18 on textured
@@ -86,3 +87,25 @@ def detect_video(
     sampled = iter_sampled_frames(path, frames, settings=settings, max_side=detection_max_side(info.height, info.width))
     with contextlib.closing(sampled):
         return detect_frames((f.rgb for f in sampled), key=key, search=search)
+
+
+def detect_video_keys(
+    path: str | os.PathLike,
+    keys: list[bytes | str],
+    *,
+    frames: int = DETECT_FRAMES,
+    search: str = "full",
+    settings: Settings | None = None,
+) -> tuple[int, FramesResult]:
+    """:func:`detect_video` with each of a ring's `keys`: the clip decoded once, the keyless work shared.
+
+    Returns the index of the first key that detected and its result, or of the best-scoring key.
+    One key reads frames lazily, as :func:`detect_video` does; several read every sampled frame first.
+    """
+    if len(keys) == 1:
+        return 0, detect_video(path, key=keys[0], frames=frames, search=search, settings=settings)
+    info = probe(path, settings=settings)
+    sampled = iter_sampled_frames(path, frames, settings=settings, max_side=detection_max_side(info.height, info.width))
+    with contextlib.closing(sampled):
+        return detect_frames_keys([f.rgb for f in sampled], keys, search=search)
+

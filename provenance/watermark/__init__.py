@@ -21,12 +21,12 @@ from .coding import MAX_PAYLOAD_BYTES
 from .detection import SCHEME, SCORE_THRESHOLD, SEARCH_MODES, WatermarkResult, check_search, detect, detect_keys, false_positive_bound
 from .frame import CANONICAL_SIDE
 from .embedding import DEFAULT_PSNR, MIN_EMBED_SIDE, embed
-from .frames import FramesResult, detect_frames, embed_luma, pattern_plane  # video: many frames of one clip
+from .frames import FramesResult, detect_frames, detect_frames_keys, embed_luma, pattern_plane  # video: many frames of one clip
 
 ALGORITHM = "io.github.provenance.watermark.v2"
 
 __all__ = [
-    "FramesResult", "detect_frames", "embed_luma", "pattern_plane",
+    "FramesResult", "detect_frames", "detect_frames_keys", "embed_luma", "pattern_plane",
     "ALGORITHM",
     "CANONICAL_SIDE",
     "DEFAULT_PSNR",

@@ -25,7 +25,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from PIL import Image
 
-from ..errors import InvalidImageError
+from ..errors import InvalidImageError, InvalidInputError
 from .coding import CODED_BITS, decode_payload, encode_payload
 from .detection import (
     ACF_PROPOSALS,
@@ -61,7 +61,7 @@ from .sync import (
     whiten,
 )
 
-__all__ = ["FramesResult", "pattern_plane", "embed_luma", "detect_frames"]
+__all__ = ["FramesResult", "pattern_plane", "embed_luma", "detect_frames", "detect_frames_keys"]
 
 #: Luma (limited range, 16-235) moves 219/255 of a grey level per RGB grey level.
 _LUMA_SCALE = 219.0 / 255.0
@@ -394,7 +394,63 @@ def detect_frames(frames: Iterable[np.ndarray], *, key: bytes | str, search: str
         If there are no frames, sizes differ, or a side is under 96 pixels.
     """
     check_search(search)
-    pattern = keyed_pattern(normalise_key(key))
+    return _detect_frames(frames, keyed_pattern(normalise_key(key)), search, None)
+
+
+def detect_frames_keys(
+    frames: Iterable[np.ndarray], keys: Sequence[bytes | str], *, search: str = "full"
+) -> tuple[int, FramesResult]:
+    """:func:`detect_frames` with each of `keys` in turn, the keyless work done once.
+
+    The frames' whitened planes and the clip's lattices do not depend on the key; a further
+    key of a ring costs its shift searches and decodes only. The frames are all read (and kept)
+    first. Returns the index of the first key that detected and its result, or, if none did,
+    of the key whose best pilot score was highest.
+
+    Raises
+    ------
+    InvalidImageError
+        As :func:`detect_frames`.
+    InvalidInputError
+        If `keys` is empty or a key is empty.
+    """
+    check_search(search)
+    if not keys:
+        raise InvalidInputError("No watermark key was given: pass at least one key.")
+    patterns = [keyed_pattern(normalise_key(key)) for key in keys]
+    frames = list(frames)
+    keyless = _Keyless()
+    best: tuple[int, FramesResult] | None = None
+    for index, pattern in enumerate(patterns):
+        result = _detect_frames(frames, pattern, search, keyless)
+        if result.watermark.detected:
+            return index, result
+        if best is None or result.watermark.score > best[1].watermark.score:
+            best = (index, result)
+    assert best is not None
+    return best
+
+
+class _Keyless:
+    """Each frame's whitened plane per grid and the clip's lattices per grid, kept for the next key."""
+
+    def __init__(self) -> None:
+        self.planes: dict[tuple[int, str], np.ndarray] = {}
+        self.lattices: dict[str, tuple[list[_ClipLattice], tuple[np.ndarray, ...]]] = {}
+
+    def plane(self, n: int, f: np.ndarray, grid: str) -> np.ndarray:
+        if (n, grid) not in self.planes:
+            self.planes[(n, grid)] = _frame_plane(f, grid)
+        return self.planes[(n, grid)]
+
+    def clip_lattices(self, grid: str, planes: Sequence[np.ndarray]) -> tuple[list[_ClipLattice], tuple[np.ndarray, ...]]:
+        if grid not in self.lattices:  # every key reads the same frames, so the same planes
+            self.lattices[grid] = _clip_lattices(planes, _CLIP_LATTICES)
+        return self.lattices[grid]
+
+
+def _detect_frames(frames: Iterable[np.ndarray], pattern, search: str, keyless: _Keyless | None) -> FramesResult:
+    """:func:`detect_frames` for one key's pattern; `keyless` keeps what another key can reuse."""
     tally = _Tally()
     grids: tuple[str, ...] = ()
     planes: dict[str, list[np.ndarray]] = {}
@@ -412,7 +468,7 @@ def detect_frames(frames: Iterable[np.ndarray], *, key: bytes | str, search: str
             raise InvalidImageError("frames differ in size; pass frames of one clip.")
         n += 1
         for grid in grids:
-            yw = _frame_plane(f, grid)
+            yw = _frame_plane(f, grid) if keyless is None else keyless.plane(n, f, grid)
             planes[grid].append(yw)
             peaks[grid].append(tally.search(dihedral_spectra(tile_band(fold_identity(yw))), pattern))
         if n in _CHECKPOINTS:
@@ -436,7 +492,8 @@ def detect_frames(frames: Iterable[np.ndarray], *, key: bytes | str, search: str
     if search != "quick":
         # (3) The clip's lattices: first those the power spectra show, then the keyed sweep's.
         for grid in grids:
-            lattices, specs = _clip_lattices(planes[grid], _CLIP_LATTICES)
+            lattices, specs = (_clip_lattices(planes[grid], _CLIP_LATTICES) if keyless is None
+                               else keyless.clip_lattices(grid, planes[grid]))
             found = _search_lattices(lattices, pattern, tally, n, grid)
             if found is not None:
                 return found

@@ -94,3 +94,26 @@ def test_a_banner_clip_marked_on_its_own_pixels_is_read_at_its_own_size(tmp_path
     # On its own pixels the unchanged grid is enough (the quick search); at 640 px it would take a lattice search.
     found = detect_video(marked, key=KEY, search="quick")
     assert found.watermark.payload == PAYLOAD and found.watermark.frame == "native" and found.frames == 4
+
+
+def test_a_key_ring_on_a_clip_gives_what_each_key_in_turn_gives(tmp_path):
+    # detect_frames_keys reads the frames once and shares the keyless work (planes, clip
+    # lattices); its answer must be the per-key loop's, with the clip lattice search included.
+    from provenance.video.watermark import detect_video_keys
+
+    src, marked, crop = tmp_path / "src.mp4", tmp_path / "marked.mp4", tmp_path / "crop.mp4"
+    write_frames(src, pan_frames("kodim07.png", size=(640, 360), n=12, step=4), fps=10)
+    embed_video(src, marked, PAYLOAD, key=KEY)
+    write_frames(crop, [np.ascontiguousarray(f.rgb[36:324, 64:576]) for f in iter_frames(marked)], fps=10, crf=28)
+    ring = [b"another video key 1", KEY, b"another video key 2"]
+    for clip in (crop, src):
+        frames = [f.rgb for f in sample_frames(clip, 32, max_side=DETECT_MAX_SIDE)]
+        index, result = watermark.detect_frames_keys(frames, ring)
+        loop = [watermark.detect_frames(frames, key=k) for k in ring]
+        expected = next((i for i, r in enumerate(loop) if r.watermark.detected),
+                        max(range(len(ring)), key=lambda i: loop[i].watermark.score))
+        assert index == expected and result == loop[expected]
+        assert detect_video_keys(clip, ring) == (index, result)
+    assert watermark.detect_frames_keys(frames, ring)[1].watermark.detected is False  # the unmarked source
+    assert watermark.detect_frames_keys([f.rgb for f in sample_frames(crop, 32, max_side=DETECT_MAX_SIDE)],
+                                        ring)[1].watermark.payload == PAYLOAD
