@@ -430,11 +430,13 @@ class Banks(VideoBanks):
                 if have is None:
                     fresh[bank_id] = self._load(conn, bank_id, r)
                     continue
-                have = append_entries(conn, have)
-                if (have.withdrawals != r.withdrawals or have.size != r.pdq_count) and (
-                        have.size < self.background_rebuild_from):
+                if have.withdrawals == r.withdrawals or have.size >= self.background_rebuild_from:
+                    have = append_entries(conn, have)  # (a small bank is reloaded after a withdrawal)
+                if have.withdrawals == r.withdrawals and have.size == r.pdq_count:
+                    fresh[bank_id] = have.with_settings(r)
+                elif have.size < self.background_rebuild_from:
                     fresh[bank_id] = self._load(conn, bank_id, r)
-                elif have.withdrawals != r.withdrawals or have.size != r.pdq_count:
+                else:
                     # A withdrawal from a large bank: the snapshot still holds the withdrawn hashes,
                     # but a match is read back from the database (_search_bank), where they no
                     # longer are, so it stays right. The fresh index (38 s at 10M hashes) is built
@@ -442,8 +444,6 @@ class Banks(VideoBanks):
                     # withdrawal count it was built at, so it is known to be stale until then.
                     self._rebuild_later(bank_id)
                     fresh[bank_id] = replace(have.with_settings(r), withdrawals=have.withdrawals)
-                else:
-                    fresh[bank_id] = have.with_settings(r)
             self._loaded = fresh
         return list(fresh.values()), any(r.entry_count > r.pdq_count for r in enabled.values())
 

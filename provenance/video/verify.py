@@ -150,9 +150,7 @@ def verify_video(
     mark, key_id = None, None
     if min(info.width, info.height) >= 96:
         index, mark = detect_frames_keys(rgb, [key.secret for key in verifier.keyring], search=search)
-        key_id = verifier.keyring.keys[index].key_id
-        if mark is not None and not mark.watermark.detected:
-            key_id = None
+        key_id = verifier.keyring.keys[index].key_id if mark.watermark.detected else None
     video_hash = hash_video(p, settings=settings)
     record, lookup = None, None
     if verifier.registry is not None:

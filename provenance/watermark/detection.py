@@ -55,6 +55,7 @@ __all__ = [
     "detection_frames",
     "false_positive_bound",
     "lattice_geometry",
+    "whitened_window",
 ]
 
 #: The watermark scheme this module embeds and detects (a key records it: :mod:`provenance.keys`).
@@ -173,20 +174,16 @@ def _window(y: np.ndarray, size: int = MAX_WINDOW) -> np.ndarray:
     return np.ascontiguousarray(y[y0 : y0 + wh, x0 : x0 + ww])
 
 
-def _geometry(basis: np.ndarray, variant: int) -> tuple[float, float, bool]:
-    scale = math.sqrt(abs(float(np.linalg.det(basis)))) / TILE
-    angles = np.degrees(np.arctan2(basis[:, 0], basis[:, 1]))  # angle of each period vector from the x axis
-    rot = float(min((((a + 45) % 90) - 45 for a in angles), key=abs))
-    mirrored = (variant >= 4) != (np.linalg.det(basis) < 0)
-    return scale, rot, bool(mirrored)
-
-
 def lattice_geometry(basis: np.ndarray, variant: int) -> tuple[float, float, bool]:
     """Scale, rotation (degrees) and mirroring of tile lattice `basis` seen in dihedral `variant`.
 
     As :class:`WatermarkResult` reports them; for detectors built on this module's search.
     """
-    return _geometry(basis, variant)
+    scale = math.sqrt(abs(float(np.linalg.det(basis)))) / TILE
+    angles = np.degrees(np.arctan2(basis[:, 0], basis[:, 1]))  # angle of each period vector from the x axis
+    rot = float(min((((a + 45) % 90) - 45 for a in angles), key=abs))
+    mirrored = (variant >= 4) != (np.linalg.det(basis) < 0)
+    return scale, rot, bool(mirrored)
 
 
 def check_search(search: str) -> str:
@@ -283,13 +280,13 @@ def detect_keys(
         tally = _Tally()
         for frame in frames:
             found = _search_frame(frame, pattern, max_geometries, tally)
-            if found is None and frame.name == "canonical":
-                found = _search_field(frame, canonical_shape(h, w), secrets[index], pattern, tally)
             if found is not None:
                 payload, peak, basis = found
-                if peak is None:
-                    return index, _found_field(payload, frame.name, tally)
                 return index, _found(payload, peak, basis, frame.name, tally)
+            if frame.name == "canonical":
+                payload = _search_field(frame, canonical_shape(h, w), secrets[index], pattern, tally)
+                if payload is not None:
+                    return index, _found_field(payload, frame.name, tally)
         hyp = max(tally.geometries, 1) * _HYPOTHESES_PER_GEOMETRY
         score = tally.best_score
         result = WatermarkResult(
@@ -313,6 +310,13 @@ def detection_frames(height: int, width: int) -> tuple[str, ...]:
     # An image of this shape may have been marked on its own pixels: look there first (an
     # unchanged small stamp is found on the unchanged grid, not as a lattice at 2x).
     return ("native", "canonical") if canonical else ("native",)
+
+
+def whitened_window(image: np.ndarray, frame: str) -> np.ndarray:
+    """The whitened window the search reads in `frame` (``"canonical"`` or ``"native"``) of an image or video frame."""
+    h, w = image.shape[:2]
+    y = canonical_luma(image, canonical_shape(h, w)) if frame == "canonical" else luminance(_window(image))
+    return whiten(_window(y))
 
 
 class _Tally:
@@ -345,9 +349,7 @@ class _Frame:
         if self._yw is None:
             image, self._image = self._image, None  # the frame keeps its window, not the image
             assert image is not None
-            h, w = image.shape[:2]
-            y = canonical_luma(image, canonical_shape(h, w)) if self.name == "canonical" else luminance(_window(image))
-            self._yw = whiten(_window(y))
+            self._yw = whitened_window(image, self.name)
         return self._yw
 
     def geometry(self, g: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -388,12 +390,10 @@ def _search_frame(
     return None
 
 
-def _search_field(
-    frame: _Frame, grid_shape: tuple[int, int], secret: bytes, pattern, tally: _Tally
-) -> tuple[bytes, None, np.ndarray] | None:
-    """Decode layer B (:mod:`.field`) at the unchanged canonical grid, from the frame's whitened window.
+def _search_field(frame: _Frame, grid_shape: tuple[int, int], secret: bytes, pattern, tally: _Tally) -> bytes | None:
+    """Layer B's payload (:mod:`.field`), decoded at the unchanged canonical grid from the frame's whitened window.
 
-    One decode, counted in `tally`; the peak is None (layer B has no pilot).
+    One decode, counted in `tally` (layer B has no pilot).
     """
     if max(grid_shape) > FIELD_SIDE:  # only when a design comparison changed CANONICAL_SIDE
         return None
@@ -401,8 +401,7 @@ def _search_field(
     # Layer B sits at the grid's own origin; the whitened window is the grid's centred crop.
     origin = ((grid_shape[0] - yw.shape[0]) // 2, (grid_shape[1] - yw.shape[1]) // 2)
     tally.decodes += 1
-    payload = decode_payload(keyed_field(secret).soft_bits(yw, origin), pattern.salt)
-    return None if payload is None else (payload, None, np.eye(2) * TILE)
+    return decode_payload(keyed_field(secret).soft_bits(yw, origin), pattern.salt)
 
 
 # Two proposals are tried separately unless they agree within 1% of a period: a 2-degree turn
@@ -449,7 +448,7 @@ def _lattices(
 
 def _found(payload: bytes, peak: ShiftPeak, basis: np.ndarray, frame: str, tally: _Tally) -> WatermarkResult:
     hyp = tally.geometries * _HYPOTHESES_PER_GEOMETRY
-    scale, rot, mirrored = _geometry(basis, peak.variant)
+    scale, rot, mirrored = lattice_geometry(basis, peak.variant)
     return WatermarkResult(
         detected=True,
         payload=payload,

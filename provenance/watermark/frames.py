@@ -41,16 +41,16 @@ from .detection import (
     detection_frames,
     false_positive_bound,
     lattice_geometry,
+    whitened_window,
 )
 from .embedding import DEFAULT_PSNR, MIN_EMBED_SIDE
-from .frame import canonical_luma, canonical_shape, resampling_matrix, uses_canonical_frame
-from .masking import BLOCK, block_activity, luminance, mask_from_activity, upsample_mask
+from .frame import canonical_shape, resampling_matrix, uses_canonical_frame
+from .masking import BLOCK, block_activity, mask_from_activity, upsample_mask
 from .lattice import same_lattice, scored_lattices, whitened_power
 from .patterns import TILE, keyed_pattern, normalise_key
 from .scales import SCALE_RANGE, comb_strength, middle_bands, scale_candidates, stretch_candidates, turn_candidates
 from .sync import (
     DIHEDRAL,
-    MAX_WINDOW,
     dihedral_spectra,
     fold_identity,
     fold_spectral,
@@ -58,7 +58,6 @@ from .sync import (
     search_shifts,
     spectrum,
     tile_band,
-    whiten,
 )
 
 __all__ = ["FramesResult", "pattern_plane", "embed_luma", "detect_frames", "detect_frames_keys"]
@@ -208,15 +207,6 @@ def _window(y: np.ndarray, size: int) -> np.ndarray:
     wh, ww = min(h, size) // 8 * 8, min(w, size) // 8 * 8
     y0, x0 = (h - wh) // 2, (w - ww) // 2
     return np.ascontiguousarray(y[y0 : y0 + wh, x0 : x0 + ww])
-
-
-def _frame_plane(f: np.ndarray, grid: str) -> np.ndarray:
-    h, w = f.shape[:2]
-    if grid == "canonical":
-        y = canonical_luma(f, canonical_shape(h, w))
-    else:
-        y = luminance(_window(f, MAX_WINDOW))
-    return whiten(_window(y, MAX_WINDOW))
 
 
 @dataclass(frozen=True)
@@ -394,7 +384,7 @@ def detect_frames(frames: Iterable[np.ndarray], *, key: bytes | str, search: str
         If there are no frames, sizes differ, or a side is under 96 pixels.
     """
     check_search(search)
-    return _detect_frames(frames, keyed_pattern(normalise_key(key)), search, None)
+    return _detect_frames(frames, keyed_pattern(normalise_key(key)), search, _Keyless())
 
 
 def detect_frames_keys(
@@ -440,7 +430,7 @@ class _Keyless:
 
     def plane(self, n: int, f: np.ndarray, grid: str) -> np.ndarray:
         if (n, grid) not in self.planes:
-            self.planes[(n, grid)] = _frame_plane(f, grid)
+            self.planes[(n, grid)] = whitened_window(f, grid)
         return self.planes[(n, grid)]
 
     def clip_lattices(self, grid: str, planes: Sequence[np.ndarray]) -> tuple[list[_ClipLattice], tuple[np.ndarray, ...]]:
@@ -449,7 +439,7 @@ class _Keyless:
         return self.lattices[grid]
 
 
-def _detect_frames(frames: Iterable[np.ndarray], pattern, search: str, keyless: _Keyless | None) -> FramesResult:
+def _detect_frames(frames: Iterable[np.ndarray], pattern, search: str, keyless: _Keyless) -> FramesResult:
     """:func:`detect_frames` for one key's pattern; `keyless` keeps what another key can reuse."""
     tally = _Tally()
     grids: tuple[str, ...] = ()
@@ -468,7 +458,7 @@ def _detect_frames(frames: Iterable[np.ndarray], pattern, search: str, keyless: 
             raise InvalidImageError("frames differ in size; pass frames of one clip.")
         n += 1
         for grid in grids:
-            yw = _frame_plane(f, grid) if keyless is None else keyless.plane(n, f, grid)
+            yw = keyless.plane(n, f, grid)
             planes[grid].append(yw)
             peaks[grid].append(tally.search(dihedral_spectra(tile_band(fold_identity(yw))), pattern))
         if n in _CHECKPOINTS:
@@ -492,8 +482,7 @@ def _detect_frames(frames: Iterable[np.ndarray], pattern, search: str, keyless: 
     if search != "quick":
         # (3) The clip's lattices: first those the power spectra show, then the keyed sweep's.
         for grid in grids:
-            lattices, specs = (_clip_lattices(planes[grid], _CLIP_LATTICES) if keyless is None
-                               else keyless.clip_lattices(grid, planes[grid]))
+            lattices, specs = keyless.clip_lattices(grid, planes[grid])
             found = _search_lattices(lattices, pattern, tally, n, grid)
             if found is not None:
                 return found

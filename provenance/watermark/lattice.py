@@ -18,7 +18,7 @@ import scipy.fft as sfft
 
 from .sync import fft_workers, parabolic_offsets, spectrum
 
-__all__ = ["whitened_power", "candidate_lattices", "scored_lattices", "same_lattice"]
+__all__ = ["whitened_power", "scored_lattices", "same_lattice"]
 
 _MIN_PERIOD = 40.0  # scale >= 0.31
 _MAX_LAG = 320
@@ -239,18 +239,6 @@ def _promote(region: np.ndarray, r: int, basis: np.ndarray, noise: float) -> np.
         other = basis[1] if best == 0 else basis[0]
         basis = _reduce(np.stack([h, other]))
     return basis
-
-
-def candidate_lattices(
-    yw: np.ndarray,
-    *,
-    limit: int = 5,
-    spec: np.ndarray | None = None,
-    prior: np.ndarray | None = None,
-    power: np.ndarray | None = None,
-) -> list[np.ndarray]:
-    """Candidate tile lattices of `yw`, most plausible first (see :func:`scored_lattices`)."""
-    return [basis for basis, _ in scored_lattices(yw, limit=limit, spec=spec, prior=prior, power=power)]
 
 
 _PRIOR_STEPS = 3
