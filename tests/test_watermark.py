@@ -8,7 +8,7 @@ from PIL import Image
 
 from provenance import attacks, watermark
 from provenance.errors import InvalidImageError, InvalidInputError
-from provenance.watermark.coding import CODED_BITS, decode_payload, encode_payload
+from provenance.watermark.coding import CODED_BITS, LIST_SIZE, decode_payload, encode_payload, list_decode_payload
 
 KEY = b"test-key-0123456789abcdef"
 PAYLOAD = bytes.fromhex("0123456789abcdef")
@@ -216,6 +216,80 @@ def test_coding_round_trip_with_noise_and_wrong_salt():
     assert decode_payload(noisy, b"salt") == PAYLOAD
     assert decode_payload(noisy, b"other") is None
     assert decode_payload(np.zeros(CODED_BITS), b"salt") is None
+
+
+def test_list_decoding_recovers_payloads_the_best_path_loses():
+    # Coded-bit error rate about 0.20: the best path alone decodes about half of these.
+    rng = np.random.default_rng(11)
+    symbols = encode_payload(PAYLOAD, b"salt")
+    plain = listed = 0
+    for _ in range(40):
+        noisy = symbols + rng.normal(0, 1.2, symbols.shape)
+        best = decode_payload(noisy, b"salt")
+        found = list_decode_payload(noisy, b"salt")
+        assert best in (None, PAYLOAD) and found in (None, PAYLOAD)
+        assert best is None or found == PAYLOAD  # the best path heads the list
+        plain += best == PAYLOAD
+        listed += found == PAYLOAD
+    assert plain <= 30 and listed >= plain + 8, (plain, listed)
+
+
+def test_list_decoding_passes_no_crc_on_noise_or_under_another_salt():
+    rng = np.random.default_rng(12)
+    for _ in range(20):
+        assert list_decode_payload(rng.normal(0, 1, CODED_BITS), b"salt") is None
+    assert list_decode_payload(encode_payload(PAYLOAD, b"salt"), b"other") is None
+    assert list_decode_payload(np.zeros(CODED_BITS), b"salt") is None
+    assert LIST_SIZE * 2.0**-32 < 1e-7
+
+
+def test_a_list_of_one_path_is_the_viterbi_decode():
+    rng = np.random.default_rng(13)
+    symbols = encode_payload(b"\x07\x01", b"salt")
+    outcomes = set()
+    for _ in range(20):
+        noisy = symbols + rng.normal(0, 1.1, symbols.shape)
+        assert list_decode_payload(noisy, b"salt", 1) == decode_payload(noisy, b"salt")
+        outcomes.add(decode_payload(noisy, b"salt"))
+    assert outcomes == {None, b"\x07\x01"}  # both outcomes were exercised
+
+
+def test_detection_list_decodes_a_plain_pilot_whose_best_path_fails_and_counts_the_tries(shared_dir):
+    from provenance.watermark.detection import whitened_window
+    from provenance.watermark.patterns import keyed_pattern
+    from provenance.watermark.sync import dihedral_spectra, fold_identity, payload_soft_bits, search_shifts, tile_band
+
+    # kodim08 at JPEG quality 15: the pilot stands out (score about 11.8), the payload bits are
+    # about a fifth wrong, and the best trellis path fails its CRC where a list of paths does not.
+    image = np.asarray(Image.open(shared_dir / "samples" / "kodim08.png").convert("RGB"))
+    key, payload = b"test-key", bytes([1] * 8)
+    copy = attacks.jpeg(watermark.embed(image, payload, key=key), 15)
+    spectra = dihedral_spectra(tile_band(fold_identity(whitened_window(copy, "canonical"))))
+    pattern = keyed_pattern(key)
+    peak = search_shifts(spectra, pattern)[0]
+    soft = payload_soft_bits(spectra, peak, pattern, CODED_BITS)
+    assert peak.score > 10
+    assert decode_payload(soft, pattern.salt) is None
+    assert list_decode_payload(soft, pattern.salt) == payload
+
+    result = watermark.detect(copy, key=key)
+    assert result.detected and result.payload == payload and result.scale == pytest.approx(1.0)
+    # The bound counts the list's paths as CRC tries.
+    assert result.p_value >= watermark.false_positive_bound(result.score, result.hypotheses, 1 + LIST_SIZE) * 0.999
+    assert result.p_value < 1e-20
+
+
+def test_list_retries_keep_the_strongest_failed_decodes_earliest_first_on_ties():
+    from provenance.watermark.detection import LIST_DECODES, LIST_SCORE, ListRetries
+
+    retries = ListRetries()
+    symbols = encode_payload(PAYLOAD, b"salt")
+    retries.offer(symbols, LIST_SCORE - 0.1, "weak")  # under the gate: never list-decoded
+    for name, score in (("a", 6.0), ("b", 7.0), ("c", 7.0), ("d", 6.5), ("e", 5.6)):
+        retries.offer(symbols, score, name)
+    decoded = list(retries.decode(b"salt"))
+    assert [context for _, context in decoded] == ["b", "c", "d"][:LIST_DECODES]
+    assert all(payload == PAYLOAD for payload, _ in decoded)
 
 
 def test_false_positive_bound():

@@ -5,6 +5,11 @@ The message is ``3 bits (payload length - 1) | 64 bits payload (zero-padded) | 3
 133, 171, 165 (octal): 315 coded bits. The CRC is salted with a key-derived
 value, so a decode under the wrong key, or of noise, passes it with probability
 2**-32.
+
+:func:`decode_payload` follows the single best path; :func:`list_decode_payload` keeps the
+:data:`LIST_SIZE` best paths (a list Viterbi decoder) and returns the best that passes the
+CRC, each path one more CRC try in the false-positive bound. It decodes soft bits about
+1 dB noisier (``docs/watermark.md``, "List decoding").
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ __all__ = [
     "MESSAGE_BITS",
     "CODED_BITS",
     "CRC_BITS",
+    "LIST_SIZE",
     "encode_payload",
     "decode_payload",
+    "list_decode_payload",
 ]
 
 MAX_PAYLOAD_BYTES = 8
@@ -34,6 +41,8 @@ _GENERATORS = (0o133, 0o171, 0o165)
 _RATE = len(_GENERATORS)
 CODED_BITS = (MESSAGE_BITS + _TAIL) * _RATE  # 315
 _STATES = 1 << _TAIL
+#: Paths a list decode keeps per state (and CRC tries it may make).
+LIST_SIZE = 256
 
 
 def _parity(x: np.ndarray) -> np.ndarray:
@@ -127,6 +136,17 @@ def _viterbi(soft: np.ndarray) -> np.ndarray:
     return bits
 
 
+def _message(bits: np.ndarray, salt: bytes) -> bytes | None:
+    """The payload of decoded message `bits` if its CRC and zero padding check, else None."""
+    bits = bits[:MESSAGE_BITS]
+    length = _bits_to_int(bits[:_LENGTH_BITS]) + 1
+    body = np.packbits(bits[_LENGTH_BITS : _LENGTH_BITS + 64]).tobytes()
+    crc = _bits_to_int(bits[_LENGTH_BITS + 64 :])
+    if crc != _crc(salt, length, body) or any(body[length:]):
+        return None
+    return body[:length]
+
+
 def decode_payload(soft: np.ndarray, salt: bytes) -> bytes | None:
     """Soft-decode ``CODED_BITS`` values (positive = bit 0) and check the CRC.
 
@@ -138,12 +158,49 @@ def decode_payload(soft: np.ndarray, salt: bytes) -> bytes | None:
     soft = np.asarray(soft, dtype=np.float64).reshape(-1, _RATE)
     if not np.any(soft):
         return None
-    bits = _viterbi(soft)[: MESSAGE_BITS]
-    length = _bits_to_int(bits[:_LENGTH_BITS]) + 1
-    body = np.packbits(bits[_LENGTH_BITS : _LENGTH_BITS + 64]).tobytes()
-    crc = _bits_to_int(bits[_LENGTH_BITS + 64 :])
-    if crc != _crc(salt, length, body):
+    return _message(_viterbi(soft), salt)
+
+
+def _list_viterbi(soft: np.ndarray, size: int) -> np.ndarray:
+    """The `size` best paths ending in the zero state, best first: (paths, steps) input bits.
+
+    Each state keeps its `size` best partial paths (unordered: only the final list is sorted);
+    a step takes, for each next state, the best `size` of its two predecessors' 2 x `size`.
+    """
+    steps = soft.shape[0]
+    metric = np.full((_STATES, size), -np.inf)
+    metric[0, 0] = 0.0
+    back = np.empty((steps, _STATES, size), dtype=np.int32)  # index into (predecessor, rank) pairs
+    branches = np.einsum("sij,tj->tsi", _PREV_SYMBOLS_64, soft)
+    rows = np.arange(_STATES)[:, None]
+    for t in range(steps):
+        cand = (metric[_PREV] + branches[t][:, :, None]).reshape(_STATES, 2 * size)
+        keep = np.argpartition(cand, size, axis=1)[:, size:]
+        back[t] = keep
+        metric = cand[rows, keep]
+    final = metric[0]
+    ranks = np.argsort(-final, kind="stable")
+    ranks = ranks[np.isfinite(final[ranks])]
+    states = np.zeros(len(ranks), dtype=np.int64)
+    bits = np.empty((len(ranks), steps), dtype=np.uint8)
+    for t in range(steps - 1, -1, -1):
+        pair = back[t, states, ranks]
+        bits[:, t] = states & 1
+        predecessor, ranks = np.divmod(pair, size)
+        states = _PREV[states, predecessor]
+    return bits
+
+
+def list_decode_payload(soft: np.ndarray, salt: bytes, size: int = LIST_SIZE) -> bytes | None:
+    """:func:`decode_payload` keeping the `size` best trellis paths; the best that passes the CRC.
+
+    A decode of noise passes with probability at most ``size * 2**-32`` (one CRC try a path).
+    """
+    soft = np.asarray(soft, dtype=np.float64).reshape(-1, _RATE)
+    if not np.any(soft):
         return None
-    if any(body[length:]):
-        return None
-    return body[:length]
+    for bits in _list_viterbi(soft, size):
+        payload = _message(bits, salt)
+        if payload is not None:
+            return payload
+    return None

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 from scipy.special import log_ndtr
 
 from ..errors import InvalidImageError, InvalidInputError
 from ..images import check_image_array
-from .coding import CODED_BITS, CRC_BITS, decode_payload
+from .coding import CODED_BITS, CRC_BITS, LIST_SIZE, decode_payload, list_decode_payload
 from .field import FIELD_SIDE, keyed_field
 from .frame import canonical_luma, canonical_shape, uses_canonical_frame
 from .masking import luminance
@@ -42,6 +42,7 @@ from .scales import comb_strength, middle_bands, scale_candidates, stretch_candi
 
 __all__ = [
     "SCORE_THRESHOLD",
+    "LIST_SCORE",
     "MIN_DETECT_SIDE",
     "MAX_GEOMETRIES",
     "LATTICE_WINDOW",
@@ -49,6 +50,7 @@ __all__ = [
     "SEARCH_MODES",
     "GEOMETRY_LIMITS",
     "WatermarkResult",
+    "ListRetries",
     "check_search",
     "detect",
     "detect_keys",
@@ -62,6 +64,13 @@ __all__ = [
 SCHEME = "v2"
 #: Pilot score (standard deviations) a hypothesis needs before its payload is decoded.
 SCORE_THRESHOLD = 4.5
+#: Pilot score from which a payload the best trellis path does not give may be list-decoded
+#: (:func:`.coding.list_decode_payload`) once the whole search has failed. Under it the payload's
+#: soft bits are too noisy for the list to help (a coded-bit error rate over about 0.28); the
+#: best of a geometry's 131,072 hypotheses reaches it on an unmarked image about once in 400.
+LIST_SCORE = 5.5
+#: Failed decodes list-decoded at most per search (per key), strongest pilot first.
+LIST_DECODES = 3
 #: Smallest image side analysed.
 MIN_DETECT_SIDE = 96
 #: Geometries tried at most per frame: the unchanged grid, then up to six lattices that pass the
@@ -164,6 +173,34 @@ def false_positive_bound(score: float, hypotheses: int, decodes: int = 0) -> flo
     if decodes:
         p *= min(1.0, decodes * 2.0**-CRC_BITS)
     return p
+
+
+class ListRetries:
+    """The strongest decodes a search failed, list-decoded only when the whole search found nothing.
+
+    A decode is kept if its pilot score reaches :data:`LIST_SCORE`; at most :data:`LIST_DECODES`
+    are kept, highest score first, the earlier on ties (in a clip the votes tie on their strongest
+    frame's score, and an earlier vote adds fewer of the later frames, which a codec fills with
+    the same errors, dragged along). Each list decode is
+    :data:`~.coding.LIST_SIZE` more CRC tries for the false-positive bound, counted by the caller.
+    """
+
+    def __init__(self) -> None:
+        self._held: list[tuple[float, int, np.ndarray, object]] = []
+        self._offered = 0
+
+    def offer(self, soft: np.ndarray, score: float, context: object) -> None:
+        """Keep `soft` (failed under the best path, found at pilot `score`) with what reports it."""
+        self._offered += 1
+        if score >= LIST_SCORE:
+            self._held.append((score, self._offered, soft, context))
+            self._held.sort(key=lambda h: (-h[0], h[1]))
+            del self._held[LIST_DECODES:]
+
+    def decode(self, salt: bytes) -> Iterator[tuple[bytes | None, object]]:
+        """List-decode the kept soft bits, strongest first: (payload or None, context) each."""
+        for _, _, soft, context in self._held:
+            yield list_decode_payload(soft, salt), context
 
 
 def _window(y: np.ndarray, size: int = MAX_WINDOW) -> np.ndarray:
@@ -287,6 +324,10 @@ def detect_keys(
                 payload = _search_field(frame, canonical_shape(h, w), secrets[index], pattern, tally)
                 if payload is not None:
                     return index, _found_field(payload, frame.name, tally)
+        for payload, (peak, basis, name) in tally.retries.decode(pattern.salt):
+            tally.decodes += LIST_SIZE
+            if payload is not None:
+                return index, _found(payload, peak, basis, name, tally)
         hyp = max(tally.geometries, 1) * _HYPOTHESES_PER_GEOMETRY
         score = tally.best_score
         result = WatermarkResult(
@@ -326,6 +367,7 @@ class _Tally:
         self.geometries = 0
         self.decodes = 0
         self.best_score = 0.0
+        self.retries = ListRetries()
 
 
 class _Frame:
@@ -384,9 +426,11 @@ def _search_frame(
         if peak.score < SCORE_THRESHOLD:
             continue
         tally.decodes += 1
-        payload = decode_payload(payload_soft_bits(spectra, peak, pattern, CODED_BITS), pattern.salt)
+        soft = payload_soft_bits(spectra, peak, pattern, CODED_BITS)
+        payload = decode_payload(soft, pattern.salt)
         if payload is not None:
             return payload, peak, basis
+        tally.retries.offer(soft, peak.score, (peak, basis, frame.name))
     return None
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InvalidImageError, InvalidInputError
-from .coding import CODED_BITS, decode_payload, encode_payload
+from .coding import CODED_BITS, LIST_SIZE, decode_payload, encode_payload
 from .detection import (
     ACF_PROPOSALS,
     COMB_GATE,
@@ -37,6 +37,7 @@ from .detection import (
     TURN_PROPOSALS,
     SCORE_THRESHOLD,
     WatermarkResult,
+    ListRetries,
     check_search,
     detection_frames,
     false_positive_bound,
@@ -299,25 +300,27 @@ def _keyed_scales(specs: Sequence[np.ndarray], shape: tuple[int, int], pattern) 
     return bases, folds
 
 
-def _vote(peaks: list, pattern, *, single: bool = True) -> list[np.ndarray]:
+def _vote(peaks: list, pattern, *, single: bool = True) -> list[tuple[np.ndarray, float]]:
     """Soft bits to decode: the voters' evidence summed (two weightings) and the strongest frame alone.
 
     Every frame with a pilot score of at least :data:`_VOTE_Z` votes at its own shift and
     orientation, weighted by its score; the second sum weights by the score's excess over
     :data:`_SHARP_Z` (a frame's best over its 131,072 hypotheses is about 4.5 on noise, so
-    frames the codec emptied add little). At most three decodes.
+    frames the codec emptied add little). At most three decodes, each with the best pilot
+    score behind it (which decides whether it may be list-decoded).
     """
     voters = [(s, p) for s, p in peaks if p.score >= _VOTE_Z]
     candidates = []
     if len(voters) >= 2:
         bits = [(payload_soft_bits(s, p, pattern, CODED_BITS), p.score) for s, p in voters]
-        candidates.append(sum(b * z for b, z in bits))
+        top = max(z for _, z in bits)
+        candidates.append((sum(b * z for b, z in bits), top))
         sharp = [(b, z - _SHARP_Z) for b, z in bits if z > _SHARP_Z]
         if len(sharp) >= 2:
-            candidates.append(sum(b * z for b, z in sharp))
+            candidates.append((sum(b * z for b, z in sharp), top))
     s, p = max(peaks, key=lambda x: x[1].score)
     if single and p.score >= SCORE_THRESHOLD:
-        candidates.append(payload_soft_bits(s, p, pattern, CODED_BITS))
+        candidates.append((payload_soft_bits(s, p, pattern, CODED_BITS), p.score))
     return candidates
 
 
@@ -328,6 +331,7 @@ class _Tally:
         self.hypotheses = 0
         self.decodes = 0
         self.best = 0.0
+        self.retries = ListRetries()
 
     def search(self, spectra: np.ndarray, pattern) -> tuple[np.ndarray, object]:
         peak = search_shifts(spectra, pattern)[0]
@@ -335,9 +339,21 @@ class _Tally:
         self.best = max(self.best, peak.score)
         return spectra, peak
 
-    def decode(self, soft: np.ndarray, pattern) -> bytes | None:
+    def decode(self, soft: np.ndarray, pattern, score: float, context: tuple) -> bytes | None:
+        """Decode under the best path; a failure with a strong pilot is kept for :meth:`list_decode`."""
         self.decodes += 1
-        return decode_payload(soft, pattern.salt)
+        payload = decode_payload(soft, pattern.salt)
+        if payload is None:
+            self.retries.offer(soft, score, context)
+        return payload
+
+    def list_decode(self, pattern, n: int) -> FramesResult | None:
+        """The clip's last resort: list-decode the strongest failed decodes (``(peaks, grid, basis)`` each)."""
+        for payload, (peaks, grid, basis) in self.retries.decode(pattern.salt):
+            self.decodes += LIST_SIZE
+            if payload is not None:
+                return _found(payload, peaks, self, n, grid, basis)
+        return None
 
 
 def _found(payload: bytes, peaks: list, tally: _Tally, frames: int, grid: str, basis: np.ndarray | None = None) -> FramesResult:
@@ -464,8 +480,8 @@ def _detect_frames(frames: Iterable[np.ndarray], pattern, search: str, keyless: 
         if n in _CHECKPOINTS:
             # (1) early: a clean copy is decided on its first frames; the rest are never decoded.
             for grid in grids:
-                for soft in _vote(peaks[grid], pattern, single=False):
-                    payload = tally.decode(soft, pattern)
+                for soft, score in _vote(peaks[grid], pattern, single=False):
+                    payload = tally.decode(soft, pattern, score, (list(peaks[grid]), grid, None))
                     if payload is not None:
                         return _found(payload, peaks[grid], tally, n, grid)
     if n == 0:
@@ -474,9 +490,9 @@ def _detect_frames(frames: Iterable[np.ndarray], pattern, search: str, keyless: 
         # (1) every frame read, and (2) the strongest frames on their own.
         candidates = _vote(peaks[grid], pattern, single=False) if n not in _CHECKPOINTS else []
         ranked = sorted(peaks[grid], key=lambda x: -x[1].score)[:_SINGLE_DECODES]
-        candidates += [payload_soft_bits(s, p, pattern, CODED_BITS) for s, p in ranked if p.score >= SCORE_THRESHOLD]
-        for soft in candidates:
-            payload = tally.decode(soft, pattern)
+        candidates += [(payload_soft_bits(s, p, pattern, CODED_BITS), p.score) for s, p in ranked if p.score >= SCORE_THRESHOLD]
+        for soft, score in candidates:
+            payload = tally.decode(soft, pattern, score, (peaks[grid], grid, None))
             if payload is not None:
                 return _found(payload, peaks[grid], tally, n, grid)
     if search != "quick":
@@ -495,6 +511,9 @@ def _detect_frames(frames: Iterable[np.ndarray], pattern, search: str, keyless: 
             found = _search_lattices([_ClipLattice(0.0, b, shape, specs) for b in swept], pattern, tally, n, grid)
             if found is not None:
                 return found
+    found = tally.list_decode(pattern, n)
+    if found is not None:
+        return found
     result = WatermarkResult(
         detected=False, payload=None, p_value=false_positive_bound(tally.best, max(tally.hypotheses, 1)),
         score=tally.best, hypotheses=tally.hypotheses,
@@ -514,8 +533,8 @@ def _search_lattices(lattices: list[_ClipLattice], pattern, tally: _Tally, n: in
             if i not in peaks:
                 peaks[i] = tally.search(dihedral_spectra(fold_spectral(spec, lattice.shape, inverse)), pattern)
         peaks = [peaks[i] for i in range(len(lattice.spectra))]
-        for soft in _vote(peaks, pattern):
-            payload = tally.decode(soft, pattern)
+        for soft, score in _vote(peaks, pattern):
+            payload = tally.decode(soft, pattern, score, (peaks, grid, lattice.basis))
             if payload is not None:
                 return _found(payload, peaks, tally, n, grid, lattice.basis)
     return None
