@@ -1,8 +1,8 @@
 """Video watermark: robustness table (attack x clips), PSNR and flicker, unmarked clips, speed.
 
 Clips are made here (15 fps, 3 s): pans over the four shared sample photographs and a still
-shot at 640x360, zooms into two corpus photos (``benchmarks/corpus.py``) at 640x360, and pans,
-a zoom and a still over corpus photos at 1280x720. Each is stamped with
+shot at 640x360, zooms into two corpus photos (``benchmarks/corpus.py``) at 640x360, pans,
+zooms and a still over corpus photos at 1280x720, and a pan and a zoom at 1920x1080. Each is stamped with
 :func:`provenance.video.watermark.embed_video`, attacked
 with PyAV (re-encodes, scaling, crops, excerpts, frame-rate change, mirror, brightness, a
 screen recording, a frame grab as JPEG), and detected with ``detect_video`` (frame grabs
@@ -45,7 +45,7 @@ import _results
 
 from provenance import watermark
 from provenance.watermark.detection import SCORE_THRESHOLD
-from provenance.video import iter_frames, probe, sample_frames, write_frames
+from provenance.video import iter_frames, sample_frames, write_frames
 from provenance.video.watermark import detect_video, detect_video_keys, embed_video
 
 SAMPLES = Path(__file__).resolve().parents[1] / ".." / "shared" / "samples"
@@ -90,9 +90,11 @@ def benchmark_clips() -> list[tuple[str, list[np.ndarray]]]:
     photos = sorted(SAMPLES.glob("*.png"))
     clips = [("pan_" + p.stem, pan(p)) for p in photos] + [("still_" + photos[0].stem, still(photos[0]))]
     packaged = {ph.name: ph.path for ph in corpus.list_photos()}
-    hd = (1280, 720)
+    hd, fhd = (1280, 720), (1920, 1080)
     for kind, name, size in (("zoom", "coffee", SIZE), ("zoom", "astronaut", SIZE), ("pan", "china", hd),
-                             ("pan", "rocket", hd), ("zoom", "flower", hd), ("still", "chelsea", hd)):
+                             ("pan", "rocket", hd), ("zoom", "flower", hd), ("still", "chelsea", hd),
+                             ("zoom", "motorcycle", hd), ("pan", "grace_hopper", hd), ("pan", "china", fhd),
+                             ("zoom", "flower", fhd)):
         if name not in packaged:
             print(f"corpus photo {name} missing (pip install -r benchmarks/requirements.txt); skipped", file=sys.stderr)
             continue
@@ -435,6 +437,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--no-speed", action="store_true",
+                    help="leave out the speed rows (take them with --speed-only on a quiet machine)")
     ap.add_argument("--unmarked", type=int, default=500, help="unmarked clips for the false-positive check")
     ap.add_argument("--unmarked-only", action="store_true", help="run only the false-positive check on unmarked clips")
     ap.add_argument("--shard", default="0/1", metavar="K/N",
@@ -503,16 +507,17 @@ def main(argv=None) -> int:
             for key in (KEY, b"another key for false positives"):
                 checks += 1
                 false_hits += detect_video(p, key=key).watermark.detected
-        speed_rows = [] if args.quick else speed(tmp, args.runs)
+        speed_rows = [] if args.quick or args.no_speed else speed(tmp, args.runs)
     lines = [
         "## Video watermark",
         "",
-        _results.run_header("python benchmarks/video.py" + (" --quick" if args.quick else "")),
+        _results.run_header("python benchmarks/video.py" + (" --quick" if args.quick else "") + (" --no-speed" if args.no_speed else "")),
         "",
         f"Clips: {len(clips)} made here (15 fps, 3 s; pans over the shared sample photos and a still shot at 640x360, "
-        "zooms into corpus photos at 640x360, pans, a zoom and a still over corpus photos at 1280x720), stamped with "
-        "the defaults (`VIDEO_PSNR`, `PROVENANCE_VIDEO_CRF`), attacked with PyAV, detected over up to 32 sampled frames "
-        "(`detect_video`). crf28_downscaled takes 720p clips to 480p and 360p clips to 270p.",
+        "zooms into corpus photos at 640x360, pans, zooms and a still over corpus photos at 1280x720, a pan and a zoom "
+        "at 1920x1080), stamped with the defaults (`VIDEO_PSNR`, `PROVENANCE_VIDEO_CRF`), attacked with PyAV, detected "
+        "over up to 32 sampled frames (`detect_video`). crf28_downscaled takes 720p and 1080p clips to 480p and 360p "
+        "clips to 270p.",
         "",
         "| attack | exact payload | clips missed |",
         "|---|---:|---|",

@@ -28,6 +28,9 @@ variable                           meaning                                      
 ``PROVENANCE_VIDEO_MAX_FRAMES``    most frames a video may have                 36,000
 ``PROVENANCE_VIDEO_MAX_UPLOAD_MB`` video upload limit in MiB                    500
 ``PROVENANCE_VIDEO_CRF``           H.264 CRF of stamped video (lower = better)  15
+``PROVENANCE_VIDEO_MIN_PSNR``      fidelity a stamped clip keeps to its source:  40.5
+                                   the CRF is lowered until a trial encode of
+                                   its first half second reaches it (0: off)
 ``PROVENANCE_VIDEO_BANK_QUERY_PERCENT``    share of a video's frames that must     80
                                    match a banked video's (vPDQ query share)
 ``PROVENANCE_VIDEO_BANK_COMPARED_PERCENT`` share of the banked video's frames      0 (any)
@@ -130,6 +133,19 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number; got {raw!r}.") from None
     if value <= 0:
         raise ConfigError(f"{name} must be positive; got {value}.")
+    return value
+
+
+def _decibels(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of decibels from 0 to 60 (0: off); got {raw!r}.") from None
+    if not 0 <= value <= 60:
+        raise ConfigError(f"{name} must be a number of decibels from 0 to 60 (0: off); got {value}.")
     return value
 
 
@@ -318,6 +334,7 @@ class Settings:
     video_max_frames: int = 36_000
     video_max_upload_bytes: int = 500 * 1024 * 1024
     video_crf: int = 15
+    video_min_psnr: float = 40.5
     # Video bank matches (provenance.banks): vPDQ's two shares, in percent.
     video_bank_query_percent: float = 80.0
     video_bank_compared_percent: float = 0.0
@@ -383,6 +400,7 @@ class Settings:
             video_max_frames=_int(env, "PROVENANCE_VIDEO_MAX_FRAMES", 36_000),
             video_max_upload_bytes=_int(env, "PROVENANCE_VIDEO_MAX_UPLOAD_MB", 500) * 1024 * 1024,
             video_crf=_int(env, "PROVENANCE_VIDEO_CRF", 15),
+            video_min_psnr=_decibels(env, "PROVENANCE_VIDEO_MIN_PSNR", 40.5),
             video_bank_query_percent=_percent(env, "PROVENANCE_VIDEO_BANK_QUERY_PERCENT", 80.0),
             video_bank_compared_percent=_percent(env, "PROVENANCE_VIDEO_BANK_COMPARED_PERCENT", 0.0),
         )

@@ -183,6 +183,15 @@ def test_watermark_field_percent_setting() -> None:
             Settings.from_env({"PROVENANCE_WATERMARK_FIELD_PERCENT": bad})
 
 
+def test_video_min_psnr_setting() -> None:
+    assert Settings.from_env({}).video_min_psnr == 40.5
+    assert Settings.from_env({"PROVENANCE_VIDEO_MIN_PSNR": "0"}).video_min_psnr == 0.0
+    assert Settings.from_env({"PROVENANCE_VIDEO_MIN_PSNR": "42"}).video_min_psnr == 42.0
+    for bad in ("-1", "80", "forty"):
+        with pytest.raises(ConfigError, match="PROVENANCE_VIDEO_MIN_PSNR must be a number of decibels from 0 to 60"):
+            Settings.from_env({"PROVENANCE_VIDEO_MIN_PSNR": bad})
+
+
 def test_hostile_input_and_cli_variables_are_read_here(tmp_path: Path) -> None:
     s = Settings.from_env({
         "PROVENANCE_MAX_DECODE_MB": "256",

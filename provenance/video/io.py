@@ -375,6 +375,7 @@ def rewrite_luma(
     crf: int | None = None,
     preset: str = "veryfast",
     tune: str | None = "grain",
+    max_frames: int | None = None,
     settings: Settings | None = None,
 ) -> VideoInfo:
     """Re-encode `src` as MP4 (H.264, yuv420p) with each frame's luma plane passed through `transform`.
@@ -382,7 +383,8 @@ def rewrite_luma(
     ``transform(y, index)`` gets the frame's (H, W) uint8 Y plane (display orientation, limited
     range) and returns a new one of the same shape; chroma is kept. Timestamps (so duration and
     variable frame rate) are copied, audio packets too; rotation is baked into the pixels.
-    ``tune=None`` encodes like a platform would (x264 defaults).
+    ``tune=None`` encodes like a platform would (x264 defaults). With `max_frames`, only the
+    first frames are written, without audio (a trial encode).
 
     Returns
     -------
@@ -415,7 +417,7 @@ def rewrite_luma(
         # default deadzone erases it: the watermark stays as strong in P-frames as in I-frames.
         ovs.options = {"crf": str(int(crf)), "preset": preset} | ({"tune": tune} if tune else {})
         ovs.thread_type = "AUTO"
-        ias = inp.streams.audio[0] if inp.streams.audio else None
+        ias = inp.streams.audio[0] if inp.streams.audio and max_frames is None else None
         oas = None
         if ias is not None:
             try:
@@ -433,6 +435,8 @@ def rewrite_luma(
                     packet.stream = oas
                     out.mux(packet)
                     continue
+                if max_frames is not None and index >= max_frames:
+                    break
                 for frame in packet.decode():
                     out.mux(ovs.encode(_rewrite_frame(frame, info, ow, oh, transform, index, last_pts)))
                     last_pts = frame.pts if frame.pts is not None else (last_pts or 0) + 1

@@ -10,16 +10,24 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import math
 import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
 
 from ..settings import Settings
 from ..watermark import CANONICAL_SIDE, DEFAULT_PSNR, FramesResult, detect_frames, detect_frames_keys, embed_luma, pattern_plane
 from ..watermark.frame import uses_canonical_frame
 from ..watermark.sync import MAX_WINDOW
-from .io import VideoInfo, iter_sampled_frames, probe, rewrite_luma
+from .io import VideoInfo, iter_frames, iter_sampled_frames, probe, rewrite_luma
 
-__all__ = ["DETECT_FRAMES", "DETECT_MAX_SIDE", "VIDEO_PSNR", "detection_max_side", "embed_video", "detect_video",
-           "detect_video_keys"]
+log = logging.getLogger(__name__)
+
+__all__ = ["DETECT_FRAMES", "DETECT_MAX_SIDE", "VIDEO_PSNR", "calibrated_crf", "detection_max_side", "embed_video",
+           "detect_video", "detect_video_keys"]
 
 #: Target fidelity of the mark itself in a video frame, dB. Half a dB fainter than an image's:
 #: the stamped clip's H.264 re-encode adds its own loss (42-45 dB at CRF 15 to 18 on textured
@@ -31,6 +39,21 @@ DETECT_FRAMES = 32
 #: Detection reads frames shrunk (in FFmpeg's scaler) to the canonical grid's long side, where
 #: the mark lives: larger frames would be resampled to it anyway.
 DETECT_MAX_SIDE = CANONICAL_SIDE
+
+
+#: The stamp's trial encode: about half a second of the clip's first frames (at least 8).
+_TRIAL_SECONDS = 0.5
+_TRIAL_MIN_FRAMES = 8
+_TRIALS = 2
+#: A step down aims this far above the target (the step is a model; the trial checks it).
+_AIM_DB = 0.25
+#: Lowest CRF the trial encodes go down to.
+_MIN_CRF = 4
+#: CRF steps over which H.264's loss (MSE) halves at these qualities: 4.1-4.3 on a textured
+#: pan, 3.3-3.4 on film grain, between CRF 15 and 8 (docs/watermark.md, "Video").
+_CRF_PER_HALVING = 4.0
+#: RGB levels per limited-range luma level (BT.601: 255 / 219).
+_RGB_PER_LUMA = 255.0 / 219.0
 
 
 def embed_video(
@@ -45,6 +68,10 @@ def embed_video(
 ) -> VideoInfo:
     """Watermark every frame of `src` and write MP4 (H.264) to `dst`; returns the source's :class:`VideoInfo`.
 
+    Without `crf`, the CRF is ``PROVENANCE_VIDEO_CRF`` lowered as far as the clip needs to keep
+    ``PROVENANCE_VIDEO_MIN_PSNR`` against its source (:func:`calibrated_crf`): a grainy or
+    finely textured source loses more to the encoder than the mark adds.
+
     Raises
     ------
     InvalidVideoError, VideoTooLargeError
@@ -52,10 +79,68 @@ def embed_video(
     InvalidImageError
         If its frames are smaller than 256 pixels a side.
     """
+    settings = settings or Settings()
     info = probe(src, settings=settings)
     h, w = info.height // 2 * 2, info.width // 2 * 2
     pattern = pattern_plane(h, w, payload, key=key)
-    return rewrite_luma(src, dst, lambda y, _i: embed_luma(y[:h, :w], pattern, psnr=psnr), crf=crf, settings=settings)
+
+    def mark(y, _i):
+        return embed_luma(y[:h, :w], pattern, psnr=psnr)
+
+    if crf is None:
+        crf = calibrated_crf(src, mark, info, settings=settings)
+    return rewrite_luma(src, dst, mark, crf=crf, settings=settings)
+
+
+def calibrated_crf(src: str | os.PathLike, transform, info: VideoInfo, *, settings: Settings) -> int:
+    """The highest CRF (from ``settings.video_crf`` down) at which `transform`'s output keeps ``video_min_psnr``.
+
+    Trial-encodes the clip's first half second at the configured CRF and measures its mean
+    PSNR (RGB, per frame) against the source. If it falls short, the encoder's share of the
+    loss (the total less the mark's own, known exactly) sets how many CRF steps to go down
+    (its MSE halves about every :data:`_CRF_PER_HALVING` steps, aiming :data:`_AIM_DB` above
+    the target), and a second trial checks the step; if that one falls short too, one more
+    step is taken unchecked. Returns the configured CRF unchanged when ``video_min_psnr`` is 0.
+    """
+    crf, target = settings.video_crf, settings.video_min_psnr
+    if target <= 0:
+        return crf
+    frames = max(_TRIAL_MIN_FRAMES, round(info.fps * _TRIAL_SECONDS))
+    allowed = 255.0**2 / 10 ** ((target + _AIM_DB) / 10)
+    with tempfile.TemporaryDirectory(prefix="provenance-trial-") as tmp:
+        trial = Path(tmp) / "trial.mp4"
+        for attempt in range(_TRIALS):
+            squares = []
+
+            def measured(y, i):
+                out = transform(y, i)
+                squares.append(float(np.mean(np.square(out.astype(np.float32) - y[: out.shape[0], : out.shape[1]]))))
+                return out
+
+            rewrite_luma(src, trial, measured, crf=crf, max_frames=frames, settings=settings)
+            psnr, mse = _fidelity(src, trial, frames, settings)
+            log.info("%s: trial encode %d at CRF %d: %.2f dB (target %.1f)", Path(src).name, attempt + 1, crf, psnr, target)
+            if psnr >= target or crf <= _MIN_CRF:
+                return crf
+            mark_mse = _RGB_PER_LUMA**2 * float(np.mean(squares))
+            codec_mse = max(mse - mark_mse, 1e-6)
+            room = allowed - mark_mse
+            steps = _MIN_CRF if room <= 0 else math.ceil(_CRF_PER_HALVING * math.log2(codec_mse / room))
+            crf = max(_MIN_CRF, crf - max(1, steps))
+    return crf
+
+
+def _fidelity(src, out, frames: int, settings: Settings) -> tuple[float, float]:
+    """Mean per-frame PSNR (dB) and mean MSE of `out`'s first `frames` frames against `src`'s (RGB)."""
+    psnrs, mses = [], []
+    sources, outputs = iter_frames(src, settings=settings), iter_frames(out, settings=settings)
+    with contextlib.closing(sources), contextlib.closing(outputs):
+        for a, b, _ in zip(sources, outputs, range(frames)):
+            h, w = b.rgb.shape[:2]  # the output drops an odd last row or column
+            mse = float(np.mean(np.square(a.rgb[:h, :w].astype(np.float32) - b.rgb)))
+            mses.append(mse)
+            psnrs.append(10 * math.log10(255.0**2 / max(mse, 1e-6)))
+    return float(np.mean(psnrs)), float(np.mean(mses))
 
 
 def detection_max_side(height: int, width: int) -> int | None:

@@ -5,7 +5,9 @@ the best pilot correlation over all ``N`` synchronisation hypotheses reaches
 ``SCORE_THRESHOLD`` standard deviations **and** the payload decoded there passes
 the key-salted CRC-32. For an unmarked image the pilot scores are close to
 standard normal, so ``P(best >= t) <= N * Q(t)``, and a decode of noise passes
-the CRC with probability ``2**-32``; the reported ``p_value`` is the product.
+the CRC with probability ``2**-32``; the reported ``p_value`` is the product. When every
+decode has failed, the strongest few are list-decoded (:class:`ListRetries`), each path
+one more CRC try.
 """
 
 from __future__ import annotations

@@ -36,8 +36,8 @@ from .detection import (
     SCALE_PROPOSALS,
     TURN_PROPOSALS,
     SCORE_THRESHOLD,
-    WatermarkResult,
     ListRetries,
+    WatermarkResult,
     check_search,
     detection_frames,
     false_positive_bound,
@@ -382,7 +382,8 @@ def detect_frames(frames: Iterable[np.ndarray], *, key: bytes | str, search: str
     decodes; (2) the strongest frames are decoded alone; (3) in ``"full"`` mode the clip's
     lattices (crops, rescaled and letterboxed copies, turns) are found once from the frames'
     summed power spectra, each frame's own, and a keyed scale sweep on a few frames, and every
-    frame is folded on each of them and voted as in (1).
+    frame is folded on each of them and voted as in (1). If nothing decoded, the three failed
+    decodes with the strongest pilots are list-decoded (:class:`~.detection.ListRetries`).
 
     Parameters
     ----------
