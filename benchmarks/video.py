@@ -491,7 +491,7 @@ def main(argv=None) -> int:
         tmp = Path(d)
         for name, fr in clips:
             src, marked = tmp / f"{name}.mp4", tmp / f"{name}_m.mp4"
-            write_frames(src, fr, fps=FPS, crf=16)
+            write_frames(src, fr, fps=FPS, crf=0)  # lossless: the stamp's own encode loss counts in full
             embed_video(src, marked, PAYLOAD, key=KEY)
             fidelity.append((name, *psnr_and_flicker(src, marked)))
             results, grab = attacks(marked, tmp)
@@ -515,7 +515,7 @@ def main(argv=None) -> int:
         "",
         f"Clips: {len(clips)} made here (15 fps, 3 s; pans over the shared sample photos and a still shot at 640x360, "
         "zooms into corpus photos at 640x360, pans, zooms and a still over corpus photos at 1280x720, a pan and a zoom "
-        "at 1920x1080), stamped with the defaults (`VIDEO_PSNR`, `PROVENANCE_VIDEO_CRF`), attacked with PyAV, detected "
+        "at 1920x1080; sources lossless), stamped with the defaults (`VIDEO_PSNR`, `PROVENANCE_VIDEO_CRF` and the trial encode), attacked with PyAV, detected "
         "over up to 32 sampled frames (`detect_video`). crf28_downscaled takes 720p and 1080p clips to 480p and 360p "
         "clips to 270p.",
         "",

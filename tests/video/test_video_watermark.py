@@ -10,7 +10,7 @@ from provenance.settings import Settings
 from provenance.video import iter_frames, probe, rewrite_luma, sample_frames, write_frames
 from provenance.video.watermark import DETECT_MAX_SIDE, detect_video, detection_max_side, embed_video
 
-from .conftest import pan_frames
+from .conftest import SAMPLES, pan_frames
 
 KEY = b"video-test-key-0123456789abcdef!"
 PAYLOAD = bytes.fromhex("0123456789abcdef")
@@ -93,6 +93,33 @@ def test_a_clean_clip_is_decided_on_its_first_frames(tmp_path):
     # The vote of the first 4 frames decodes: the other 20 are never pulled (never decoded).
     assert result.watermark.payload == PAYLOAD and result.frames == 4 and len(read) == 4
     assert result.watermark.p_value < 1e-6
+
+
+def test_a_screen_recording_of_a_textured_clip_is_folded_at_the_keyed_sweeps_precise_scale(tmp_path):
+    """Scaled to 0.85, letterboxed, CRF 26 (the issue's screen recording) over a lossless kodim07 pan.
+
+    The comb proposes the scale 0.2% off, where the keyframe's payload no longer decodes; the
+    keyed sweep's scale, refined between its fine steps, is folded even so, and decodes. (The
+    benchmark's key, with which the clip was missed before: another key's pattern may decode at
+    the comb's scale.)
+    """
+    key = b"video-benchmark-key-0123456789ab"
+    src, marked, screen = tmp_path / "src.mp4", tmp_path / "marked.mp4", tmp_path / "screen.mp4"
+    photo = Image.open(SAMPLES / "kodim07.png").convert("RGB")
+    big = np.asarray(photo.resize((820, round(photo.height * 820 / photo.width)), Image.Resampling.LANCZOS))
+    top = (big.shape[0] - 360) // 2
+    write_frames(src, [np.ascontiguousarray(big[top : top + 360, 4 * i : 4 * i + 640]) for i in range(45)], fps=15, crf=0)
+    embed_video(src, marked, PAYLOAD, key=key)
+    canvas = []
+    for f in iter_frames(marked):
+        shrunk = np.asarray(Image.fromarray(f.rgb).resize((544, 306), Image.Resampling.BILINEAR))
+        frame = np.zeros((360, 640, 3), np.uint8)
+        frame[27:333, 48:592] = shrunk
+        canvas.append(frame)
+    write_frames(screen, canvas, fps=15, crf=26)
+    result = detect_video(screen, key=key)
+    assert result.watermark.payload == PAYLOAD
+    assert abs(result.watermark.scale - 0.85) < 0.001, result.watermark.scale
 
 
 def test_a_cropped_clip_is_found_by_the_clip_lattice_search(tmp_path):
