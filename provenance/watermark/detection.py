@@ -53,6 +53,7 @@ __all__ = [
     "GEOMETRY_LIMITS",
     "WatermarkResult",
     "ListRetries",
+    "centred_window",
     "check_search",
     "detect",
     "detect_keys",
@@ -205,7 +206,7 @@ class ListRetries:
             yield list_decode_payload(soft, salt), context
 
 
-def _window(y: np.ndarray, size: int = MAX_WINDOW) -> np.ndarray:
+def centred_window(y: np.ndarray, size: int = MAX_WINDOW) -> np.ndarray:
     """The centred window of at most `size` pixels a side, sides multiples of 8 (2-D or channels last)."""
     h, w = y.shape[:2]
     wh, ww = min(h, size) // 8 * 8, min(w, size) // 8 * 8
@@ -358,8 +359,8 @@ def detection_frames(height: int, width: int) -> tuple[str, ...]:
 def whitened_window(image: np.ndarray, frame: str) -> np.ndarray:
     """The whitened window the search reads in `frame` (``"canonical"`` or ``"native"``) of an image or video frame."""
     h, w = image.shape[:2]
-    y = canonical_luma(image, canonical_shape(h, w)) if frame == "canonical" else luminance(_window(image))
-    return whiten(_window(y))
+    y = canonical_luma(image, canonical_shape(h, w)) if frame == "canonical" else luminance(centred_window(image))
+    return whiten(centred_window(y))
 
 
 class _Tally:
@@ -403,7 +404,7 @@ class _Frame:
                 basis, band = np.eye(2) * TILE, tile_band(fold_identity(self.yw))
             else:
                 if self._lattices is None:
-                    self._lattices = _lattices(_window(self.yw, LATTICE_WINDOW), MAX_GEOMETRIES - 1,
+                    self._lattices = _lattices(centred_window(self.yw, LATTICE_WINDOW), MAX_GEOMETRIES - 1,
                                                crops_only=self._crops_only)
                 if g - 1 >= len(self._lattices):
                     return None

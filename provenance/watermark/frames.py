@@ -38,6 +38,7 @@ from .detection import (
     SCORE_THRESHOLD,
     ListRetries,
     WatermarkResult,
+    centred_window,
     check_search,
     detection_frames,
     false_positive_bound,
@@ -207,13 +208,6 @@ def embed_luma(y: np.ndarray, pattern: np.ndarray, *, psnr: float = DEFAULT_PSNR
     return out.astype(np.uint8)
 
 
-def _window(y: np.ndarray, size: int) -> np.ndarray:
-    h, w = y.shape[:2]
-    wh, ww = min(h, size) // 8 * 8, min(w, size) // 8 * 8
-    y0, x0 = (h - wh) // 2, (w - ww) // 2
-    return np.ascontiguousarray(y[y0 : y0 + wh, x0 : x0 + ww])
-
-
 @dataclass(frozen=True)
 class _ClipLattice:
     """A lattice proposed for the whole clip, with each frame's window spectrum it is folded in."""
@@ -241,7 +235,7 @@ def _clip_lattices(planes: Sequence[np.ndarray], limit: int) -> tuple[list[_Clip
     The unchanged grid is left out. Returns the lattices and every frame's window spectrum.
     """
     identity = np.eye(2) * TILE
-    windows = [_window(p, LATTICE_WINDOW) for p in planes]
+    windows = [centred_window(p, LATTICE_WINDOW) for p in planes]
     shape = windows[0].shape
     specs = tuple(spectrum(yl) for yl in windows)
     powers = [whitened_power(s, shape) for s in specs]
@@ -514,7 +508,7 @@ def _detect_frames(frames: Iterable[np.ndarray], pattern, search: str, keyless: 
                 return found
             if grid != "canonical":
                 continue  # on a frame's own pixels a crop is only a shift: the unchanged grid's search has it
-            shape = _window(planes[grid][0], LATTICE_WINDOW).shape
+            shape = centred_window(planes[grid][0], LATTICE_WINDOW).shape
             swept, folds = _keyed_scales(specs, shape, pattern)
             tally.hypotheses += folds * _HYPOTHESES_PER_GEOMETRY
             swept = [b for b in swept if not any(same_lattice(b, lat.basis, _SAME_FOLD) for lat in lattices if lat.shape == shape)]
