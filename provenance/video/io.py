@@ -20,10 +20,12 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from ..errors import InvalidVideoError, VideoTooLargeError
+from ..images import SNIFF_BYTES, detect_mime_type
 from ..settings import Settings
 
 __all__ = [
     "VIDEO_EXTENSIONS",
+    "is_video_file",
     "VideoInfo",
     "VideoFrame",
     "probe",
@@ -36,7 +38,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".webm", ".mkv")
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi")
 #: Container tags that name the tool or device that made a file.
 _SIGNAL_TAGS = (
     "encoder",
@@ -55,6 +57,22 @@ _SIGNAL_TAGS = (
     "creation_time",
     "handler_name",
 )
+
+
+def is_video_file(path: str | os.PathLike) -> bool:
+    """True when the file at `path` holds a video: its first bytes say so, or (bytes of no known type) its suffix.
+
+    The bytes decide over the name: an MP4 saved as .jpg is a video, a JPEG or GIF saved as .mp4
+    is not. An unreadable path falls back on its suffix (reading it then says what is wrong).
+    """
+    try:
+        with open(path, "rb") as f:
+            mime = detect_mime_type(f.read(SNIFF_BYTES))
+    except OSError:
+        mime = None
+    if mime is not None:
+        return mime.startswith("video/")
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
 @dataclass(frozen=True)
@@ -137,7 +155,26 @@ def _open(path: str | os.PathLike):
         kinds = ", ".join(sorted({s.type for s in container.streams})) or "no streams"
         container.close()
         raise InvalidVideoError(f"{p.name} has no video track ({kinds}); pass a video file.")
+    still = _still_image_format(container.format.name)
+    if still is not None:
+        container.close()
+        raise InvalidVideoError(
+            f"{p.name} is {still} image, not a video container (MP4, MOV, WebM, MKV, AVI); check or stamp it as an image."
+        )
     return container
+
+
+#: FFmpeg demuxers that read still (or animated) images, which FFmpeg would also decode as a "video".
+_IMAGE_DEMUXERS = {"gif": "a GIF", "apng": "an animated PNG", "webp": "a WebP", "image2": "a still",
+                   "jpegxl_anim": "a JPEG XL"}
+
+
+def _still_image_format(name: str) -> str | None:
+    """How to name an image demuxer's input (None for a video container)."""
+    first = name.split(",")[0]
+    if first.endswith("_pipe"):  # jpeg_pipe, png_pipe, webp_pipe, ...
+        return "a " + first[: -len("_pipe")].upper()
+    return _IMAGE_DEMUXERS.get(first)
 
 
 def _rotation(frame) -> int:
@@ -177,6 +214,8 @@ def probe(path: str | os.PathLike, *, settings: Settings | None = None) -> Video
     with _open(p) as container:
         vs = container.streams.video[0]
         cc = vs.codec_context
+        if cc is None:  # FFmpeg found the track but no decoder for it (a moov cut short, an unknown codec)
+            raise InvalidVideoError(f"{p.name}: the video track's codec cannot be read; the file is corrupt or truncated.")
         w, h = int(cc.width or 0), int(cc.height or 0)
         if w <= 0 or h <= 0:
             raise InvalidVideoError(f"{p.name}: the video track has no frame size; the file is corrupt.")
@@ -186,6 +225,12 @@ def probe(path: str | os.PathLike, *, settings: Settings | None = None) -> Video
                 "(PROVENANCE_VIDEO_MAX_PIXELS). Downscale it first."
             )
         duration = _duration(container, vs)
+        counted = 0
+        if duration <= 0 or not vs.frames:
+            # A live WebM or MKV (no duration, no frame count in the header): count the packets
+            # (demuxed, not decoded), so the limits hold and samples spread over the whole clip.
+            counted, duration = _count_packets(container, p, settings, duration)
+            container.seek(0)
         if duration > settings.video_max_seconds:
             raise VideoTooLargeError(
                 f"{p.name} lasts {duration:.0f} s; the limit is {settings.video_max_seconds} s "
@@ -193,7 +238,7 @@ def probe(path: str | os.PathLike, *, settings: Settings | None = None) -> Video
             )
         rate = vs.average_rate or vs.guessed_rate or Fraction(25)
         fps = float(rate) if rate else 25.0
-        frames = int(vs.frames or 0) or int(round(duration * fps))
+        frames = int(vs.frames or 0) or counted or int(round(duration * fps))
         if frames > settings.video_max_frames:
             raise VideoTooLargeError(
                 f"{p.name} has {frames:,} frames; the limit is {settings.video_max_frames:,} "
@@ -217,6 +262,31 @@ def probe(path: str | os.PathLike, *, settings: Settings | None = None) -> Video
             tags=_tags(container, vs),
         )
     return info
+
+
+def _count_packets(container, path: Path, settings: Settings, duration: float) -> tuple[int, float]:
+    """Frames and duration of a video track whose header does not give them, read from its packets."""
+    import av
+
+    vs = container.streams.video[0]
+    count, first, last = 0, None, None
+    try:
+        for packet in container.demux(vs):
+            if packet.size == 0 or packet.pts is None:
+                continue
+            count += 1
+            first = packet.pts if first is None else min(first, packet.pts)
+            last = packet.pts + (packet.duration or 0) if last is None else max(last, packet.pts + (packet.duration or 0))
+            if count > settings.video_max_frames:
+                raise VideoTooLargeError(
+                    f"{path.name} has over {settings.video_max_frames:,} frames; the limit is "
+                    f"{settings.video_max_frames:,} (PROVENANCE_VIDEO_MAX_FRAMES)."
+                )
+    except av.FFmpegError as exc:
+        log.warning("%s: packets stopped after %d: %s", path.name, count, exc)
+    if count and vs.time_base and first is not None:
+        duration = max(duration, float((last - first) * vs.time_base))
+    return count, duration
 
 
 def _duration(container, vs) -> float:
@@ -450,12 +520,14 @@ def rewrite_luma(
 def _rewrite_frame(frame, info: VideoInfo, ow: int, oh: int, transform, index: int, last_pts):
     import av
 
-    yuv = frame.to_ndarray(format="yuv420p")  # (H * 3 / 2, W): Y, then U and V quarter planes
     h, w = frame.height, frame.width
-    if h % 2 or w % 2:
-        frame = frame.reformat(width=w // 2 * 2, height=h // 2 * 2, format="yuv420p")
-        yuv = frame.to_ndarray(format="yuv420p")
+    if h % 2 or w % 2:  # yuv420p needs even sides: the odd last row or column is cropped away
+        pts, time_base = frame.pts, frame.time_base
+        frame = frame.reformat(format="rgb24").to_ndarray()[: h // 2 * 2, : w // 2 * 2]
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        frame.pts, frame.time_base = pts, time_base
         h, w = frame.height, frame.width
+    yuv = frame.to_ndarray(format="yuv420p")  # (H * 3 / 2, W): Y, then U and V quarter planes
     flat = yuv.reshape(-1)
     q = (h // 2) * (w // 2)
     y = flat[: h * w].reshape(h, w)

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidInputError, ManifestError
+from ..errors import InvalidInputError, InvalidVideoError, ManifestError
 from ..hashing import pdq_hash
 from ..manifest import read_manifest
 from ..registry import StampRecord, new_stamp_id
@@ -118,8 +118,16 @@ def stamp_video(
         staged = Path(tmp) / f"signed-{secrets.token_hex(4)}.mp4"
         staged.write_bytes(signed)
         del signed
-        video_hash = hash_video(staged, settings=stamper.settings)
-        frames = sample_frames(staged, 3, settings=stamper.settings)
+        try:
+            video_hash = hash_video(staged, settings=stamper.settings)
+            frames = sample_frames(staged, 3, settings=stamper.settings)
+        except InvalidVideoError as exc:
+            # The source passed the limits, but its timing said otherwise (e.g. a header whose
+            # time scale makes six frames last an hour): name the source, not the staging file.
+            raise InvalidVideoError(
+                f"{Path(in_path).name}: its stamped copy could not be read back ({str(exc).replace(staged.name, 'the copy')}). "
+                "The source's timing or frames are inconsistent; re-encode it (e.g. to H.264 MP4) and stamp that."
+            ) from exc
         middle = frames[len(frames) // 2]
         phash = pdq_hash(middle.rgb).to_hex()
         sha256 = video_hash.sha256 or hashlib.sha256(staged.read_bytes()).hexdigest()
