@@ -230,7 +230,8 @@ def probe(path: str | os.PathLike, *, settings: Settings | None = None) -> Video
             # A live WebM or MKV (no duration, no frame count in the header): count the packets
             # (demuxed, not decoded), so the limits hold and samples spread over the whole clip.
             counted, duration = _count_packets(container, p, settings, duration)
-            container.seek(0)
+            if counted:  # none: the first-frame decode below says the track holds no frame
+                _rewind(container, p)
         if duration > settings.video_max_seconds:
             raise VideoTooLargeError(
                 f"{p.name} lasts {duration:.0f} s; the limit is {settings.video_max_seconds} s "
@@ -287,6 +288,15 @@ def _count_packets(container, path: Path, settings: Settings, duration: float) -
     if count and vs.time_base and first is not None:
         duration = max(duration, float((last - first) * vs.time_base))
     return count, duration
+
+
+def _rewind(container, path: Path) -> None:
+    import av
+
+    try:
+        container.seek(0)
+    except av.FFmpegError as exc:
+        raise InvalidVideoError(f"{path.name}: the file cannot be read back from its start ({exc}); it is corrupt.") from exc
 
 
 def _duration(container, vs) -> float:
