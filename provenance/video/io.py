@@ -332,6 +332,22 @@ def _decoded(container, path: Path) -> Iterator:
         raise InvalidVideoError(f"{path.name}: the video track holds no decodable frame; the file is corrupt or truncated.")
 
 
+def _coded_size(info: VideoInfo) -> tuple[int, int]:
+    """(width, height) of the frames as stored (before the display rotation)."""
+    return (info.height, info.width) if info.rotation in (90, 270) else (info.width, info.height)
+
+
+def _fit(frame, info: VideoInfo):
+    """`frame` scaled to the clip's size when the stream changed size midway (an adaptive stream, a
+    concatenation): every frame of a clip is read at one size, as the detector and the encoder need."""
+    w, h = _coded_size(info)
+    if (frame.width, frame.height) == (w, h):
+        return frame
+    fitted = frame.reformat(width=w, height=h, interpolation="AREA")
+    fitted.pts, fitted.time_base = frame.pts, frame.time_base
+    return fitted
+
+
 def _to_rgb(frame, max_side: int | None) -> np.ndarray:
     w, h = frame.width, frame.height
     if max_side is not None and max(w, h) > max_side:
@@ -370,7 +386,7 @@ def iter_frames(
                 if t + 1e-6 < next_t:
                     continue
                 next_t = (int((t + 1e-6) / step_s) + 1) * step_s
-            yield VideoFrame(i, t, _rotate(frame.to_ndarray(format="rgb24"), info.rotation))
+            yield VideoFrame(i, t, _rotate(_fit(frame, info).to_ndarray(format="rgb24"), info.rotation))
 
 
 def sample_frames(
@@ -409,7 +425,7 @@ def iter_sampled_frames(
     wanted = sorted(set(np.linspace(0, max(n - 1, 0), min(count, max(n, 1))).round().astype(int).tolist()))
     with _open(p) as container:
         def rgb(frame) -> np.ndarray:
-            return _rotate(_to_rgb(frame, max_side), info.rotation)
+            return _rotate(_to_rgb(_fit(frame, info), max_side), info.rotation)
 
         if n <= 30 * count or info.duration_s <= 0:
             want = set(wanted)
@@ -514,8 +530,9 @@ def rewrite_luma(
                     out.mux(packet)
                     continue
                 for frame in packet.decode():
-                    out.mux(ovs.encode(_rewrite_frame(frame, info, ow, oh, transform, index, last_pts)))
-                    last_pts = frame.pts if frame.pts is not None else (last_pts or 0) + 1
+                    new = _rewrite_frame(_fit(frame, info), info, ow, oh, transform, index, last_pts)
+                    out.mux(ovs.encode(new))
+                    last_pts = new.pts  # as written: a source whose timestamps repeat or go back gets increasing ones
                     index += 1
         except av.FFmpegError as exc:
             if index == 0:
@@ -523,7 +540,13 @@ def rewrite_luma(
             log.warning("%s: decoding stopped after %d frames: %s", p.name, index, exc)
         if index == 0:
             raise InvalidVideoError(f"{p.name}: the video track holds no decodable frame; the file is corrupt or truncated.")
-        out.mux(ovs.encode(None))
+        try:
+            out.mux(ovs.encode(None))
+        except av.FFmpegError as exc:
+            raise InvalidVideoError(
+                f"{p.name}: its frames could not be written back ({exc.strerror}); its timing is corrupt. "
+                "Re-encode it (e.g. to H.264 MP4) and try again."
+            ) from exc
     return info
 
 

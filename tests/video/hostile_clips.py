@@ -401,6 +401,32 @@ def ffv1_mkv(d: Path) -> Path:
     return encode(d / "ffv1.mkv", codec="ffv1", pix_fmt="yuv420p", n=3)
 
 
+def _remux_raw_h264(d: Path, name: str, sizes: list[tuple[int, int]], pts_ms: Callable[[int], int]) -> Path:
+    """Raw H.264 parts (one per size) joined and put into Matroska with the given packet times (ms)."""
+    raw = b""
+    for i, (w, h) in enumerate(sizes):
+        raw += encode(d / f"{name}-{i}.h264", fmt="h264", w=w, h=h, n=5, options={"bf": "0"}).read_bytes()
+    (d / f"{name}.h264").write_bytes(raw)
+    p = d / f"{name}.mkv"
+    with av.open(str(d / f"{name}.h264"), format="h264") as inp, av.open(str(p), "w") as out:
+        o = out.add_stream_from_template(inp.streams.video[0])
+        for i, packet in enumerate(p for p in inp.demux(video=0) if p.size):
+            packet.pts = packet.dts = pts_ms(i)
+            packet.time_base, packet.stream = Fraction(1, 1000), o
+            out.mux(packet)
+    return p
+
+
+def resolution_change(d: Path) -> Path:
+    """A stream that changes size midway (352x288, then 480x272), as adaptive streams and joined clips do."""
+    return _remux_raw_h264(d, "resize", [(W, H), (480, 272)], lambda i: 100 * i)
+
+
+def repeated_timestamps(d: Path) -> Path:
+    """Ten frames whose times repeat and barely move (0 ms six times, then 1 ms)."""
+    return _remux_raw_h264(d, "same_pts", [(W, H), (W, H)], lambda i: i // 6)
+
+
 def random_bytes_mp4(d: Path) -> Path:
     p = d / "noise.mp4"
     p.write_bytes(b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + np.random.default_rng(1).bytes(4000))
@@ -453,6 +479,8 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "av1_mp4": (av1_mp4, "read"),
     "ffv1_mkv": (ffv1_mkv, "read"),
     "random_bytes_mp4": (random_bytes_mp4, "refuse"),
+    "resolution_change": (resolution_change, "read"),
+    "repeated_timestamps": (repeated_timestamps, "read"),
 }
 
 
