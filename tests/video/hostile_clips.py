@@ -412,6 +412,7 @@ def _remux_raw_h264(d: Path, name: str, sizes: list[tuple[int, int]], pts_ms: Ca
         o = out.add_stream_from_template(inp.streams.video[0])
         for i, packet in enumerate(p for p in inp.demux(video=0) if p.size):
             packet.pts = packet.dts = pts_ms(i)
+            packet.duration = max(1, pts_ms(i + 1) - pts_ms(i))
             packet.time_base, packet.stream = Fraction(1, 1000), o
             out.mux(packet)
     return p

@@ -78,13 +78,15 @@ def test_odd_sizes_rotation_and_odd_formats_are_stamped(stamper, tmp_path):
     # odd_size was an AssertionError (PyAV refuses odd-sized yuv420p), resolution_change an InvalidImageError
     # (frames of two sizes), repeated_timestamps an FFmpeg EINVAL when flushing (times written twice).
     for name, size in (("odd_size", (640, 360)), ("rotated_90", (288, 352)), ("hevc_10bit", (352, 288)),
-                       ("resolution_change", (352, 288)), ("repeated_timestamps", (352, 288))):
+                       ("resolution_change", None), ("repeated_timestamps", (352, 288))):
         src = hc.make(name, tmp_path)
+        before = probe(src)
         out = tmp_path / f"{name}-stamped.mp4"
         result = stamp_video(stamper, src, out, generator="g")
         after = probe(out)
+        size = size or (before.width, before.height)  # a clip that changes size is read at the size FFmpeg reports
         assert (after.width, after.height, after.rotation, after.pixel_format) == (*size, 0, "yuv420p"), name
-        assert after.frame_count == probe(src).frame_count and result.stamp_id
+        assert after.frame_count == before.frame_count and result.stamp_id
 
 
 def test_stamping_turns_the_picture_as_players_do(stamper, tmp_path):
