@@ -17,7 +17,7 @@ from provenance.settings import Settings
 from provenance.signing import WATERMARK_ALG
 from provenance.stamp import Stamper
 from provenance.video import sample_frames, write_frames
-from provenance.video.stamp import stamp_video
+from provenance.video.stamp import bmff_manifest_store, stamp_video
 
 from .conftest import pan_frames
 
@@ -45,6 +45,7 @@ def test_the_stamped_mp4_carries_the_image_assertions(stamped):
 def test_the_registry_row_is_the_outputs(stamped):
     stamper, result = stamped
     record = stamper.registry.get_stamp(result.stamp_id)
+    assert record.manifest_store == bmff_manifest_store(result.path.read_bytes()) and record.manifest_store[4:8] == b"jumb"
     assert record is not None and (record.generator, record.requester) == ("video-model 2", "alice")
     assert record.sha256 == hashlib.sha256(result.path.read_bytes()).hexdigest() == result.video_hash.sha256
     middle = sample_frames(result.path, 3)[1].rgb
@@ -60,4 +61,8 @@ def test_a_frame_grab_shared_as_jpeg_verifies_as_an_image(stamped):
         report = verifier.verify(buf.getvalue(), name="grab.jpg").to_dict()
     assert report["watermark"]["detected"] and report["watermark"]["payload"] == result.stamp_id
     assert report["registry"]["found"] and report["registry"]["lookup"] == "watermark_id"
+    # The clip's signed credentials, kept in the registry (they were not, for video, before): recovered.
+    recovered = report["registry"]["recovered_manifest"]
+    assert report["registry"]["recovered_because_missing"] and recovered["signature_state"] == "trusted"
+    assert recovered["ai_disclosure"] == "ai_generated"
     assert (report["registry"]["record"]["stamp_id"], report["registry"]["record"]["generator"]) == (result.stamp_id, "video-model 2")
