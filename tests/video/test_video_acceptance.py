@@ -18,8 +18,9 @@ from provenance.signing import WATERMARK_ALG
 from provenance.stamp import Stamper
 from provenance.video import sample_frames, write_frames
 from provenance.video.stamp import bmff_manifest_store, stamp_video
+from provenance.video.verify import verify_video
 
-from .conftest import pan_frames
+from .conftest import blob_scenes, pan_frames
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +67,15 @@ def test_a_frame_grab_shared_as_jpeg_verifies_as_an_image(stamped):
     assert report["registry"]["recovered_because_missing"] and recovered["signature_state"] == "trusted"
     assert recovered["ai_disclosure"] == "ai_generated"
     assert (report["registry"]["record"]["stamp_id"], report["registry"]["record"]["generator"]) == (result.stamp_id, "video-model 2")
+
+
+@pytest.mark.parametrize("seconds, fps", [(12, 5), (1, 10)])
+def test_the_keyframe_strip_spreads_over_the_clip(stamped, tmp_path, seconds, fps):
+    # Thumbnails come from vPDQ's frames (one a second); a clip of a few seconds gets sampled ones.
+    stamper, _ = stamped
+    clip = tmp_path / "clip.mp4"
+    write_frames(clip, blob_scenes(3, seconds, fps=fps), fps=fps)
+    with Verifier(stamper.settings, use_registry=False) as verifier:
+        report = verify_video(verifier, clip)
+    assert len(report.thumbnails) == 6 and len(set(report.thumbnails)) >= 3
+    assert all(t[:2] == b"\xff\xd8" for t in report.thumbnails)
