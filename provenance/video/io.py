@@ -229,9 +229,7 @@ def probe(path: str | os.PathLike, *, settings: Settings | None = None) -> Video
         if duration <= 0 or not vs.frames:
             # A live WebM or MKV (no duration, no frame count in the header): count the packets
             # (demuxed, not decoded), so the limits hold and samples spread over the whole clip.
-            counted, duration = _count_packets(container, p, settings, duration)
-            if counted:  # none: the first-frame decode below says the track holds no frame
-                _rewind(container, p)
+            counted, duration = _count_packets(p, settings, duration)
         if duration > settings.video_max_seconds:
             raise VideoTooLargeError(
                 f"{p.name} lasts {duration:.0f} s; the limit is {settings.video_max_seconds} s "
@@ -265,38 +263,35 @@ def probe(path: str | os.PathLike, *, settings: Settings | None = None) -> Video
     return info
 
 
-def _count_packets(container, path: Path, settings: Settings, duration: float) -> tuple[int, float]:
-    """Frames and duration of a video track whose header does not give them, read from its packets."""
+def _count_packets(path: Path, settings: Settings, duration: float) -> tuple[int, float]:
+    """Frames and duration of a video track whose header does not give them, read from its packets.
+
+    The file is opened again for this: seeking back to the start afterwards can land on a later
+    keyframe in a file whose timestamps repeat.
+    """
     import av
 
-    vs = container.streams.video[0]
     count, first, last = 0, None, None
-    try:
-        for packet in container.demux(vs):
-            if packet.size == 0 or packet.pts is None:
-                continue
-            count += 1
-            first = packet.pts if first is None else min(first, packet.pts)
-            last = packet.pts + (packet.duration or 0) if last is None else max(last, packet.pts + (packet.duration or 0))
-            if count > settings.video_max_frames:
-                raise VideoTooLargeError(
-                    f"{path.name} has over {settings.video_max_frames:,} frames; the limit is "
-                    f"{settings.video_max_frames:,} (PROVENANCE_VIDEO_MAX_FRAMES)."
-                )
-    except av.FFmpegError as exc:
-        log.warning("%s: packets stopped after %d: %s", path.name, count, exc)
-    if count and vs.time_base and first is not None:
-        duration = max(duration, float((last - first) * vs.time_base))
+    with _open(path) as container:
+        vs = container.streams.video[0]
+        try:
+            for packet in container.demux(vs):
+                if packet.size == 0 or packet.pts is None:
+                    continue
+                count += 1
+                end = packet.pts + (packet.duration or 0)
+                first = packet.pts if first is None else min(first, packet.pts)
+                last = end if last is None else max(last, end)
+                if count > settings.video_max_frames:
+                    raise VideoTooLargeError(
+                        f"{path.name} has over {settings.video_max_frames:,} frames; the limit is "
+                        f"{settings.video_max_frames:,} (PROVENANCE_VIDEO_MAX_FRAMES)."
+                    )
+        except av.FFmpegError as exc:
+            log.warning("%s: packets stopped after %d: %s", path.name, count, exc)
+        if count and vs.time_base and first is not None:
+            duration = max(duration, float((last - first) * vs.time_base))
     return count, duration
-
-
-def _rewind(container, path: Path) -> None:
-    import av
-
-    try:
-        container.seek(0)
-    except av.FFmpegError as exc:
-        raise InvalidVideoError(f"{path.name}: the file cannot be read back from its start ({exc}); it is corrupt.") from exc
 
 
 def _duration(container, vs) -> float:
@@ -510,6 +505,10 @@ def rewrite_luma(
         # x264's "grain" tuning keeps low-amplitude texture in predicted frames, where the
         # default deadzone erases it: the watermark stays as strong in P-frames as in I-frames.
         ovs.options = {"crf": str(int(crf)), "preset": preset} | ({"tune": tune} if tune else {})
+        if _variable_rate(p):
+            # B-frames in a variable-rate MP4 make the muxer's track duration (from the decode
+            # times) short of the last frame's time; without them the duration stays the source's.
+            ovs.options = ovs.options | {"bf": "0"}
         ovs.thread_type = "AUTO"
         ias = inp.streams.audio[0] if inp.streams.audio else None
         oas = None
@@ -548,6 +547,25 @@ def rewrite_luma(
                 "Re-encode it (e.g. to H.264 MP4) and try again."
             ) from exc
     return info
+
+
+def _variable_rate(path: Path) -> bool:
+    """True when the first video track's frame intervals differ (read from its packets, not decoded)."""
+    import av
+
+    pts = []
+    with _open(path) as container:
+        try:
+            for packet in container.demux(container.streams.video[0]):
+                if packet.pts is not None and packet.size:
+                    pts.append(packet.pts)
+        except av.FFmpegError:
+            pass  # a truncated tail: the intervals before it decide
+    steps = np.diff(np.unique(np.asarray(pts, dtype=np.int64)))
+    if len(steps) < 2:
+        return False
+    median = float(np.median(steps))
+    return float(steps.max() - steps.min()) > 1 + 0.1 * median  # beyond timestamp rounding (29.97 fps in ms)
 
 
 def _rewrite_frame(frame, info: VideoInfo, ow: int, oh: int, transform, index: int, last_pts):

@@ -9,7 +9,7 @@ from provenance.errors import InvalidVideoError, VideoTooLargeError
 from provenance.images import detect_mime_type
 from provenance.settings import Settings
 from provenance.stamp import Stamper
-from provenance.video import is_video_file, probe, sample_frames
+from provenance.video import is_video_file, iter_frames, probe, rewrite_luma, sample_frames
 from provenance.video.stamp import stamp_video
 
 from . import hostile_clips as hc
@@ -105,3 +105,15 @@ def test_a_source_whose_timing_lies_is_refused_naming_it(stamper, tmp_path):
         stamp_video(stamper, src, tmp_path / "o.mp4", generator="g")
     assert str(err.value).startswith("timescale_one.mp4:") and "signed-" not in str(err.value)
     assert not (tmp_path / "o.mp4").exists() and not list(tmp_path.glob(".stamp-*"))
+
+
+def test_a_variable_rate_clip_keeps_its_duration_when_rewritten(tmp_path):
+    # B-frames made the stamped MP4's header say 0.53 s for a clip whose frames run to 0.9 s (1.0 s long).
+    src = hc.make("vfr", tmp_path)
+    out = tmp_path / "out.mp4"
+    rewrite_luma(src, out, lambda y, i: y)
+    assert [round(f.time_s, 3) for f in iter_frames(out)] == [0.0, 0.04, 0.06, 0.3, 0.32, 0.9]
+    assert probe(out).duration_s >= 0.9 and abs(probe(out).duration_s - probe(src).duration_s) < 0.1
+    cfr = hc.make("moov_at_end", tmp_path)  # a constant-rate clip keeps its B-frames
+    rewrite_luma(cfr, tmp_path / "cfr.mp4", lambda y, i: y)
+    assert abs(probe(tmp_path / "cfr.mp4").duration_s - probe(cfr).duration_s) < 0.01

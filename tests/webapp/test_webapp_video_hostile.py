@@ -20,8 +20,9 @@ import hostile_clips as hc  # noqa: E402  (made at test time; tests/video is not
 
 
 def _temp_names() -> set[str]:
-    # The app's temporary folders and files are all named provenance-* (other programs share the folder).
-    return {p.name for p in Path(tempfile.gettempdir()).glob("provenance-*")}
+    # The app's own temporary folders and files (webapp/video.py, webapp/uploads.py); other programs share the folder.
+    tmp = Path(tempfile.gettempdir())
+    return {p.name for prefix in ("provenance-video-", "provenance-upload-") for p in tmp.glob(prefix + "*")}
 
 
 def _form(client, data: bytes, name: str):
