@@ -151,10 +151,12 @@ def _open(path: str | os.PathLike):
             f"{p.name} could not be opened as a video ({exc.__class__.__name__}): the file is corrupt, truncated "
             "(an MP4 whose moov atom is missing), or not a video container FFmpeg reads."
         ) from exc
-    if not container.streams.video:
-        kinds = ", ".join(sorted({s.type for s in container.streams})) or "no streams"
+    if _video_stream(container) is None:
+        kinds = sorted({s.type for s in container.streams} - {"video"})
+        if container.streams.video:  # only a cover picture (an audio file's artwork)
+            kinds.append("a cover picture")
         container.close()
-        raise InvalidVideoError(f"{p.name} has no video track ({kinds}); pass a video file.")
+        raise InvalidVideoError(f"{p.name} has no video track ({', '.join(kinds) or 'no streams'}); pass a video file.")
     still = _still_image_format(container.format.name)
     if still is not None:
         container.close()
@@ -162,6 +164,16 @@ def _open(path: str | os.PathLike):
             f"{p.name} is {still} image, not a video container (MP4, MOV, WebM, MKV, AVI); check or stamp it as an image."
         )
     return container
+
+
+def _video_stream(container):
+    """The first video track that is not an attached picture (cover art), or None."""
+    import av
+
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    return None
 
 
 #: FFmpeg demuxers that read still (or animated) images, which FFmpeg would also decode as a "video".
@@ -212,7 +224,7 @@ def probe(path: str | os.PathLike, *, settings: Settings | None = None) -> Video
             "(PROVENANCE_VIDEO_MAX_UPLOAD_MB)."
         )
     with _open(p) as container:
-        vs = container.streams.video[0]
+        vs = _video_stream(container)
         cc = vs.codec_context
         if cc is None:  # FFmpeg found the track but no decoder for it (a moov cut short, an unknown codec)
             raise InvalidVideoError(f"{p.name}: the video track's codec cannot be read; the file is corrupt or truncated.")
@@ -273,7 +285,7 @@ def _count_packets(path: Path, settings: Settings, duration: float) -> tuple[int
 
     count, first, last = 0, None, None
     with _open(path) as container:
-        vs = container.streams.video[0]
+        vs = _video_stream(container)
         try:
             for packet in container.demux(vs):
                 if packet.size == 0 or packet.pts is None:
@@ -311,7 +323,7 @@ def _decoded(container, path: Path) -> Iterator:
     """Decoded frames of the first video track, with decoding errors turned into InvalidVideoError."""
     import av
 
-    vs = container.streams.video[0]
+    vs = _video_stream(container)
     vs.thread_type = "AUTO"
     count = 0
     try:
@@ -437,7 +449,7 @@ def iter_sampled_frames(
                 i, frame = last
                 yield VideoFrame(i, _time(frame, i, info.fps), rgb(frame))
             return
-        vs = container.streams.video[0]
+        vs = _video_stream(container)
         vs.thread_type = "AUTO"
         import av
 
@@ -494,7 +506,7 @@ def rewrite_luma(
     # yuv420p needs even sides: an odd last row or column is dropped.
     ow, oh = info.width // 2 * 2, info.height // 2 * 2
     with _open(p) as inp, av.open(str(dst), mode="w", format="mp4") as out:
-        vs = inp.streams.video[0]
+        vs = _video_stream(inp)
         vs.thread_type = "AUTO"
         rate = vs.average_rate or vs.guessed_rate or Fraction(25)
         ovs = out.add_stream("libx264", rate=rate)
@@ -556,7 +568,7 @@ def _variable_rate(path: Path) -> bool:
     pts = []
     with _open(path) as container:
         try:
-            for packet in container.demux(container.streams.video[0]):
+            for packet in container.demux(_video_stream(container)):
                 if packet.pts is not None and packet.size:
                     pts.append(packet.pts)
         except av.FFmpegError:

@@ -428,6 +428,41 @@ def repeated_timestamps(d: Path) -> Path:
     return _remux_raw_h264(d, "same_pts", [(W, H), (W, H)], lambda i: i // 6)
 
 
+def _with_cover(path: Path, *, video: bool) -> Path:
+    """An MP4 whose first track is a cover picture (attached JPEG), then AAC audio (and H.264 video)."""
+    with av.open(str(path), "w") as out:
+        cover = out.add_stream("mjpeg")
+        cover.width, cover.height, cover.pix_fmt = W, H, "yuvj420p"
+        cover.disposition = av.stream.Disposition.attached_pic
+        aus = out.add_stream("aac", rate=16000)
+        aus.layout = "mono"
+        vs = None
+        if video:
+            vs = out.add_stream("libx264", rate=10)
+            vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
+            vs.options = {"preset": "ultrafast"}
+            for i in range(6):
+                out.mux(vs.encode(av.VideoFrame.from_ndarray(_frame(i), format="rgb24")))
+            out.mux(vs.encode(None))
+        a = av.AudioFrame.from_ndarray(np.zeros((1, 9600), np.float32), format="fltp", layout="mono")
+        a.sample_rate, a.pts = 16000, 0
+        out.mux(aus.encode(a))
+        out.mux(aus.encode(None))
+        packet = av.Packet(_jpeg_bytes())
+        packet.stream, packet.pts, packet.dts = cover, 0, 0
+        out.mux(packet)
+    return path
+
+
+def audio_with_cover(d: Path) -> Path:
+    """A song with its artwork: FFmpeg lists the picture as a video track (of 90,000 "frames")."""
+    return _with_cover(d / "song_cover.mp4", video=False)
+
+
+def video_after_cover(d: Path) -> Path:
+    return _with_cover(d / "cover_then_video.mp4", video=True)
+
+
 def random_bytes_mp4(d: Path) -> Path:
     p = d / "noise.mp4"
     p.write_bytes(b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + np.random.default_rng(1).bytes(4000))
@@ -482,6 +517,8 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "random_bytes_mp4": (random_bytes_mp4, "refuse"),
     "resolution_change": (resolution_change, "read"),
     "repeated_timestamps": (repeated_timestamps, "read"),
+    "audio_with_cover": (audio_with_cover, "refuse"),
+    "video_after_cover": (video_after_cover, "read"),
 }
 
 

@@ -117,3 +117,11 @@ def test_a_variable_rate_clip_keeps_its_duration_when_rewritten(tmp_path):
     cfr = hc.make("moov_at_end", tmp_path)  # a constant-rate clip keeps its B-frames
     rewrite_luma(cfr, tmp_path / "cfr.mp4", lambda y, i: y)
     assert abs(probe(tmp_path / "cfr.mp4").duration_s - probe(cfr).duration_s) < 0.01
+
+
+def test_a_cover_picture_is_not_the_video(tmp_path):
+    # An audio MP4's artwork was taken for the video track: "90,000 frames; the limit is 36,000" (a 413).
+    with pytest.raises(InvalidVideoError, match="no video track .*cover picture"):
+        probe(hc.make("audio_with_cover", tmp_path))
+    info = probe(hc.make("video_after_cover", tmp_path))
+    assert (info.codec, info.frame_count, info.audio_codec) == ("h264", 6, "aac")

@@ -19,10 +19,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "video"))
 import hostile_clips as hc  # noqa: E402  (made at test time; tests/video is not a package on this path)
 
 
+@pytest.fixture(autouse=True)
+def private_tmp(monkeypatch, tmp_path) -> Path:
+    """The process's temporary folder, for this test only: whatever a request leaves there is seen
+    (and other jobs' temporary files, in the shared folder, are not)."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
 def _temp_names() -> set[str]:
-    # The app's own temporary folders and files (webapp/video.py, webapp/uploads.py); other programs share the folder.
-    tmp = Path(tempfile.gettempdir())
-    return {p.name for prefix in ("provenance-video-", "provenance-upload-") for p in tmp.glob(prefix + "*")}
+    return {p.name for p in Path(tempfile.gettempdir()).iterdir()}
 
 
 def _form(client, data: bytes, name: str):
