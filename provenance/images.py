@@ -280,6 +280,8 @@ def detect_mime_type(head: bytes) -> str | None:
         return _BMFF_BRANDS.get(head[8:12], "video/mp4")
     if head[4:8] in (b"moov", b"mdat", b"wide", b"free"):
         return "video/quicktime"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):  # EBML: Matroska, or WebM (its DocType says which)
+        return "video/webm" if b"webm" in head[:64] else "video/x-matroska"
     text = head[:SNIFF_BYTES].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if text.startswith(b"<?xml") or text.startswith(b"<svg") or text.startswith(b"<!doctype svg"):
         if b"<svg" in text:

@@ -195,7 +195,7 @@ def read_upload(field: str = "file") -> Upload:
         raise AppError(
             415, "unsupported_type",
             "This is not a file type provenance can check. Send an image (JPEG, PNG, WebP, GIF, TIFF, AVIF, HEIC), "
-            "a PDF, a video (MP4, MOV) or audio (WAV, MP3, FLAC).",
+            "a PDF, a video (MP4, MOV, WebM, MKV, AVI) or audio (WAV, MP3, FLAC).",
         )
     limit = _memory_limit()
     if size > limit:

@@ -19,7 +19,8 @@ from .uploads import Upload
 
 __all__ = ["hash_video_upload", "is_video_upload", "verify_video_upload", "stamp_video_upload"]
 
-_SUFFIX = {"video/mp4": ".mp4", "video/quicktime": ".mov", "video/webm": ".webm", "video/x-matroska": ".mkv", "video/x-m4v": ".m4v"}
+_SUFFIX = {"video/mp4": ".mp4", "video/quicktime": ".mov", "video/webm": ".webm", "video/x-matroska": ".mkv", "video/x-m4v": ".m4v",
+           "video/avi": ".avi"}
 
 
 def is_video_upload(upload: Upload) -> bool:

@@ -166,7 +166,7 @@ def add_video_command(name: str, files: tuple[Path, ...], source: str | None, ca
     lines), HMA's vPDQ JSON, or the JSON that `bank videos --json` writes. FILE - reads a list
     from stdin. Each FILE is one transaction; a bad one stops the command.
     """
-    from ..video import VIDEO_EXTENSIONS
+    from ..video import is_video_file
 
     settings = Settings.from_env()
     with _banks() as banks:
@@ -174,10 +174,11 @@ def add_video_command(name: str, files: tuple[Path, ...], source: str | None, ca
             if str(path) == "-":
                 result = banks.import_videos(name, sys.stdin.buffer.read(), skip_existing=skip_existing,
                                              default_source=source, case_id=case_id)
-            elif path.suffix.lower() in VIDEO_EXTENSIONS:
+            elif is_video_file(path):
                 result = banks.add_video_file(name, path, source=source, case_id=case_id, settings=settings,
                                               skip_existing=skip_existing, seconds_per_hash=seconds_per_hash)
             else:
+                _refuse_media(path)
                 result = banks.import_videos(name, path, skip_existing=skip_existing, default_source=source,
                                              case_id=case_id)
             if as_json:
@@ -185,6 +186,23 @@ def add_video_command(name: str, files: tuple[Path, ...], source: str | None, ca
             else:
                 click.echo(f"{name}: {path}: {result.added} video{'s' if result.added != 1 else ''} added"
                            + (f", {result.skipped} already there" if result.skipped else ""))
+
+
+def _refuse_media(path: Path) -> None:
+    """A file that is an image, PDF or audio (by its bytes) is neither a video nor a video list: say so."""
+    from ..errors import InvalidInputError
+    from ..images import SNIFF_BYTES, detect_mime_type
+
+    try:
+        with open(path, "rb") as f:
+            mime = detect_mime_type(f.read(SNIFF_BYTES))
+    except OSError:
+        return  # import_videos says why it cannot be read
+    if mime is not None:
+        raise InvalidInputError(
+            f"{path.name} is not a video but {mime}; `bank add-video` takes video files and vPDQ lists. "
+            "For an image, get its PDQ with `provenance hash` and add it with `provenance bank add`."
+        )
 
 
 @bank_group.command("videos")

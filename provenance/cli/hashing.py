@@ -15,7 +15,7 @@ from ..banks import Banks
 from ..errors import InvalidInputError
 from ..hashing import MIN_QUALITY, file_digests, pdq_hash_file
 from ..settings import Settings
-from ..video import VIDEO_EXTENSIONS
+from ..video import is_video_file
 from .common import (
     EXIT_ERROR,
     EXIT_SOME_FAILED,
@@ -105,7 +105,7 @@ def match_command(ctx: click.Context, paths: tuple[Path, ...], no_audit: bool, a
     settings = Settings.from_env()
     with Banks.open(settings) as banks:
         def one(path: Path, bar: FileProgress) -> None:
-            if path.suffix.lower() in VIDEO_EXTENSIONS:
+            if is_video_file(path):
                 return _match_video(banks, path, settings, not no_audit, as_json, bar)
             result = banks.match_file(path, max_pixels=settings.max_pixels, audit=not no_audit)
             if as_json:

@@ -13,7 +13,7 @@ from ..keys import WatermarkKey
 from ..report import Verifier
 from ..settings import Settings
 from ..stamp import Stamper
-from ..video import VIDEO_EXTENSIONS
+from ..video import is_video_file
 from ..video.stamp import stamp_video
 from ..video.verify import VideoReport, verify_video
 from ..video.watermark import detect_video_keys, embed_video
@@ -24,8 +24,8 @@ __all__ = ["is_video", "stamp_video_file", "describe_video_report", "embed_video
 
 
 def is_video(path: Path) -> bool:
-    """True when `path` has a video suffix (.mp4, .m4v, .mov, .webm, .mkv)."""
-    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+    """True when `path` holds a video (see :func:`provenance.video.is_video_file`: the bytes decide over the name)."""
+    return is_video_file(path)
 
 
 def stamp_video_file(source: Path, target: Path, *, generator: str, prompt_hash: str | None,

@@ -127,7 +127,7 @@ def detect_command(
     """
     keys = load_keys(key_file, key_hex)
     settings = Settings.from_env()
-    files = expand_paths(paths, suffixes=IMAGE_SUFFIXES | {".mp4", ".m4v", ".mov", ".webm", ".mkv"})
+    files = expand_paths(paths, suffixes=IMAGE_SUFFIXES | {".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi"})
     if not files:
         names = ", ".join(str(p) for p in paths)
         raise InvalidInputError(f"No image files found in {names}; give image files or folders that hold some.")

@@ -16,13 +16,14 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from ..errors import InvalidInputError
 from ..hashing import DIHEDRAL_NAMES, PerceptualHash, pdq_dihedral_hashes
 from ..settings import Settings
-from .io import iter_frames
+from .io import VideoFrame, iter_frames
 
 __all__ = [
     "VPDQ_DISTANCE",
@@ -140,8 +141,14 @@ def _digests(path: Path) -> tuple[str, str]:
     return md5.hexdigest(), sha.hexdigest()
 
 
-def hash_video(path: str | os.PathLike, *, seconds_per_hash: float = 1.0, settings: Settings | None = None) -> VideoHash:
+def hash_video(
+    path: str | os.PathLike, *, seconds_per_hash: float = 1.0, settings: Settings | None = None,
+    on_frame: Callable[[VideoFrame], None] | None = None,
+) -> VideoHash:
     """vPDQ-hash a video (PDQ of the first frame of each `seconds_per_hash` interval) plus MD5 and SHA-256.
+
+    `on_frame`, if given, is called with each hashed frame (the verifier makes its keyframe
+    thumbnails from them rather than decoding the clip again).
 
     Raises
     ------
@@ -154,6 +161,8 @@ def hash_video(path: str | os.PathLike, *, seconds_per_hash: float = 1.0, settin
         h = variants[0]
         frames.append(VpdqFrame(f.index, h.quality, h.to_hex(), f.time_s))
         mirrored.append(variants[_MIRROR].to_hex())
+        if on_frame is not None:
+            on_frame(f)
     md5, sha = _digests(Path(path))
     return VideoHash(tuple(frames), md5, sha, tuple(mirrored))
 

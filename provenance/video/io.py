@@ -20,10 +20,12 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from ..errors import InvalidVideoError, VideoTooLargeError
+from ..images import SNIFF_BYTES, detect_mime_type
 from ..settings import Settings
 
 __all__ = [
     "VIDEO_EXTENSIONS",
+    "is_video_file",
     "VideoInfo",
     "VideoFrame",
     "probe",
@@ -36,7 +38,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".webm", ".mkv")
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi")
 #: Container tags that name the tool or device that made a file.
 _SIGNAL_TAGS = (
     "encoder",
@@ -55,6 +57,22 @@ _SIGNAL_TAGS = (
     "creation_time",
     "handler_name",
 )
+
+
+def is_video_file(path: str | os.PathLike) -> bool:
+    """True when the file at `path` holds a video: its first bytes say so, or (bytes of no known type) its suffix.
+
+    The bytes decide over the name: an MP4 saved as .jpg is a video, a JPEG or GIF saved as .mp4
+    is not. An unreadable path falls back on its suffix (reading it then says what is wrong).
+    """
+    try:
+        with open(path, "rb") as f:
+            mime = detect_mime_type(f.read(SNIFF_BYTES))
+    except OSError:
+        mime = None
+    if mime is not None:
+        return mime.startswith("video/")
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
 @dataclass(frozen=True)
@@ -133,11 +151,42 @@ def _open(path: str | os.PathLike):
             f"{p.name} could not be opened as a video ({exc.__class__.__name__}): the file is corrupt, truncated "
             "(an MP4 whose moov atom is missing), or not a video container FFmpeg reads."
         ) from exc
-    if not container.streams.video:
-        kinds = ", ".join(sorted({s.type for s in container.streams})) or "no streams"
+    if _video_stream(container) is None:
+        kinds = sorted({s.type for s in container.streams} - {"video"})
+        if container.streams.video:  # only a cover picture (an audio file's artwork)
+            kinds.append("a cover picture")
         container.close()
-        raise InvalidVideoError(f"{p.name} has no video track ({kinds}); pass a video file.")
+        raise InvalidVideoError(f"{p.name} has no video track ({', '.join(kinds) or 'no streams'}); pass a video file.")
+    still = _still_image_format(container.format.name)
+    if still is not None:
+        container.close()
+        raise InvalidVideoError(
+            f"{p.name} is {still} image, not a video container (MP4, MOV, WebM, MKV, AVI); check or stamp it as an image."
+        )
     return container
+
+
+def _video_stream(container):
+    """The first video track that is not an attached picture (cover art), or None."""
+    import av
+
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    return None
+
+
+#: FFmpeg demuxers that read still (or animated) images, which FFmpeg would also decode as a "video".
+_IMAGE_DEMUXERS = {"gif": "a GIF", "apng": "an animated PNG", "webp": "a WebP", "image2": "a still",
+                   "jpegxl_anim": "a JPEG XL"}
+
+
+def _still_image_format(name: str) -> str | None:
+    """How to name an image demuxer's input (None for a video container)."""
+    first = name.split(",")[0]
+    if first.endswith("_pipe"):  # jpeg_pipe, png_pipe, webp_pipe, ...
+        return "a " + first[: -len("_pipe")].upper()
+    return _IMAGE_DEMUXERS.get(first)
 
 
 def _rotation(frame) -> int:
@@ -175,8 +224,10 @@ def probe(path: str | os.PathLike, *, settings: Settings | None = None) -> Video
             "(PROVENANCE_VIDEO_MAX_UPLOAD_MB)."
         )
     with _open(p) as container:
-        vs = container.streams.video[0]
+        vs = _video_stream(container)
         cc = vs.codec_context
+        if cc is None:  # FFmpeg found the track but no decoder for it (a moov cut short, an unknown codec)
+            raise InvalidVideoError(f"{p.name}: the video track's codec cannot be read; the file is corrupt or truncated.")
         w, h = int(cc.width or 0), int(cc.height or 0)
         if w <= 0 or h <= 0:
             raise InvalidVideoError(f"{p.name}: the video track has no frame size; the file is corrupt.")
@@ -186,6 +237,11 @@ def probe(path: str | os.PathLike, *, settings: Settings | None = None) -> Video
                 "(PROVENANCE_VIDEO_MAX_PIXELS). Downscale it first."
             )
         duration = _duration(container, vs)
+        counted = 0
+        if duration <= 0 or not vs.frames:
+            # A live WebM or MKV (no duration, no frame count in the header): count the packets
+            # (demuxed, not decoded), so the limits hold and samples spread over the whole clip.
+            counted, duration = _count_packets(p, settings, duration)
         if duration > settings.video_max_seconds:
             raise VideoTooLargeError(
                 f"{p.name} lasts {duration:.0f} s; the limit is {settings.video_max_seconds} s "
@@ -193,7 +249,7 @@ def probe(path: str | os.PathLike, *, settings: Settings | None = None) -> Video
             )
         rate = vs.average_rate or vs.guessed_rate or Fraction(25)
         fps = float(rate) if rate else 25.0
-        frames = int(vs.frames or 0) or int(round(duration * fps))
+        frames = int(vs.frames or 0) or counted or int(round(duration * fps))
         if frames > settings.video_max_frames:
             raise VideoTooLargeError(
                 f"{p.name} has {frames:,} frames; the limit is {settings.video_max_frames:,} "
@@ -219,6 +275,37 @@ def probe(path: str | os.PathLike, *, settings: Settings | None = None) -> Video
     return info
 
 
+def _count_packets(path: Path, settings: Settings, duration: float) -> tuple[int, float]:
+    """Frames and duration of a video track whose header does not give them, read from its packets.
+
+    The file is opened again for this: seeking back to the start afterwards can land on a later
+    keyframe in a file whose timestamps repeat.
+    """
+    import av
+
+    count, first, last = 0, None, None
+    with _open(path) as container:
+        vs = _video_stream(container)
+        try:
+            for packet in container.demux(vs):
+                if packet.size == 0 or packet.pts is None:
+                    continue
+                count += 1
+                end = packet.pts + (packet.duration or 0)
+                first = packet.pts if first is None else min(first, packet.pts)
+                last = end if last is None else max(last, end)
+                if count > settings.video_max_frames:
+                    raise VideoTooLargeError(
+                        f"{path.name} has over {settings.video_max_frames:,} frames; the limit is "
+                        f"{settings.video_max_frames:,} (PROVENANCE_VIDEO_MAX_FRAMES)."
+                    )
+        except av.FFmpegError as exc:
+            log.warning("%s: packets stopped after %d: %s", path.name, count, exc)
+        if count and vs.time_base and first is not None:
+            duration = max(duration, float((last - first) * vs.time_base))
+    return count, duration
+
+
 def _duration(container, vs) -> float:
     if vs.duration and vs.time_base:
         return float(vs.duration * vs.time_base)
@@ -236,7 +323,7 @@ def _decoded(container, path: Path) -> Iterator:
     """Decoded frames of the first video track, with decoding errors turned into InvalidVideoError."""
     import av
 
-    vs = container.streams.video[0]
+    vs = _video_stream(container)
     vs.thread_type = "AUTO"
     count = 0
     try:
@@ -250,6 +337,22 @@ def _decoded(container, path: Path) -> Iterator:
         log.warning("%s: decoding stopped after %d frames: %s", path.name, count, exc)
     if count == 0:
         raise InvalidVideoError(f"{path.name}: the video track holds no decodable frame; the file is corrupt or truncated.")
+
+
+def _coded_size(info: VideoInfo) -> tuple[int, int]:
+    """(width, height) of the frames as stored (before the display rotation)."""
+    return (info.height, info.width) if info.rotation in (90, 270) else (info.width, info.height)
+
+
+def _fit(frame, info: VideoInfo):
+    """`frame` scaled to the clip's size when the stream changed size midway (an adaptive stream, a
+    concatenation): every frame of a clip is read at one size, as the detector and the encoder need."""
+    w, h = _coded_size(info)
+    if (frame.width, frame.height) == (w, h):
+        return frame
+    fitted = frame.reformat(width=w, height=h, interpolation="AREA")
+    fitted.pts, fitted.time_base = frame.pts, frame.time_base
+    return fitted
 
 
 def _to_rgb(frame, max_side: int | None) -> np.ndarray:
@@ -290,7 +393,7 @@ def iter_frames(
                 if t + 1e-6 < next_t:
                     continue
                 next_t = (int((t + 1e-6) / step_s) + 1) * step_s
-            yield VideoFrame(i, t, _rotate(frame.to_ndarray(format="rgb24"), info.rotation))
+            yield VideoFrame(i, t, _rotate(_fit(frame, info).to_ndarray(format="rgb24"), info.rotation))
 
 
 def sample_frames(
@@ -329,7 +432,7 @@ def iter_sampled_frames(
     wanted = sorted(set(np.linspace(0, max(n - 1, 0), min(count, max(n, 1))).round().astype(int).tolist()))
     with _open(p) as container:
         def rgb(frame) -> np.ndarray:
-            return _rotate(_to_rgb(frame, max_side), info.rotation)
+            return _rotate(_to_rgb(_fit(frame, info), max_side), info.rotation)
 
         if n <= 30 * count or info.duration_s <= 0:
             want = set(wanted)
@@ -346,7 +449,7 @@ def iter_sampled_frames(
                 i, frame = last
                 yield VideoFrame(i, _time(frame, i, info.fps), rgb(frame))
             return
-        vs = container.streams.video[0]
+        vs = _video_stream(container)
         vs.thread_type = "AUTO"
         import av
 
@@ -405,7 +508,7 @@ def rewrite_luma(
     # yuv420p needs even sides: an odd last row or column is dropped.
     ow, oh = info.width // 2 * 2, info.height // 2 * 2
     with _open(p) as inp, av.open(str(dst), mode="w", format="mp4") as out:
-        vs = inp.streams.video[0]
+        vs = _video_stream(inp)
         vs.thread_type = "AUTO"
         rate = vs.average_rate or vs.guessed_rate or Fraction(25)
         ovs = out.add_stream("libx264", rate=rate)
@@ -416,6 +519,10 @@ def rewrite_luma(
         # x264's "grain" tuning keeps low-amplitude texture in predicted frames, where the
         # default deadzone erases it: the watermark stays as strong in P-frames as in I-frames.
         ovs.options = {"crf": str(int(crf)), "preset": preset} | ({"tune": tune} if tune else {})
+        if _variable_rate(p):
+            # B-frames in a variable-rate MP4 make the muxer's track duration (from the decode
+            # times) short of the last frame's time; without them the duration stays the source's.
+            ovs.options = ovs.options | {"bf": "0"}
         ovs.thread_type = "AUTO"
         ias = inp.streams.audio[0] if inp.streams.audio and max_frames is None else None
         oas = None
@@ -438,8 +545,9 @@ def rewrite_luma(
                 if max_frames is not None and index >= max_frames:
                     break
                 for frame in packet.decode():
-                    out.mux(ovs.encode(_rewrite_frame(frame, info, ow, oh, transform, index, last_pts)))
-                    last_pts = frame.pts if frame.pts is not None else (last_pts or 0) + 1
+                    new = _rewrite_frame(_fit(frame, info), info, ow, oh, transform, index, last_pts)
+                    out.mux(ovs.encode(new))
+                    last_pts = new.pts  # as written: a source whose timestamps repeat or go back gets increasing ones
                     index += 1
         except av.FFmpegError as exc:
             if index == 0:
@@ -447,19 +555,46 @@ def rewrite_luma(
             log.warning("%s: decoding stopped after %d frames: %s", p.name, index, exc)
         if index == 0:
             raise InvalidVideoError(f"{p.name}: the video track holds no decodable frame; the file is corrupt or truncated.")
-        out.mux(ovs.encode(None))
+        try:
+            out.mux(ovs.encode(None))
+        except av.FFmpegError as exc:
+            raise InvalidVideoError(
+                f"{p.name}: its frames could not be written back ({exc.strerror}); its timing is corrupt. "
+                "Re-encode it (e.g. to H.264 MP4) and try again."
+            ) from exc
     return info
+
+
+def _variable_rate(path: Path) -> bool:
+    """True when the first video track's frame intervals differ (read from its packets, not decoded)."""
+    import av
+
+    pts = []
+    with _open(path) as container:
+        try:
+            for packet in container.demux(_video_stream(container)):
+                if packet.pts is not None and packet.size:
+                    pts.append(packet.pts)
+        except av.FFmpegError:
+            pass  # a truncated tail: the intervals before it decide
+    steps = np.diff(np.unique(np.asarray(pts, dtype=np.int64)))
+    if len(steps) < 2:
+        return False
+    median = float(np.median(steps))
+    return float(steps.max() - steps.min()) > 1 + 0.1 * median  # beyond timestamp rounding (29.97 fps in ms)
 
 
 def _rewrite_frame(frame, info: VideoInfo, ow: int, oh: int, transform, index: int, last_pts):
     import av
 
-    yuv = frame.to_ndarray(format="yuv420p")  # (H * 3 / 2, W): Y, then U and V quarter planes
     h, w = frame.height, frame.width
-    if h % 2 or w % 2:
-        frame = frame.reformat(width=w // 2 * 2, height=h // 2 * 2, format="yuv420p")
-        yuv = frame.to_ndarray(format="yuv420p")
+    if h % 2 or w % 2:  # yuv420p needs even sides: the odd last row or column is cropped away
+        pts, time_base = frame.pts, frame.time_base
+        frame = frame.reformat(format="rgb24").to_ndarray()[: h // 2 * 2, : w // 2 * 2]
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        frame.pts, frame.time_base = pts, time_base
         h, w = frame.height, frame.width
+    yuv = frame.to_ndarray(format="yuv420p")  # (H * 3 / 2, W): Y, then U and V quarter planes
     flat = yuv.reshape(-1)
     q = (h // 2) * (w // 2)
     y = flat[: h * w].reshape(h, w)

@@ -12,13 +12,14 @@ import hashlib
 import logging
 import os
 import secrets
+import struct
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidInputError, ManifestError
+from ..errors import InvalidInputError, InvalidVideoError, ManifestError
 from ..hashing import pdq_hash
 from ..manifest import read_manifest
 from ..registry import StampRecord, new_stamp_id
@@ -28,7 +29,7 @@ from .hashing import VideoHash, hash_video
 from .io import VideoInfo, sample_frames
 from .watermark import embed_video
 
-__all__ = ["VIDEO_MIME", "VideoStampResult", "stamp_video"]
+__all__ = ["VIDEO_MIME", "VideoStampResult", "bmff_manifest_store", "stamp_video"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,39 @@ class VideoStampResult:
             "height": self.source.height // 2 * 2,
             "duration_s": round(self.source.duration_s, 3),
         }
+
+
+#: The ``uuid`` box type C2PA gives its manifest store in ISO BMFF files (MP4, MOV).
+_C2PA_UUID = bytes.fromhex("d8fec3d61b0e483c92975828877ec481")
+
+
+def bmff_manifest_store(data: bytes) -> bytes | None:
+    """The C2PA manifest store (JUMBF) in an MP4's top-level C2PA ``uuid`` box, or None.
+
+    The registry keeps it, as it keeps an image's: when a copy of the clip (or a frame grabbed
+    from it) has lost its credentials, the recorded ones are read, signature checked, from it.
+    """
+    pos = 0
+    while pos + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        header = 8
+        if size == 1:
+            if pos + 16 > len(data):
+                return None
+            size, header = struct.unpack(">Q", data[pos + 8 : pos + 16])[0], 16
+        elif size == 0:
+            size = len(data) - pos
+        if size < header:
+            return None
+        if kind == b"uuid" and data[pos + header : pos + header + 16] == _C2PA_UUID:
+            # uuid, version and flags (4), a NUL-terminated purpose, then for "manifest" an
+            # 8-byte offset (to a Merkle map, 0 when none) and the store itself.
+            body = data[pos + header + 20 : pos + size]
+            purpose, _, rest = body.partition(b"\0")
+            store = rest[8:] if purpose == b"manifest" else None
+            return store if store and store[4:8] == b"jumb" else None
+        pos += size
+    return None
 
 
 def stamp_video(
@@ -117,14 +151,23 @@ def stamp_video(
             )
         staged = Path(tmp) / f"signed-{secrets.token_hex(4)}.mp4"
         staged.write_bytes(signed)
+        store = bmff_manifest_store(signed)
         del signed
-        video_hash = hash_video(staged, settings=stamper.settings)
-        frames = sample_frames(staged, 3, settings=stamper.settings)
+        try:
+            video_hash = hash_video(staged, settings=stamper.settings)
+            frames = sample_frames(staged, 3, settings=stamper.settings)
+        except InvalidVideoError as exc:
+            # The source passed the limits, but its timing said otherwise (e.g. a header whose
+            # time scale makes six frames last an hour): name the source, not the staging file.
+            raise InvalidVideoError(
+                f"{Path(in_path).name}: its stamped copy could not be read back ({str(exc).replace(staged.name, 'the copy')}). "
+                "The source's timing or frames are inconsistent; re-encode it (e.g. to H.264 MP4) and stamp that."
+            ) from exc
         middle = frames[len(frames) // 2]
         phash = pdq_hash(middle.rgb).to_hex()
         sha256 = video_hash.sha256 or hashlib.sha256(staged.read_bytes()).hexdigest()
         record = StampRecord.new(
-            stamp_id=stamp_id, generator=generator, manifest_json=summary.manifest_json, manifest_store=None,
+            stamp_id=stamp_id, generator=generator, manifest_json=summary.manifest_json, manifest_store=store,
             sha256=sha256, phash=phash, prompt_hash=prompt_hash, requester=requester, key_id=key.key_id,
         )
         renamed = False

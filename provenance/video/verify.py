@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io as _io
 import os
 from dataclasses import dataclass, field
@@ -22,9 +23,9 @@ from ..banks import REVIEW_NOTE, VideoMatchResult
 from ..manifest import ManifestSummary, read_manifest
 from ..registry import StampRecord
 from ..report import Verifier, evidence_strength
-from ..watermark import FramesResult, detect_frames_keys
+from ..watermark import FramesResult, detect_frames, detect_frames_keys
 from .hashing import VideoHash, hash_video
-from .io import VideoInfo, probe, sample_frames
+from .io import VideoFrame, VideoInfo, iter_sampled_frames, probe, sample_frames
 from .watermark import DETECT_FRAMES, detection_max_side
 
 __all__ = ["REPORT_VERSION", "VideoReport", "verify_video", "container_signals"]
@@ -128,6 +129,28 @@ def _thumb(rgb) -> bytes:
     return buf.getvalue()
 
 
+class _ThumbnailPicker:
+    """Called with each frame vPDQ hashes; keeps a thumbnail of the first frame at or after each
+    of :data:`_THUMBNAILS` times spread over the clip (one for several when frames are far apart)."""
+
+    def __init__(self, duration_s: float) -> None:
+        self._targets = [k * duration_s / _THUMBNAILS for k in range(_THUMBNAILS)]
+        self._next = 0
+        self._thumbs: list[bytes] = []
+
+    def __call__(self, frame: VideoFrame) -> None:
+        passed = self._next
+        while passed < len(self._targets) and frame.time_s + 1e-6 >= self._targets[passed]:
+            passed += 1
+        if passed > self._next:
+            self._thumbs.append(_thumb(frame.rgb))
+            self._next = passed
+
+    @property
+    def thumbnails(self) -> tuple[bytes, ...]:
+        return tuple(self._thumbs)
+
+
 def verify_video(
     verifier: Verifier, path: str | os.PathLike, *, name: str | None = None, search: str | None = None,
     frames: int = DETECT_FRAMES,
@@ -145,13 +168,23 @@ def verify_video(
     info = probe(p, settings=settings)
     anchors = (verifier.credentials.ca_pem,) if verifier.credentials.ca_pem else ()
     manifest = read_manifest(p, mime="video/mp4" if info.container == "mov" else None, settings=settings, extra_trust_anchors=anchors)
-    sampled = sample_frames(p, frames, settings=settings, max_side=detection_max_side(info.height, info.width))
-    rgb = [f.rgb for f in sampled]
     mark, key_id = None, None
     if min(info.width, info.height) >= 96:
-        index, mark = detect_frames_keys(rgb, [key.secret for key in verifier.keyring], search=search)
+        # Frames decoded as detection reads them (one key): a marked clip is decided on its first few.
+        keys = [key.secret for key in verifier.keyring]
+        sampled = iter_sampled_frames(p, frames, settings=settings, max_side=detection_max_side(info.height, info.width))
+        with contextlib.closing(sampled):
+            if len(keys) == 1:
+                index, mark = 0, detect_frames((f.rgb for f in sampled), key=keys[0], search=search)
+            else:
+                index, mark = detect_frames_keys([f.rgb for f in sampled], keys, search=search)
         key_id = verifier.keyring.keys[index].key_id if mark.watermark.detected else None
-    video_hash = hash_video(p, settings=settings)
+    # The keyframe strip comes from the frames vPDQ decodes anyway (one a second), spread over the clip.
+    picks = _ThumbnailPicker(info.duration_s)
+    video_hash = hash_video(p, settings=settings, on_frame=picks)
+    thumbs = picks.thumbnails
+    if len(thumbs) < _THUMBNAILS and info.frame_count > len(thumbs):  # a clip of a few seconds: a few more frames
+        thumbs = tuple(_thumb(f.rgb) for f in sample_frames(p, _THUMBNAILS, settings=settings, max_side=2 * _THUMB_SIDE))
     record, lookup = None, None
     if verifier.registry is not None:
         if mark is not None and mark.watermark.detected and len(mark.watermark.payload or b"") == 8:
@@ -161,8 +194,6 @@ def verify_video(
             lookup = "sha256" if record is not None else None
     # Banked videos: every enabled bank's frames in one index per bank (provenance.banks.video_index).
     bank_matches = None if verifier.banks is None else verifier.banks.check_video(video_hash)
-    step = max(1, len(rgb) // _THUMBNAILS)
-    thumbs = tuple(_thumb(x) for x in rgb[::step][:_THUMBNAILS])
     detected = mark is not None and mark.watermark.detected
     if detected and record is not None:
         verdict = "ai_generated_stamped"
