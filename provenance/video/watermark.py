@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InvalidVideoError
 from ..settings import Settings
 from ..watermark import CANONICAL_SIDE, DEFAULT_PSNR, FramesResult, detect_frames, detect_frames_keys, embed_luma, pattern_plane
 from ..watermark.frame import uses_canonical_frame
@@ -118,7 +119,15 @@ def calibrated_crf(src: str | os.PathLike, transform, info: VideoInfo, *, settin
                 return out
 
             rewrite_luma(src, trial, measured, crf=crf, max_frames=frames, settings=settings)
-            psnr, mse = _fidelity(src, trial, frames, settings)
+            try:
+                psnr, mse = _fidelity(src, trial, frames, settings)
+            except InvalidVideoError as exc:
+                # The source passed the limits but its timing did not (a time scale that makes six
+                # frames last an hour): name the source, not the trial file.
+                raise InvalidVideoError(
+                    f"{Path(src).name}: its re-encoded frames could not be read back ({str(exc).replace(trial.name, 'the copy')}). "
+                    "The source's timing or frames are inconsistent; re-encode it (e.g. to H.264 MP4) and stamp that."
+                ) from exc
             log.info("%s: trial encode %d at CRF %d: %.2f dB (target %.1f)", Path(src).name, attempt + 1, crf, psnr, target)
             if psnr >= target or crf <= _MIN_CRF:
                 return crf

@@ -4,7 +4,6 @@ exit code 1 (2 for `watermark detect`, which goes on past a bad file) with one c
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
