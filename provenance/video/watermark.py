@@ -20,7 +20,8 @@ import numpy as np
 
 from ..errors import InvalidVideoError
 from ..settings import Settings
-from ..watermark import CANONICAL_SIDE, DEFAULT_PSNR, FramesResult, detect_frames, detect_frames_keys, embed_luma, pattern_plane
+from ..watermark import CANONICAL_SIDE, DEFAULT_PSNR, FramesResult, detect_frames, detect_frames_keys, embed_luma
+from ..watermark.frames import ClipPattern
 from ..watermark.frame import uses_canonical_frame
 from ..watermark.sync import MAX_WINDOW
 from .io import VideoInfo, iter_frames, iter_sampled_frames, probe, rewrite_luma
@@ -83,10 +84,10 @@ def embed_video(
     settings = settings or Settings()
     info = probe(src, settings=settings)
     h, w = info.height // 2 * 2, info.width // 2 * 2
-    pattern = pattern_plane(h, w, payload, key=key)
+    patterns = ClipPattern(h, w, payload, key=key)
 
-    def mark(y, _i):
-        return embed_luma(y[:h, :w], pattern, psnr=psnr)
+    def mark(y, i):
+        return embed_luma(y[:h, :w], patterns.plane(i), psnr=psnr)
 
     if crf is None:
         crf = calibrated_crf(src, mark, info, settings=settings)

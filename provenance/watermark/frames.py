@@ -1,16 +1,18 @@
-"""The watermark on many frames of one clip: a pattern prepared once, evidence folded over frames.
+"""The watermark on many frames of one clip: patterns prepared per segment, evidence folded over frames.
 
-A video carries the image watermark fixed in time: every frame holds the same keyed tile on
-the same size-normalised grid, each frame masked by its own texture. So a single frame (a
-screenshot, a frame grab shared as JPEG) verifies with :func:`provenance.watermark.detect`.
-Detection over a clip searches each sampled frame's pilot and adds the payload evidence of
-the frames that show one, each at its own shift (a codec's motion compensation drags the
-pattern along with the picture), before one decode; it stops reading frames once that
+A video carries the image watermark in every frame: the keyed tile on the size-normalised grid,
+each frame masked by its own texture, the tile moved to a new keyed shift every
+:data:`SEGMENT_FRAMES` frames (:class:`ClipPattern`; fixed for a whole clip, it was estimated
+by averaging the frames). So a single frame (a screenshot, a frame grab shared as JPEG)
+verifies with :func:`provenance.watermark.detect`. Detection over a clip searches each sampled
+frame's pilot and adds the payload evidence of the frames that show one, each at its own shift
+(its segment's, and a codec's motion compensation drags the pattern along with the picture),
+before one decode; it stops reading frames once that
 decodes. Crops, letterboxes and rescales are found once for the whole clip (the frames' power
 spectra, which ignore shifts, and a keyed scale sweep), every frame then folded on the lattice
 found. Every decode is counted in the bound derived in ``docs/watermark.md``, section "Video".
 
-Embedding does the expensive part once per clip (:func:`pattern_plane`: the tile laid out on
+Embedding does the expensive part once per segment (:func:`pattern_plane`: the tile laid out on
 the canonical grid and resampled to the frame size); per frame it is a mask from the frame's
 own luminance on the canonical grid, one resize of the block mask, a multiply and an add
 (:func:`embed_luma`).
@@ -63,8 +65,15 @@ from .sync import (
     tile_band,
 )
 
-__all__ = ["FramesResult", "pattern_plane", "embed_luma", "detect_frames", "detect_frames_keys"]
+__all__ = ["SEGMENT_FRAMES", "ClipPattern", "FramesResult", "pattern_plane", "segment_shift", "embed_luma", "detect_frames",
+           "detect_frames_keys"]
 
+#: Frames that share one keyed shift of the tile (a quarter to half a second of video). A pattern
+#: fixed for a whole clip is estimated by averaging its frames and subtracted (a zoom lost its
+#: mark at 42.7 dB); one that moves every frame costs a still shot 9x the bytes and flickers; 16
+#: frames still let an attacker who averages each segment remove it at 39.9 dB, 8 frames not
+#: above 28 dB (docs/watermark.md, "Temporal design").
+SEGMENT_FRAMES = 8
 #: Luma (limited range, 16-235) moves 219/255 of a grey level per RGB grey level.
 _LUMA_SCALE = 219.0 / 255.0
 _FLAT_AMPLITUDE_CAP = 1.2
@@ -136,12 +145,49 @@ def _origin(secret: bytes, payload: bytes) -> tuple[int, int]:
     return int.from_bytes(digest[:2], "big") % TILE, int.from_bytes(digest[2:4], "big") % TILE
 
 
-def pattern_plane(height: int, width: int, payload: bytes, *, key: bytes | str) -> np.ndarray:
+def segment_shift(key: bytes | str, payload: bytes, segment: int) -> tuple[int, int]:
+    """The keyed cyclic shift (grid pixels, each 0 to ``TILE - 1``) of the tile in a clip's `segment`.
+
+    Frames ``SEGMENT_FRAMES * segment`` to ``SEGMENT_FRAMES * (segment + 1) - 1`` share it.
+    """
+    digest = hashlib.sha256(
+        b"provenance.watermark.video.segment\0" + normalise_key(key) + b"\0" + bytes(payload) + segment.to_bytes(8, "big")
+    ).digest()
+    return int.from_bytes(digest[:2], "big") % TILE, int.from_bytes(digest[2:4], "big") % TILE
+
+
+class ClipPattern:
+    """A clip's watermark patterns, frame by frame: the tile moves to a new keyed shift every segment.
+
+    :func:`pattern_plane` for the frame's segment (:func:`segment_shift`), the current segment's
+    plane kept: one plane is made per :data:`SEGMENT_FRAMES` frames.
+    """
+
+    def __init__(self, height: int, width: int, payload: bytes, *, key: bytes | str) -> None:
+        self._args = (height, width, bytes(payload), key)
+        self._plane = pattern_plane(height, width, payload, key=key, shift=segment_shift(key, payload, 0))
+        self._segment = 0
+
+    def plane(self, index: int) -> np.ndarray:
+        """The pattern of frame `index` (0 is the clip's first)."""
+        segment = index // SEGMENT_FRAMES
+        if segment != self._segment:
+            h, w, payload, key = self._args
+            self._plane = pattern_plane(h, w, payload, key=key, shift=segment_shift(key, payload, segment))
+            self._segment = segment
+        return self._plane
+
+
+def pattern_plane(
+    height: int, width: int, payload: bytes, *, key: bytes | str, shift: tuple[int, int] = (0, 0)
+) -> np.ndarray:
     """The unmasked, unit-RMS watermark pattern for frames of `height` x `width` (float32 (H, W)).
 
     Laid out on the canonical grid and resampled to the frame (or on the frame's own pixels
     for frames too small for the canonical grid), exactly as :func:`~provenance.watermark.embed`
-    lays out an image's. Made once per clip.
+    lays out an image's. Made once per clip. `shift` moves the tile cyclically by that many
+    grid pixels beyond the stamp's keyed origin (the detector searches every shift): the
+    temporal design comparison (``benchmarks/video_temporal.py``) gives each frame its own.
 
     Raises
     ------
@@ -156,7 +202,8 @@ def pattern_plane(height: int, width: int, payload: bytes, *, key: bytes | str) 
         )
     secret = normalise_key(key)
     pattern = keyed_pattern(secret)
-    tile = np.roll(pattern.tile(encode_payload(payload, pattern.salt)), _origin(secret, payload), axis=(0, 1))
+    oy, ox = _origin(secret, payload)
+    tile = np.roll(pattern.tile(encode_payload(payload, pattern.salt)), (oy + shift[0], ox + shift[1]), axis=(0, 1))
     if uses_canonical_frame(height, width):
         hc, wc = canonical_shape(height, width)
         grid = np.tile(tile, (-(-hc // TILE), -(-wc // TILE)))[:hc, :wc]

@@ -67,6 +67,31 @@ def test_a_grainy_lossless_source_keeps_40_db_because_the_stamp_lowers_its_crf(t
     assert off.stat().st_size == fixed.stat().st_size
 
 
+def test_the_tile_moves_to_a_new_keyed_shift_every_segment_and_the_clip_still_verifies(tmp_path):
+    from provenance.watermark.frames import SEGMENT_FRAMES, ClipPattern, segment_shift
+
+    patterns = ClipPattern(256, 384, PAYLOAD, key=KEY)
+    first, same, next_ = patterns.plane(0), patterns.plane(SEGMENT_FRAMES - 1), patterns.plane(SEGMENT_FRAMES)
+    assert np.array_equal(first, same)
+    assert abs(float(np.corrcoef(first.ravel(), next_.ravel())[0, 1])) < 0.2  # another shift: unrelated
+    assert segment_shift(KEY, PAYLOAD, 1) != segment_shift(KEY, PAYLOAD, 2)
+    assert segment_shift(KEY, PAYLOAD, 1) != segment_shift(KEY, b"\x01", 1)  # per stamp, not only per key
+    # On a still shot the added pattern is steady within a segment and changes at its end.
+    still = [next(pan_frames(size=(384, 256), n=1))] * (SEGMENT_FRAMES + 4)
+    src, marked = tmp_path / "src.mp4", tmp_path / "marked.mp4"
+    write_frames(src, still, fps=10, crf=0)
+    embed_video(src, marked, PAYLOAD, key=KEY)
+    base = next(iter_frames(src)).rgb.astype(np.float32).mean(axis=2)
+    added = [f.rgb.astype(np.float32).mean(axis=2) - base for f in iter_frames(marked)]
+
+    def corr(a, b):
+        return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+    assert corr(added[2], added[SEGMENT_FRAMES - 2]) > 0.8
+    assert corr(added[SEGMENT_FRAMES - 2], added[SEGMENT_FRAMES + 2]) < 0.3
+    assert detect_video(marked, key=KEY).watermark.payload == PAYLOAD
+
+
 def test_unmarked_and_wrong_key(tmp_path, pan_clip):
     assert not detect_video(pan_clip, key=KEY, frames=8).watermark.detected
     src, marked = tmp_path / "src.mp4", tmp_path / "marked.mp4"
