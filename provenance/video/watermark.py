@@ -1,4 +1,4 @@
-"""The video watermark: the image watermark in every frame, fixed in time, evidence folded over frames.
+"""The video watermark: the image watermark in every frame, a new keyed shift every 8 frames, evidence folded over frames.
 
 ::
 

@@ -42,7 +42,7 @@ _RATE = len(_GENERATORS)
 CODED_BITS = (MESSAGE_BITS + _TAIL) * _RATE  # 315
 _STATES = 1 << _TAIL
 #: Paths a list decode keeps per state (and CRC tries it may make).
-LIST_SIZE = 256
+LIST_SIZE = 128
 
 
 def _parity(x: np.ndarray) -> np.ndarray:
