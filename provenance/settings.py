@@ -30,7 +30,7 @@ variable                           meaning                                      
 ``PROVENANCE_VIDEO_CRF``           H.264 CRF of stamped video (lower = better)  15
 ``PROVENANCE_VIDEO_MIN_PSNR``      fidelity a stamped clip keeps to its source:  40.5
                                    the CRF is lowered until a trial encode of
-                                   its first half second reaches it (0: off)
+                                   its first 8 frames reaches it (0: off)
 ``PROVENANCE_VIDEO_BANK_QUERY_PERCENT``    share of a video's frames that must     80
                                    match a banked video's (vPDQ query share)
 ``PROVENANCE_VIDEO_BANK_COMPARED_PERCENT`` share of the banked video's frames      0 (any)

@@ -43,8 +43,9 @@ DETECT_FRAMES = 32
 DETECT_MAX_SIDE = CANONICAL_SIDE
 
 
-#: The stamp's trial encode: about half a second of the clip's first frames (at least 8).
-_TRIAL_SECONDS = 0.5
+#: The stamp's trial encode: the clip's first 8 frames, or its first quarter second if longer
+#: (each trial is encoded, decoded and compared: stamping time, see docs/watermark.md "Video").
+_TRIAL_SECONDS = 0.25
 _TRIAL_MIN_FRAMES = 8
 _TRIALS = 2
 #: A step down aims this far above the target (the step is a model; the trial checks it).
@@ -97,7 +98,7 @@ def embed_video(
 def calibrated_crf(src: str | os.PathLike, transform, info: VideoInfo, *, settings: Settings) -> int:
     """The highest CRF (from ``settings.video_crf`` down) at which `transform`'s output keeps ``video_min_psnr``.
 
-    Trial-encodes the clip's first half second at the configured CRF and measures its mean
+    Trial-encodes the clip's first 8 frames (a quarter second at most rates) at the configured CRF and measures its mean
     PSNR (RGB, per frame) against the source. If it falls short, the encoder's share of the
     loss (the total less the mark's own, known exactly) sets how many CRF steps to go down
     (its MSE halves about every :data:`_CRF_PER_HALVING` steps, aiming :data:`_AIM_DB` above
