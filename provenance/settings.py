@@ -136,30 +136,25 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
-def _decibels(env: Mapping[str, str], name: str, default: float) -> float:
+def _float_between(env: Mapping[str, str], name: str, default: float, low: float, high: float, what: str) -> float:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a number of decibels from 0 to 60 (0: off); got {raw!r}.") from None
-    if not 0 <= value <= 60:
-        raise ConfigError(f"{name} must be a number of decibels from 0 to 60 (0: off); got {value}.")
+        raise ConfigError(f"{name} must be {what}; got {raw!r}.") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be {what}; got {value}.")
     return value
+
+
+def _decibels(env: Mapping[str, str], name: str, default: float) -> float:
+    return _float_between(env, name, default, 0, 60, "a number of decibels from 0 to 60 (0: off)")
 
 
 def _percent(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a percentage from 0 to 100; got {raw!r}.") from None
-    if not 0 <= value <= 100:
-        raise ConfigError(f"{name} must be a percentage from 0 to 100; got {value}.")
-    return value
+    return _float_between(env, name, default, 0, 100, "a percentage from 0 to 100")
 
 
 def _watermark_search(env: Mapping[str, str]) -> str:
