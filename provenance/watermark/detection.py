@@ -181,21 +181,22 @@ def false_positive_bound(score: float, hypotheses: int, decodes: int = 0) -> flo
 class ListRetries:
     """The strongest decodes a search failed, list-decoded only when the whole search found nothing.
 
-    A decode is kept if its pilot score reaches :data:`LIST_SCORE`; at most :data:`LIST_DECODES`
-    are kept, highest score first, the earlier on ties (in a clip the votes tie on their strongest
-    frame's score, and an earlier vote adds fewer of the later frames, which a codec fills with
-    the same errors, dragged along). Each list decode is
+    A decode is kept if its pilot score reaches `min_score` (default :data:`LIST_SCORE`); at
+    most :data:`LIST_DECODES` are kept, highest score first, the earlier on ties (in a clip the
+    votes tie on their strongest frame's score, and an earlier vote adds fewer of the later
+    frames, which a codec fills with the same errors, dragged along). Each list decode is
     :data:`~.coding.LIST_SIZE` more CRC tries for the false-positive bound, counted by the caller.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, min_score: float | None = None) -> None:
         self._held: list[tuple[float, int, np.ndarray, object]] = []
         self._offered = 0
+        self._min_score = LIST_SCORE if min_score is None else min_score
 
     def offer(self, soft: np.ndarray, score: float, context: object) -> None:
         """Keep `soft` (failed under the best path, found at pilot `score`) with what reports it."""
         self._offered += 1
-        if score >= LIST_SCORE:
+        if score >= self._min_score:
             self._held.append((score, self._offered, soft, context))
             self._held.sort(key=lambda h: (-h[0], h[1]))
             del self._held[LIST_DECODES:]
