@@ -368,7 +368,11 @@ def _time(frame, index: int, fps: float) -> float:
 
 
 def iter_frames(
-    path: str | os.PathLike, *, settings: Settings | None = None, step_s: float | None = None
+    path: str | os.PathLike,
+    *,
+    settings: Settings | None = None,
+    step_s: float | None = None,
+    info: VideoInfo | None = None,
 ) -> Iterator[VideoFrame]:
     """Decode a video frame by frame (streamed), as (H, W, 3) uint8 RGB in display orientation.
 
@@ -377,13 +381,15 @@ def iter_frames(
     step_s : float, optional
         Yield only the first frame at or after each multiple of this many seconds (1.0 for
         vPDQ's one frame a second); others are decoded but not converted.
+    info : VideoInfo, optional
+        `path`'s :func:`probe`, if the caller has it (probing scans every packet).
 
     Raises
     ------
     InvalidVideoError, VideoTooLargeError
         As :func:`probe`.
     """
-    info = probe(path, settings=settings)
+    info = probe(path, settings=settings) if info is None else info
     p = Path(path)
     next_t = 0.0
     with _open(p) as container:
@@ -479,6 +485,7 @@ def rewrite_luma(
     preset: str = "veryfast",
     tune: str | None = "grain",
     max_frames: int | None = None,
+    info: VideoInfo | None = None,
     settings: Settings | None = None,
 ) -> VideoInfo:
     """Re-encode `src` as MP4 (H.264, yuv420p) with each frame's luma plane passed through `transform`.
@@ -487,7 +494,8 @@ def rewrite_luma(
     range) and returns a new one of the same shape; chroma is kept. Timestamps (so duration and
     variable frame rate) are copied, audio packets too; rotation is baked into the pixels.
     ``tune=None`` encodes like a platform would (x264 defaults). With `max_frames`, only the
-    first frames are written, without audio (a trial encode).
+    first frames are written, without audio (a trial encode). `info` is `src`'s :func:`probe`, if
+    the caller has it.
 
     Returns
     -------
@@ -503,7 +511,7 @@ def rewrite_luma(
 
     settings = settings or Settings()
     crf = settings.video_crf if crf is None else crf
-    info = probe(src, settings=settings)
+    info = probe(src, settings=settings) if info is None else info
     p = Path(src)
     # yuv420p needs even sides: an odd last row or column is dropped.
     ow, oh = info.width // 2 * 2, info.height // 2 * 2

@@ -92,7 +92,7 @@ def embed_video(
 
     if crf is None:
         crf = calibrated_crf(src, mark, info, settings=settings)
-    return rewrite_luma(src, dst, mark, crf=crf, settings=settings)
+    return rewrite_luma(src, dst, mark, crf=crf, info=info, settings=settings)
 
 
 def calibrated_crf(src: str | os.PathLike, transform, info: VideoInfo, *, settings: Settings) -> int:
@@ -120,9 +120,9 @@ def calibrated_crf(src: str | os.PathLike, transform, info: VideoInfo, *, settin
                 squares.append(float(np.mean(np.square(out.astype(np.float32) - y[: out.shape[0], : out.shape[1]]))))
                 return out
 
-            rewrite_luma(src, trial, measured, crf=crf, max_frames=frames, settings=settings)
+            rewrite_luma(src, trial, measured, crf=crf, max_frames=frames, info=info, settings=settings)
             try:
-                psnr, mse = _fidelity(src, trial, frames, settings)
+                psnr, mse = _fidelity(src, trial, frames, settings, info)
             except InvalidVideoError as exc:
                 # The source passed the limits but its timing did not (a time scale that makes six
                 # frames last an hour): name the source, not the trial file.
@@ -141,10 +141,10 @@ def calibrated_crf(src: str | os.PathLike, transform, info: VideoInfo, *, settin
     return crf
 
 
-def _fidelity(src, out, frames: int, settings: Settings) -> tuple[float, float]:
+def _fidelity(src, out, frames: int, settings: Settings, info: VideoInfo) -> tuple[float, float]:
     """Mean per-frame PSNR (dB) and mean MSE of `out`'s first `frames` frames against `src`'s (RGB)."""
     psnrs, mses = [], []
-    sources, outputs = iter_frames(src, settings=settings), iter_frames(out, settings=settings)
+    sources, outputs = iter_frames(src, settings=settings, info=info), iter_frames(out, settings=settings)
     with contextlib.closing(sources), contextlib.closing(outputs):
         for a, b, _ in zip(sources, outputs, range(frames)):
             h, w = b.rgb.shape[:2]  # the output drops an odd last row or column
