@@ -417,11 +417,17 @@ def sample_frames(
 
 
 def iter_sampled_frames(
-    path: str | os.PathLike, count: int, *, settings: Settings | None = None, max_side: int | None = None
+    path: str | os.PathLike,
+    count: int,
+    *,
+    settings: Settings | None = None,
+    max_side: int | None = None,
+    info: VideoInfo | None = None,
 ) -> Iterator[VideoFrame]:
     """:func:`sample_frames`, one frame at a time in time order: a caller that has seen enough stops decoding.
 
-    Close the iterator (``contextlib.closing``) if it is not run to the end.
+    Close the iterator (``contextlib.closing``) if it is not run to the end. `info` is `path`'s
+    :func:`probe`, if the caller has it.
 
     Raises
     ------
@@ -432,7 +438,7 @@ def iter_sampled_frames(
     """
     if count < 1:
         raise ValueError(f"count must be at least 1; got {count}.")
-    info = probe(path, settings=settings)
+    info = probe(path, settings=settings) if info is None else info
     p = Path(path)
     n = info.frame_count
     wanted = sorted(set(np.linspace(0, max(n - 1, 0), min(count, max(n, 1))).round().astype(int).tolist()))

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import io as _io
 import os
 from dataclasses import dataclass, field
@@ -23,10 +22,10 @@ from ..banks import REVIEW_NOTE, VideoMatchResult
 from ..manifest import ManifestSummary, read_manifest
 from ..registry import StampRecord
 from ..report import Verifier, evidence_strength
-from ..watermark import FramesResult, detect_frames, detect_frames_keys
+from ..watermark import FramesResult
 from .hashing import VideoHash, hash_video
-from .io import VideoFrame, VideoInfo, iter_sampled_frames, probe, sample_frames
-from .watermark import DETECT_FRAMES, detection_max_side
+from .io import VideoFrame, VideoInfo, probe, sample_frames
+from .watermark import DETECT_FRAMES, detect_video_keys
 
 __all__ = ["REPORT_VERSION", "VideoReport", "verify_video", "container_signals"]
 
@@ -172,12 +171,7 @@ def verify_video(
     if min(info.width, info.height) >= 96:
         # Frames decoded as detection reads them (one key): a marked clip is decided on its first few.
         keys = [key.secret for key in verifier.keyring]
-        sampled = iter_sampled_frames(p, frames, settings=settings, max_side=detection_max_side(info.height, info.width))
-        with contextlib.closing(sampled):
-            if len(keys) == 1:
-                index, mark = 0, detect_frames((f.rgb for f in sampled), key=keys[0], search=search)
-            else:
-                index, mark = detect_frames_keys([f.rgb for f in sampled], keys, search=search)
+        index, mark = detect_video_keys(p, keys, frames=frames, search=search, settings=settings, info=info)
         key_id = verifier.keyring.keys[index].key_id if mark.watermark.detected else None
     # The keyframe strip comes from the frames vPDQ decodes anyway (one a second), spread over the clip.
     picks = _ThumbnailPicker(info.duration_s)

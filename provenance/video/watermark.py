@@ -173,16 +173,15 @@ def detect_video(
     frames: int = DETECT_FRAMES,
     search: str = "full",
     settings: Settings | None = None,
+    info: VideoInfo | None = None,
 ) -> FramesResult:
     """Sample up to `frames` frames spread over the clip and look for the watermark in them together.
 
     Frames are decoded as detection reads them: a clip whose payload decodes from its first
-    frames is not decoded further (``frames`` of the result counts the frames read).
+    frames is not decoded further (``frames`` of the result counts the frames read). `info` is
+    `path`'s :func:`~provenance.video.probe`, if the caller has it.
     """
-    info = probe(path, settings=settings)
-    sampled = iter_sampled_frames(path, frames, settings=settings, max_side=detection_max_side(info.height, info.width))
-    with contextlib.closing(sampled):
-        return detect_frames((f.rgb for f in sampled), key=key, search=search)
+    return detect_video_keys(path, [key], frames=frames, search=search, settings=settings, info=info)[1]
 
 
 def detect_video_keys(
@@ -192,16 +191,17 @@ def detect_video_keys(
     frames: int = DETECT_FRAMES,
     search: str = "full",
     settings: Settings | None = None,
+    info: VideoInfo | None = None,
 ) -> tuple[int, FramesResult]:
     """:func:`detect_video` with each of a ring's `keys`: the clip decoded once, the keyless work shared.
 
     Returns the index of the first key that detected and its result, or of the best-scoring key.
     One key reads frames lazily, as :func:`detect_video` does; several read every sampled frame first.
     """
-    if len(keys) == 1:
-        return 0, detect_video(path, key=keys[0], frames=frames, search=search, settings=settings)
-    info = probe(path, settings=settings)
-    sampled = iter_sampled_frames(path, frames, settings=settings, max_side=detection_max_side(info.height, info.width))
+    info = probe(path, settings=settings) if info is None else info
+    sampled = iter_sampled_frames(path, frames, settings=settings, max_side=detection_max_side(info.height, info.width), info=info)
     with contextlib.closing(sampled):
+        if len(keys) == 1:
+            return 0, detect_frames((f.rgb for f in sampled), key=keys[0], search=search)
         return detect_frames_keys([f.rgb for f in sampled], keys, search=search)
 
