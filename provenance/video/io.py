@@ -533,9 +533,10 @@ def rewrite_luma(
         # x264's "grain" tuning keeps low-amplitude texture in predicted frames, where the
         # default deadzone erases it: the watermark stays as strong in P-frames as in I-frames.
         ovs.options = {"crf": str(int(crf)), "preset": preset} | ({"tune": tune} if tune else {})
-        if _variable_rate(p):
+        if max_frames is None and _variable_rate(p):
             # B-frames in a variable-rate MP4 make the muxer's track duration (from the decode
             # times) short of the last frame's time; without them the duration stays the source's.
+            # (A trial encode's duration does not matter: it skips this scan of every packet.)
             ovs.options = ovs.options | {"bf": "0"}
         ovs.thread_type = "AUTO"
         ias = inp.streams.audio[0] if inp.streams.audio and max_frames is None else None

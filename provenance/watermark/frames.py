@@ -7,10 +7,9 @@ by averaging the frames). So a single frame (a screenshot, a frame grab shared a
 verifies with :func:`provenance.watermark.detect`. Detection over a clip searches each sampled
 frame's pilot and adds the payload evidence of the frames that show one, each at its own shift
 (its segment's, and a codec's motion compensation drags the pattern along with the picture),
-before one decode; it stops reading frames once that
-decodes. Crops, letterboxes and rescales are found once for the whole clip (the frames' power
-spectra, which ignore shifts, and a keyed scale sweep), every frame then folded on the lattice
-found. Every decode is counted in the bound derived in ``docs/watermark.md``, section "Video".
+before one decode; it stops reading frames once that decodes. Crops, letterboxes and rescales
+are found once for the whole clip (the frames' power spectra, which ignore shifts, and a keyed
+scale sweep), every frame then folded on the lattice found. Every decode is counted in the bound derived in ``docs/watermark.md``, section "Video".
 
 Embedding does the expensive part once per segment (:func:`pattern_plane`: the tile laid out on
 the canonical grid and resampled to the frame size); per frame it is a mask from the frame's
@@ -190,9 +189,9 @@ def pattern_plane(
 
     Laid out on the canonical grid and resampled to the frame (or on the frame's own pixels
     for frames too small for the canonical grid), exactly as :func:`~provenance.watermark.embed`
-    lays out an image's. Made once per clip. `shift` moves the tile cyclically by that many
-    grid pixels beyond the stamp's keyed origin (the detector searches every shift): the
-    temporal design comparison (``benchmarks/video_temporal.py``) gives each frame its own.
+    lays out an image's. `shift` moves the tile cyclically by that many grid pixels beyond the
+    stamp's keyed origin (the detector searches every shift): :class:`ClipPattern` makes one
+    plane per segment at :func:`segment_shift`.
 
     Raises
     ------

@@ -59,6 +59,9 @@ def _box_mean(a: np.ndarray) -> np.ndarray:
     return a * np.float32(1 / _WHITEN_BINS**2)
 
 
+assert _WHITEN_BINS == 9  # _box_mean's three-tap sums of three-tap sums are nine bins wide
+
+
 def _autocorrelation(spec: np.ndarray, shape: tuple[int, int], power: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Normalised autocorrelation around lag 0, shape (2R+1, 2R+1), and R, from :func:`spectrum`."""
     h, w = shape
